@@ -1,0 +1,331 @@
+/* libspdf: sparse pre-training and dense fine-tuning of GPT-style models on the CPU.
+ * The whole public contract of the library: handles, status codes, ownership and threading rules. */
+#ifndef SPDF_H
+#define SPDF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------------
+ * Conventions (read once, they hold for every function below)
+ *
+ * Status codes.  Every fallible function returns an spdf_status; SPDF_OK is 0.  On failure a
+ *   readable detail is available from spdf_last_error() on the same thread, and the output
+ *   parameters are left untouched unless the function says otherwise.
+ *
+ * Ownership.  Handles (spdf_context, spdf_model, ...) are created by spdf_X_create and released
+ *   by spdf_X_free; spdf_X_free(NULL) is a no-op.  A handle must outlive every handle created
+ *   from it (free the model after its optimizer, mask and phase; the context after its models).
+ *   Buffers passed in are owned by the caller and only read during the call unless stated.
+ *   Pointers handed out (names, logits, tensor data) are borrowed: they stay valid for the
+ *   lifetime stated at each function and must not be freed.
+ *
+ * Threads.  Functions without a handle argument are thread-safe.  A handle, and every handle
+ *   created from it, may be used by one thread at a time; different model families may be used
+ *   on different threads concurrently.  Compute calls use the context's own worker threads
+ *   (OpenMP) internally.
+ *
+ * Extensible configuration.  Every configuration struct starts with `size_t struct_size`.  Call
+ *   the matching spdf_X_config_init() first: it sets struct_size to the size the caller was
+ *   compiled against and fills in the defaults.  The library reads only the first struct_size
+ *   bytes, so a program built against an older header keeps working with a newer library (new
+ *   fields take their defaults), and members are only ever appended, never reordered or removed.
+ * ---------------------------------------------------------------------------------------------- */
+
+#if defined(_WIN32) && defined(SPDF_BUILDING_LIBRARY)
+#define SPDF_API __declspec(dllexport)
+#elif defined(__GNUC__) && defined(SPDF_BUILDING_LIBRARY)
+#define SPDF_API __attribute__((visibility("default")))
+#else
+#define SPDF_API
+#endif
+
+/* ---- Version ---------------------------------------------------------------------------------- */
+
+#define SPDF_VERSION_MAJOR 0
+#define SPDF_VERSION_MINOR 1
+#define SPDF_VERSION_PATCH 0
+#define SPDF_VERSION_NUMBER (SPDF_VERSION_MAJOR * 10000 + SPDF_VERSION_MINOR * 100 + SPDF_VERSION_PATCH)
+#define SPDF_VERSION_STRING "0.1.0"
+
+/* Version of the library actually loaded, as SPDF_VERSION_NUMBER / SPDF_VERSION_STRING. */
+SPDF_API unsigned spdf_version_number(void);
+SPDF_API const char *spdf_version_string(void);
+
+/* ---- Status codes and errors ------------------------------------------------------------------ */
+
+typedef enum spdf_status {
+    SPDF_OK = 0,
+    SPDF_EINVAL = 1,        /* an argument is NULL, out of range or inconsistent */
+    SPDF_ENOMEM = 2,        /* an allocation failed */
+    SPDF_EIO = 3,           /* reading or writing a file failed */
+    SPDF_EFORMAT = 4,       /* a file is not in the expected format, or is corrupt */
+    SPDF_ESTATE = 5,        /* the call is not valid in the handle's current state or phase */
+    SPDF_EUNSUPPORTED = 6,  /* not available in this build, backend or configuration */
+    SPDF_ENUMERIC = 7,      /* a NaN or infinity appeared (loss, gradient norm) */
+    SPDF_EINTERNAL = 8      /* a bug in libspdf: please report it with spdf_last_error() */
+} spdf_status;
+
+/* Stable name of a status ("SPDF_EINVAL"); "SPDF_UNKNOWN" for values outside the enum. */
+SPDF_API const char *spdf_status_name(spdf_status status);
+
+/* Detail of the last failure on the calling thread ("" if none).  The string is owned by the
+ * library and valid until the next libspdf call on this thread. */
+SPDF_API const char *spdf_last_error(void);
+
+/* ---- Context: backend and threads ------------------------------------------------------------- */
+
+typedef struct spdf_context spdf_context;
+
+typedef struct spdf_context_config {
+    size_t struct_size;
+    /* "auto" (default), "ref" or "xsmm".  NULL means: the SPDF_BACKEND environment variable if it
+     * is set, else "auto".  An unknown or unavailable name is an error (SPDF_EUNSUPPORTED), never
+     * a silent fallback. */
+    const char *backend;
+    /* Worker threads for compute; 0 (default) = the OpenMP default (number of cores). */
+    int32_t num_threads;
+} spdf_context_config;
+
+SPDF_API spdf_status spdf_context_config_init(spdf_context_config *config);
+/* config may be NULL for all defaults. */
+SPDF_API spdf_status spdf_context_create(const spdf_context_config *config, spdf_context **out);
+SPDF_API void spdf_context_free(spdf_context *ctx);
+/* Name of the backend the context resolved to ("ref", "xsmm"); valid for the context's lifetime. */
+SPDF_API spdf_status spdf_context_backend(const spdf_context *ctx, const char **name);
+SPDF_API spdf_status spdf_context_num_threads(const spdf_context *ctx, int32_t *num_threads);
+
+/* Backends compiled into this library, available on this CPU or not. Names are static strings. */
+SPDF_API spdf_status spdf_backend_count(int32_t *count);
+SPDF_API spdf_status spdf_backend_name(int32_t index, const char **name);
+/* *available = 1 if the named backend can run here, 0 otherwise; unknown names are SPDF_EINVAL. */
+SPDF_API spdf_status spdf_backend_available(const char *name, int32_t *available);
+
+/* ---- Model: GPT-2 style decoder, fp32 --------------------------------------------------------- */
+
+typedef struct spdf_model spdf_model;
+
+typedef struct spdf_model_config {
+    size_t struct_size;
+    int32_t vocab_size;   /* default 257: the byte tokenizer's vocabulary (SPDF_BYTE_VOCAB_SIZE) */
+    int32_t max_seq_len;  /* learned positions; default 256 */
+    int32_t num_layers;   /* default 4 */
+    int32_t num_heads;    /* default 4; must divide channels */
+    int32_t channels;     /* embedding width; default 128 */
+    int32_t reserved;     /* must be 0 */
+    uint64_t seed;        /* initialisation seed; default 1337 */
+} spdf_model_config;
+
+SPDF_API spdf_status spdf_model_config_init(spdf_model_config *config);
+/* Creates a model with GPT-2 initialisation: weights N(0, 0.02), the two residual projections of
+ * every block N(0, 0.02 / sqrt(2 * num_layers)), biases 0, LayerNorm gains 1.  The same seed
+ * gives the same weights on every machine and thread count.  The context must outlive it. */
+SPDF_API spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config,
+                                       spdf_model **out);
+SPDF_API void spdf_model_free(spdf_model *model);
+SPDF_API spdf_status spdf_model_get_config(const spdf_model *model, spdf_model_config *config);
+/* Total number of parameters (float scalars), dense count even while a mask is attached. */
+SPDF_API spdf_status spdf_model_num_params(const spdf_model *model, int64_t *count);
+
+/* Parameter introspection.  Tensors are numbered 0..count-1 in a fixed order: wte (V,C), wpe
+ * (maxT,C), then for each block i the tensors "h.<i>.ln_1.weight" (C), "h.<i>.ln_1.bias" (C),
+ * "h.<i>.attn.c_attn.weight" (3C,C), "h.<i>.attn.c_attn.bias" (3C), "h.<i>.attn.c_proj.weight"
+ * (C,C), "h.<i>.attn.c_proj.bias" (C), "h.<i>.ln_2.weight" (C), "h.<i>.ln_2.bias" (C),
+ * "h.<i>.mlp.c_fc.weight" (4C,C), "h.<i>.mlp.c_fc.bias" (4C), "h.<i>.mlp.c_proj.weight" (C,4C),
+ * "h.<i>.mlp.c_proj.bias" (C), and last "ln_f.weight" (C), "ln_f.bias" (C).  Linear weights are
+ * stored row-major as (out_features, in_features): y = x W^T + b.  (Hugging Face's GPT-2 stores
+ * the same matrices transposed.)  The LM head is tied to wte. */
+#define SPDF_TENSOR_DECAY 1u       /* AdamW applies weight decay to it (2-D weights, embeddings) */
+#define SPDF_TENSOR_SPARSIFIABLE 2u /* a block linear weight: a mask may cover it */
+
+typedef struct spdf_tensor_info {
+    size_t struct_size;
+    const char *name;  /* valid for the model's lifetime */
+    int32_t ndim;      /* 1 or 2 */
+    uint32_t flags;    /* SPDF_TENSOR_* bits */
+    int64_t shape[4];  /* unused dimensions are 1 */
+    int64_t numel;     /* dense element count */
+    int32_t layer;     /* block index, -1 for tensors outside the blocks */
+    int32_t reserved;
+} spdf_tensor_info;
+
+SPDF_API spdf_status spdf_model_num_tensors(const spdf_model *model, int32_t *count);
+/* info->struct_size must be set by the caller (sizeof(spdf_tensor_info)). */
+SPDF_API spdf_status spdf_model_tensor_info(const spdf_model *model, int32_t index,
+                                            spdf_tensor_info *info);
+/* Index of the tensor with this exact name; SPDF_EINVAL if there is none. */
+SPDF_API spdf_status spdf_model_tensor_find(const spdf_model *model, const char *name,
+                                            int32_t *index);
+/* Copy a tensor's values (dense layout, numel floats) out of or into the model.  count must equal
+ * the tensor's numel. */
+SPDF_API spdf_status spdf_model_tensor_read(const spdf_model *model, int32_t index, float *dst,
+                                            int64_t count);
+SPDF_API spdf_status spdf_model_tensor_write(spdf_model *model, int32_t index, const float *src,
+                                             int64_t count);
+/* The tensor's gradient as accumulated so far (dense layout, numel floats). */
+SPDF_API spdf_status spdf_model_tensor_grad_read(const spdf_model *model, int32_t index,
+                                                 float *dst, int64_t count);
+/* Direct pointer to a tensor's values in dense layout, for zero-copy access; valid until the
+ * model is freed or its phase changes.  SPDF_ESTATE while a mask stores the tensor compactly. */
+SPDF_API spdf_status spdf_model_tensor_data(spdf_model *model, int32_t index, float **data);
+
+/* Forward pass over a (B,T) batch of token ids, T <= max_seq_len.
+ *   tokens:       (B,T) ids in [0, vocab_size)
+ *   targets:      (B,T) next-token ids, or NULL for inference (then *loss is not written and
+ *                 spdf_model_backward is not allowed until the next forward with targets)
+ *   loss_weights: (B,T) non-negative weights, or NULL for all ones.  The loss is
+ *                 sum_i w_i * CE_i / sum_i w_i: a weighted mean of the cross-entropy; tokens with
+ *                 weight 0 add nothing to the loss or to any gradient.  All-zero weights are
+ *                 SPDF_EINVAL.
+ *   loss:         the weighted mean cross-entropy in nats (may be NULL if targets is NULL)
+ * Returns SPDF_ENUMERIC if the loss is not finite.  The buffers are only read during the call. */
+SPDF_API spdf_status spdf_model_forward(spdf_model *model, const int32_t *tokens,
+                                        const int32_t *targets, const float *loss_weights,
+                                        int32_t B, int32_t T, float *loss);
+/* Logits (B,T,V) of the last forward pass, row-major; valid until the next forward or free. */
+SPDF_API spdf_status spdf_model_logits(const spdf_model *model, const float **logits, int32_t *B,
+                                       int32_t *T, int32_t *V);
+/* Backward pass of the last forward pass (which must have had targets).
+ * Gradients ACCUMULATE (+=) into the model's gradient buffers, so several forward/backward
+ * pairs can add up a larger batch.  The library zeroes them at model creation, after
+ * spdf_optimizer_step has applied them, and on spdf_model_zero_grad. */
+SPDF_API spdf_status spdf_model_backward(spdf_model *model);
+SPDF_API spdf_status spdf_model_zero_grad(spdf_model *model);
+
+/* ---- Optimizer: AdamW with warmup + cosine schedule and global-norm clipping ------------------ */
+
+typedef struct spdf_optimizer spdf_optimizer;
+
+typedef enum spdf_lr_schedule {
+    SPDF_LR_CONSTANT = 0, /* learning_rate after warmup, forever */
+    SPDF_LR_COSINE = 1    /* linear warmup, then cosine decay to min_lr_ratio * learning_rate */
+} spdf_lr_schedule;
+
+typedef struct spdf_optimizer_config {
+    size_t struct_size;
+    float learning_rate;  /* peak learning rate; default 6e-4 */
+    float beta1;          /* default 0.9 */
+    float beta2;          /* default 0.95 */
+    float eps;            /* default 1e-8 */
+    float weight_decay;   /* default 0.1; applied to SPDF_TENSOR_DECAY tensors only */
+    float grad_clip;      /* clip the global gradient L2 norm to this; <= 0 disables; default 1 */
+    int32_t schedule;     /* spdf_lr_schedule; default SPDF_LR_COSINE */
+    int32_t warmup_steps; /* linear warmup from lr/warmup to lr; default 0 */
+    int32_t total_steps;  /* step at which cosine decay reaches the floor; default 1000 */
+    float min_lr_ratio;   /* floor of the cosine decay as a fraction of learning_rate; 0.1 */
+} spdf_optimizer_config;
+
+SPDF_API spdf_status spdf_optimizer_config_init(spdf_optimizer_config *config);
+/* The optimizer keeps first and second moments for every parameter of the model (compactly for
+ * masked layers).  The model must outlive it.  config may be NULL for defaults. */
+SPDF_API spdf_status spdf_optimizer_create(spdf_model *model, const spdf_optimizer_config *config,
+                                           spdf_optimizer **out);
+SPDF_API void spdf_optimizer_free(spdf_optimizer *opt);
+/* One AdamW update from the accumulated gradients, then zeroes them.  grad_norm (may be NULL)
+ * receives the global L2 norm before clipping, lr (may be NULL) the learning rate used.  If the
+ * norm is not finite, returns SPDF_ENUMERIC and changes nothing (weights, moments, step and
+ * gradients are left as they were, so the caller can inspect them and zero them). */
+SPDF_API spdf_status spdf_optimizer_step(spdf_optimizer *opt, float *grad_norm, float *lr);
+/* Number of updates applied so far (the schedule position). */
+SPDF_API spdf_status spdf_optimizer_get_step(const spdf_optimizer *opt, int64_t *step);
+/* The schedule's learning rate at an arbitrary step (step 0 is the first update). */
+SPDF_API spdf_status spdf_optimizer_lr_at(const spdf_optimizer *opt, int64_t step, float *lr);
+SPDF_API spdf_status spdf_optimizer_get_config(const spdf_optimizer *opt,
+                                               spdf_optimizer_config *config);
+
+/* ---- Token data: files, byte tokenizer, batch sampler ----------------------------------------- */
+
+/* Byte-level tokenizer: ids 0..255 are bytes; SPDF_TOKEN_EOT marks end of text. */
+#define SPDF_TOKEN_EOT 256
+#define SPDF_BYTE_VOCAB_SIZE 257
+
+/* Encodes len bytes of text as len ids (every byte is one id; no special tokens are produced).
+ * out may be NULL to ask for the count; otherwise it holds cap ids.  *count = len. */
+SPDF_API spdf_status spdf_byte_encode(const char *text, size_t len, int32_t *out, size_t cap,
+                                      size_t *count);
+/* Decodes ids to bytes; SPDF_TOKEN_EOT becomes the text "<|endoftext|>".  Writes at most cap
+ * bytes plus no terminator; *len receives the full decoded length (out may be NULL to ask).
+ * Ids outside [0, SPDF_BYTE_VOCAB_SIZE) are SPDF_EINVAL. */
+SPDF_API spdf_status spdf_byte_decode(const int32_t *tokens, size_t n, char *out, size_t cap,
+                                      size_t *len);
+
+typedef enum spdf_token_format {
+    SPDF_TOKENS_U16 = 0, /* llm.c: 256 x int32 header (magic 20240520, version 1, count), uint16 */
+    SPDF_TOKENS_U32 = 1  /* libspdf: 256 x int32 header (magic "SPDT"), uint32, CRC32C (docs/) */
+} spdf_token_format;
+
+/* Writes tokens to path (through a temporary file renamed into place).  SPDF_TOKENS_U16 requires
+ * every id to fit in 16 bits. */
+SPDF_API spdf_status spdf_tokens_save(const char *path, const int32_t *tokens, int64_t count,
+                                      spdf_token_format format);
+
+typedef struct spdf_dataset spdf_dataset;
+/* Loads a token file of either format (detected from the header); bad headers, wrong sizes and
+ * checksum mismatches are SPDF_EFORMAT. */
+SPDF_API spdf_status spdf_dataset_load(const char *path, spdf_dataset **out);
+/* Makes a dataset from a copy of count ids. */
+SPDF_API spdf_status spdf_dataset_from_tokens(const int32_t *tokens, int64_t count,
+                                              spdf_dataset **out);
+SPDF_API void spdf_dataset_free(spdf_dataset *ds);
+SPDF_API spdf_status spdf_dataset_size(const spdf_dataset *ds, int64_t *count);
+/* Borrowed pointer to the ids, valid for the dataset's lifetime. */
+SPDF_API spdf_status spdf_dataset_tokens(const spdf_dataset *ds, const int32_t **tokens);
+/* Largest id + 1 (the smallest vocabulary that can read the data). */
+SPDF_API spdf_status spdf_dataset_vocab_bound(const spdf_dataset *ds, int32_t *bound);
+
+typedef struct spdf_sampler spdf_sampler;
+typedef enum spdf_sampler_order {
+    SPDF_SAMPLE_RANDOM = 0,    /* windows at uniformly random offsets, from a counter-based RNG */
+    SPDF_SAMPLE_SEQUENTIAL = 1 /* consecutive windows from the start, wrapping around */
+} spdf_sampler_order;
+
+/* Draws (B, T+1) windows from the dataset, which must outlive the sampler and hold at least T+1
+ * ids.  Batch number k depends only on (seed, k), never on threads or timing. */
+SPDF_API spdf_status spdf_sampler_create(const spdf_dataset *ds, int32_t B, int32_t T,
+                                         uint64_t seed, spdf_sampler_order order,
+                                         spdf_sampler **out);
+SPDF_API void spdf_sampler_free(spdf_sampler *sampler);
+/* Fills inputs (B,T) with windows[:, :T] and targets (B,T) with windows[:, 1:]. */
+SPDF_API spdf_status spdf_sampler_next(spdf_sampler *sampler, int32_t *inputs, int32_t *targets);
+/* Position in the stream (batches drawn so far); set it to replay or resume. */
+SPDF_API spdf_status spdf_sampler_get_position(const spdf_sampler *sampler, int64_t *position);
+SPDF_API spdf_status spdf_sampler_set_position(spdf_sampler *sampler, int64_t position);
+
+/* ---- Sparsity: masks and training phases ------------------------------------------------------ */
+
+typedef struct spdf_mask spdf_mask;
+typedef struct spdf_phase spdf_phase;
+
+typedef enum spdf_mask_method {
+    SPDF_MASK_RANDOM = 0,    /* uniform random, exact count of zeros per layer (SPDF paper) */
+    SPDF_MASK_MAGNITUDE = 1, /* keep the largest |w| of each layer */
+    SPDF_MASK_ERK = 2        /* Erdos-Renyi-kernel layer densities scaled to the total sparsity */
+} spdf_mask_method;
+
+typedef enum spdf_phase_kind {
+    SPDF_PHASE_DENSE = 0,
+    SPDF_PHASE_SPARSE = 1
+} spdf_phase_kind;
+
+/* A mask over the four linear weights of every block (the SPDF_TENSOR_SPARSIFIABLE tensors).
+ * Not yet implemented in this release: returns SPDF_EUNSUPPORTED. */
+SPDF_API spdf_status spdf_mask_create(const spdf_model *model, spdf_mask_method method,
+                                      float sparsity, uint64_t seed, spdf_mask **out);
+SPDF_API void spdf_mask_free(spdf_mask *mask);
+
+/* The training phase of a model: DENSE, or SPARSE under a mask.
+ * Not yet implemented in this release: returns SPDF_EUNSUPPORTED. */
+SPDF_API spdf_status spdf_phase_create(spdf_model *model, spdf_optimizer *opt,
+                                       spdf_phase_kind kind, const spdf_mask *mask,
+                                       spdf_phase **out);
+SPDF_API void spdf_phase_free(spdf_phase *phase);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPDF_H */

@@ -1,0 +1,37 @@
+/* The private compute interface: a small versioned table of kernels that every backend fills.
+ * Models call kernels only through it; kernels know nothing of models. */
+#ifndef SPDF_BACKEND_H
+#define SPDF_BACKEND_H
+
+#include <stdint.h>
+
+/* Bumped when entries are added; an entry a backend leaves NULL falls back to the reference. */
+#define SPDF_BACKEND_OPS_VERSION 1
+
+typedef enum spdf_transpose { SPDF_NO_TRANS = 0, SPDF_TRANS = 1 } spdf_transpose;
+
+typedef struct spdf_backend_ops {
+    int version;      /* SPDF_BACKEND_OPS_VERSION the table was written for */
+    const char *name; /* "ref", "xsmm" */
+    /* 1 if the backend can run on this machine (CPU features, library present). */
+    int (*available)(void);
+
+    /* C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C, all row-major with leading
+     * dimensions lda/ldb/ldc; op(X) = X or X^T.  beta == 0 overwrites C without reading it.
+     * Each element of C must be computed by one thread in a fixed order of K, so results do not
+     * depend on the thread count. */
+    void (*gemm)(int num_threads, spdf_transpose trans_a, spdf_transpose trans_b, int64_t M,
+                 int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                 int64_t ldb, float beta, float *C, int64_t ldc);
+} spdf_backend_ops;
+
+extern const spdf_backend_ops spdf_backend_ref;
+
+/* Registry: the backends compiled in, in order of preference for "auto". */
+int spdf_backend_registry_count(void);
+const spdf_backend_ops *spdf_backend_registry_get(int index);
+/* Resolves "auto", a backend name, or NULL (= $SPDF_BACKEND, else "auto"); NULL if unknown or
+ * unavailable, with the reason in spdf_last_error(). */
+const spdf_backend_ops *spdf_backend_resolve(const char *name);
+
+#endif

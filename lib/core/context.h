@@ -1,0 +1,14 @@
+/* The context: which backend computes and with how many threads.  Shared by all models made
+ * from it. */
+#ifndef SPDF_CONTEXT_H
+#define SPDF_CONTEXT_H
+
+#include "backend/backend.h"
+#include "spdf.h"
+
+struct spdf_context {
+    const spdf_backend_ops *ops;
+    int num_threads; /* resolved: always >= 1 */
+};
+
+#endif

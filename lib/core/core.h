@@ -1,0 +1,74 @@
+/* Private core services shared by every part of the library: error reporting, aligned memory,
+ * the counter-based RNG and checksums.  Nothing here is exported. */
+#ifndef SPDF_CORE_H
+#define SPDF_CORE_H
+
+#include "spdf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors ---- */
+
+/* Records a printf-style detail for spdf_last_error() and returns status, so that a failing
+ * path reads `return spdf_fail(SPDF_EINVAL, "B must be positive, got %d", B);`. */
+spdf_status spdf_fail(spdf_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Clears the detail at the start of a public call. */
+void spdf_clear_error(void);
+
+/* Argument checks at the top of public functions. */
+#define SPDF_CHECK_ARG(cond)                                                                   \
+    do {                                                                                       \
+        if (!(cond)) return spdf_fail(SPDF_EINVAL, "%s: invalid argument: %s", __func__, #cond); \
+    } while (0)
+
+/* Propagates a failing status. */
+#define SPDF_TRY(expr)                                                                         \
+    do {                                                                                       \
+        spdf_status spdf_try_status_ = (expr);                                                 \
+        if (spdf_try_status_ != SPDF_OK) return spdf_try_status_;                              \
+    } while (0)
+
+/* Validates the struct_size of a caller's configuration struct: it must cover at least the
+ * first release's members (min_size) and must be set. */
+spdf_status spdf_check_struct_size(size_t struct_size, size_t min_size, const char *type_name);
+
+/* ---- memory ---- */
+
+#define SPDF_ALIGNMENT 64
+/* 64-byte aligned allocation; the size is rounded up to the alignment.  NULL on failure. */
+void *spdf_aligned_alloc(size_t bytes);
+void *spdf_aligned_calloc(size_t bytes);
+void spdf_aligned_free(void *ptr);
+/* n * size with overflow check: returns 0 and sets *bytes, or -1 on overflow. */
+int spdf_mul_size(size_t n, size_t size, size_t *bytes);
+
+/* ---- random numbers ---- */
+
+/* Philox4x32-10: a counter-based generator.  Block `counter` of stream `stream` under `seed` is a
+ * pure function of those three numbers, so any thread can draw any part of a stream and the
+ * result never depends on thread count, scheduling or platform. */
+typedef struct spdf_rng {
+    uint64_t seed;
+    uint64_t stream;
+} spdf_rng;
+
+void spdf_philox(uint64_t seed, uint64_t stream, uint64_t counter, uint32_t out[4]);
+/* Uniform float in [0,1) from a 32-bit word (24 random bits). */
+float spdf_uniform_from_u32(uint32_t x);
+/* out[i] = uniform [0,1) for element i of the stream, i in [first, first + n). */
+void spdf_rng_uniform(const spdf_rng *rng, uint64_t first, size_t n, float *out);
+/* out[i] = N(mean, std) for element i of the stream (Box-Muller on pairs of uniforms). */
+void spdf_rng_normal(const spdf_rng *rng, uint64_t first, size_t n, float mean, float std,
+                     float *out);
+/* Uniform integer in [0, bound) for element i of the stream (64-bit multiply-shift). */
+uint64_t spdf_rng_below(const spdf_rng *rng, uint64_t i, uint64_t bound);
+
+/* ---- checksums ---- */
+
+/* CRC-32C (Castagnoli), the checksum of libspdf's file formats; crc is the running value,
+ * start with 0. */
+uint32_t spdf_crc32c(uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,46 @@
+/* Status names and the thread-local error detail behind spdf_last_error(). */
+#include "core.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char last_error[512];
+
+const char *spdf_status_name(spdf_status status)
+{
+    switch (status) {
+    case SPDF_OK: return "SPDF_OK";
+    case SPDF_EINVAL: return "SPDF_EINVAL";
+    case SPDF_ENOMEM: return "SPDF_ENOMEM";
+    case SPDF_EIO: return "SPDF_EIO";
+    case SPDF_EFORMAT: return "SPDF_EFORMAT";
+    case SPDF_ESTATE: return "SPDF_ESTATE";
+    case SPDF_EUNSUPPORTED: return "SPDF_EUNSUPPORTED";
+    case SPDF_ENUMERIC: return "SPDF_ENUMERIC";
+    case SPDF_EINTERNAL: return "SPDF_EINTERNAL";
+    }
+    return "SPDF_UNKNOWN";
+}
+
+const char *spdf_last_error(void) { return last_error; }
+
+void spdf_clear_error(void) { last_error[0] = '\0'; }
+
+spdf_status spdf_fail(spdf_status status, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, args);
+    va_end(args);
+    return status;
+}
+
+spdf_status spdf_check_struct_size(size_t struct_size, size_t min_size, const char *type_name)
+{
+    if (struct_size < min_size)
+        return spdf_fail(SPDF_EINVAL,
+                         "%s.struct_size is %zu, expected at least %zu: call the matching "
+                         "_config_init() first",
+                         type_name, struct_size, min_size);
+    return SPDF_OK;
+}

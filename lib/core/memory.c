@@ -1,0 +1,29 @@
+/* Aligned allocation: every tensor starts on a cache line so kernels can use aligned loads. */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int spdf_mul_size(size_t n, size_t size, size_t *bytes)
+{
+    if (size != 0 && n > SIZE_MAX / size) return -1;
+    *bytes = n * size;
+    return 0;
+}
+
+void *spdf_aligned_alloc(size_t bytes)
+{
+    if (bytes == 0) bytes = SPDF_ALIGNMENT;
+    if (bytes > SIZE_MAX - SPDF_ALIGNMENT) return NULL;
+    size_t rounded = (bytes + SPDF_ALIGNMENT - 1) / SPDF_ALIGNMENT * SPDF_ALIGNMENT;
+    return aligned_alloc(SPDF_ALIGNMENT, rounded);
+}
+
+void *spdf_aligned_calloc(size_t bytes)
+{
+    void *ptr = spdf_aligned_alloc(bytes);
+    if (ptr) memset(ptr, 0, bytes);
+    return ptr;
+}
+
+void spdf_aligned_free(void *ptr) { free(ptr); }

@@ -1,0 +1,69 @@
+/* LayerNorm over channels, eps 1e-5 as GPT-2. */
+#include "model/layers.h"
+
+#include <math.h>
+#include <stddef.h>
+
+void layernorm_forward(const spdf_exec *ex, float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int64_t N, int C)
+{
+    const float eps = 1e-5f;
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int64_t r = 0; r < N; r++) {
+        const float *x = inp + r * C;
+        float sum = 0.0f;
+        for (int c = 0; c < C; c++) sum += x[c];
+        const float m = sum / C;
+        float var = 0.0f;
+        for (int c = 0; c < C; c++) var += (x[c] - m) * (x[c] - m);
+        const float s = 1.0f / sqrtf(var / C + eps);
+        float *y = out + r * C;
+        for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * weight[c] + bias[c];
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+
+/* dinp accumulates because the LayerNorm input is the residual stream, whose gradient already
+ * holds the contribution of the skip connection. */
+void layernorm_backward(const spdf_exec *ex, float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int64_t N, int C)
+{
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int64_t r = 0; r < N; r++) {
+        const float *x = inp + r * C, *dy = dout + r * C;
+        const float m = mean[r], s = rstd[r];
+        /* dnorm = dy * weight; dx = s * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)) */
+        float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+        for (int c = 0; c < C; c++) {
+            const float norm = (x[c] - m) * s;
+            const float dnorm = dy[c] * weight[c];
+            dnorm_mean += dnorm;
+            dnorm_norm_mean += dnorm * norm;
+        }
+        dnorm_mean /= C;
+        dnorm_norm_mean /= C;
+        float *dx = dinp + r * C;
+        for (int c = 0; c < C; c++) {
+            const float norm = (x[c] - m) * s;
+            const float dnorm = dy[c] * weight[c];
+            dx[c] += s * (dnorm - dnorm_mean - norm * dnorm_norm_mean);
+        }
+    }
+    /* dweight[c] = sum_r dy[r,c] * norm[r,c]; norm is recomputed column-block-wise. */
+    enum { COLUMN_BLOCK = 64 };
+    const int blocks = (C + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+    for (int block = 0; block < blocks; block++) {
+        const int c0 = block * COLUMN_BLOCK;
+        const int width = C - c0 < COLUMN_BLOCK ? C - c0 : COLUMN_BLOCK;
+        float sum_w[COLUMN_BLOCK] = {0};
+        for (int64_t r = 0; r < N; r++) {
+            const float *x = inp + r * C + c0, *dy = dout + r * C + c0;
+            for (int c = 0; c < width; c++) sum_w[c] += dy[c] * (x[c] - mean[r]) * rstd[r];
+        }
+        for (int c = 0; c < width; c++) dweight[c0 + c] += sum_w[c];
+    }
+    column_sum_accumulate(ex, dbias, dout, NULL, N, C);
+}

@@ -1,0 +1,73 @@
+/* The layers of the GPT-2 decoder, each as a forward and a backward function over plain arrays.
+ * Shapes are in comments as (B,T,C); N = B*T rows.  Backward functions say which outputs they
+ * overwrite and which they accumulate (+=) into; parameter gradients always accumulate. */
+#ifndef SPDF_LAYERS_H
+#define SPDF_LAYERS_H
+
+#include "backend/backend.h"
+
+#include <stdint.h>
+
+/* Which backend computes and with how many threads; passed to every layer. */
+typedef struct spdf_exec {
+    const spdf_backend_ops *ops;
+    int num_threads;
+} spdf_exec;
+
+/* encoder.c: token + position embeddings. */
+void encoder_forward(const spdf_exec *ex, float *out /* (B,T,C) */, const int32_t *tokens /* (B,T) */,
+                     const float *wte /* (V,C) */, const float *wpe /* (maxT,C) */, int B, int T,
+                     int C);
+void encoder_backward(const spdf_exec *ex, float *dwte /* (V,C) += */, float *dwpe /* (maxT,C) += */,
+                      const float *dout /* (B,T,C) */, const int32_t *tokens, int B, int T, int C);
+
+/* layernorm.c: y = (x - mean) * rstd * weight + bias over the last dimension. */
+void layernorm_forward(const spdf_exec *ex, float *out /* (N,C) */, float *mean /* (N) */,
+                       float *rstd /* (N) */, const float *inp /* (N,C) */, const float *weight,
+                       const float *bias, int64_t N, int C);
+void layernorm_backward(const spdf_exec *ex, float *dinp /* (N,C) += */, float *dweight /* += */,
+                        float *dbias /* += */, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int64_t N,
+                        int C);
+
+/* linear.c: out = inp W^T + bias with W (OC,C); bias may be NULL. */
+void linear_forward(const spdf_exec *ex, float *out /* (N,OC) */, const float *inp /* (N,C) */,
+                    const float *weight /* (OC,C) */, const float *bias /* (OC) */, int64_t N,
+                    int C, int OC);
+/* dinp is overwritten (it may be NULL to skip it); dweight and dbias accumulate. */
+void linear_backward(const spdf_exec *ex, float *dinp /* (N,C) = */, float *dweight /* (OC,C) += */,
+                     float *dbias /* (OC) += or NULL */, const float *dout /* (N,OC) */,
+                     const float *inp, const float *weight, int64_t N, int C, int OC);
+
+/* attention.c: causal multi-head self-attention over a fused (q,k,v) input. */
+void attention_forward(const spdf_exec *ex, float *out /* (B,T,C) */,
+                       float *att /* (B,NH,T,T) softmax weights, kept for backward */,
+                       const float *qkv /* (B,T,3C) */, int B, int T, int C, int NH);
+/* dqkv is overwritten.  scratch holds num_threads * 2*T floats. */
+void attention_backward(const spdf_exec *ex, float *dqkv /* (B,T,3C) = */, float *scratch,
+                        const float *dout /* (B,T,C) */, const float *qkv, const float *att,
+                        int B, int T, int C, int NH);
+
+/* gelu.c: GELU, tanh approximation (as GPT-2). dinp is overwritten. */
+void gelu_forward(const spdf_exec *ex, float *out, const float *inp, int64_t N);
+void gelu_backward(const spdf_exec *ex, float *dinp, const float *inp, const float *dout, int64_t N);
+
+/* residual.c: out = a + b (its backward is the identity, done by sharing buffers in gpt.c). */
+void residual_forward(const spdf_exec *ex, float *out, const float *a, const float *b, int64_t N);
+
+/* crossentropy.c: per-row loss from logits; weights (N) are the normalised loss weights
+ * w_i / sum(w), so the mean loss is sum_i weights_i * losses_i. */
+void crossentropy_forward(const spdf_exec *ex, float *losses /* (N) */,
+                          float *logsumexp /* (N) */, const float *logits /* (N,V) */,
+                          const int32_t *targets /* (N) */, int64_t N, int V);
+/* dlogits (N,V) is overwritten with weights_i * (softmax - onehot(target)). */
+void crossentropy_backward(const spdf_exec *ex, float *dlogits, const float *logits,
+                           const float *logsumexp, const int32_t *targets, const float *weights,
+                           int64_t N, int V);
+
+/* Column reductions shared by the backward passes, deterministic for any thread count:
+ * dst[c] += sum_r a[r,c] (b == NULL) or sum_r a[r,c] * b[r,c]. */
+void column_sum_accumulate(const spdf_exec *ex, float *dst /* (C) */, const float *a /* (N,C) */,
+                           const float *b /* (N,C) or NULL */, int64_t N, int C);
+
+#endif

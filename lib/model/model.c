@@ -1,0 +1,368 @@
+/* Creating a model: validate the configuration, lay out the parameter table, initialise as
+ * GPT-2, and the introspection calls that let callers read and write tensors by name. */
+#include "model/model.h"
+#include "core/core.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+spdf_status spdf_model_config_init(spdf_model_config *config)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(config);
+    memset(config, 0, sizeof *config);
+    config->struct_size = sizeof *config;
+    config->vocab_size = SPDF_BYTE_VOCAB_SIZE;
+    config->max_seq_len = 256;
+    config->num_layers = 4;
+    config->num_heads = 4;
+    config->channels = 128;
+    config->seed = 1337;
+    return SPDF_OK;
+}
+
+static spdf_status validate_config(const spdf_model_config *c)
+{
+    if (c->vocab_size < 1 || c->vocab_size > (1 << 24))
+        return spdf_fail(SPDF_EINVAL, "vocab_size must be in [1, 2^24], got %d", (int)c->vocab_size);
+    if (c->max_seq_len < 1 || c->max_seq_len > 65536)
+        return spdf_fail(SPDF_EINVAL, "max_seq_len must be in [1, 65536], got %d", (int)c->max_seq_len);
+    if (c->num_layers < 1 || c->num_layers > 1024)
+        return spdf_fail(SPDF_EINVAL, "num_layers must be in [1, 1024], got %d", (int)c->num_layers);
+    if (c->channels < 1 || c->channels > 65536)
+        return spdf_fail(SPDF_EINVAL, "channels must be in [1, 65536], got %d", (int)c->channels);
+    if (c->num_heads < 1 || c->channels % c->num_heads != 0)
+        return spdf_fail(SPDF_EINVAL, "num_heads (%d) must be positive and divide channels (%d)",
+                         (int)c->num_heads, (int)c->channels);
+    if (c->reserved != 0) return spdf_fail(SPDF_EINVAL, "spdf_model_config.reserved must be 0");
+    return SPDF_OK;
+}
+
+static void add_tensor(spdf_model *model, const char *name, int64_t rows, int64_t cols,
+                       uint32_t flags, int layer)
+{
+    tensor_desc *d = &model->tensors[model->num_tensors++];
+    snprintf(d->name, sizeof d->name, "%s", name);
+    d->ndim = cols > 0 ? 2 : 1;
+    d->shape[0] = rows;
+    d->shape[1] = cols > 0 ? cols : 1;
+    d->numel = rows * d->shape[1];
+    d->offset = model->num_params;
+    d->flags = flags;
+    d->layer = layer;
+    model->num_params += d->numel;
+}
+
+static void build_tensor_table(spdf_model *model)
+{
+    const spdf_model_config *c = &model->config;
+    const int64_t C = c->channels;
+    static const char *const block_names[BLOCK_TENSOR_COUNT] = {
+        "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
+        "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
+        "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+    /* (rows, cols) of each block tensor; cols 0 means a vector. */
+    const int64_t block_shapes[BLOCK_TENSOR_COUNT][2] = {
+        {C, 0}, {C, 0}, {3 * C, C}, {3 * C, 0}, {C, C}, {C, 0},
+        {C, 0}, {C, 0}, {4 * C, C}, {4 * C, 0}, {C, 4 * C}, {C, 0}};
+    const uint32_t matrix = SPDF_TENSOR_DECAY | SPDF_TENSOR_SPARSIFIABLE;
+
+    add_tensor(model, "wte", c->vocab_size, C, SPDF_TENSOR_DECAY, -1);
+    add_tensor(model, "wpe", c->max_seq_len, C, SPDF_TENSOR_DECAY, -1);
+    for (int l = 0; l < c->num_layers; l++)
+        for (int k = 0; k < BLOCK_TENSOR_COUNT; k++) {
+            char name[48];
+            snprintf(name, sizeof name, "h.%d.%s", l, block_names[k]);
+            add_tensor(model, name, block_shapes[k][0], block_shapes[k][1],
+                       block_shapes[k][1] > 0 ? matrix : 0u, l);
+        }
+    add_tensor(model, "ln_f.weight", C, 0, 0u, -1);
+    add_tensor(model, "ln_f.bias", C, 0, 0u, -1);
+}
+
+static void bind_views(const spdf_model *model, float *base, gpt_views *v)
+{
+    const tensor_desc *t = model->tensors;
+    v->wte = base + t[0].offset;
+    v->wpe = base + t[1].offset;
+    for (int l = 0; l < model->config.num_layers; l++) {
+        const tensor_desc *bt = t + 2 + l * BLOCK_TENSOR_COUNT;
+        float **slots[BLOCK_TENSOR_COUNT] = {
+            &v->blocks[l].ln1w, &v->blocks[l].ln1b, &v->blocks[l].qkvw, &v->blocks[l].qkvb,
+            &v->blocks[l].attprojw, &v->blocks[l].attprojb, &v->blocks[l].ln2w, &v->blocks[l].ln2b,
+            &v->blocks[l].fcw, &v->blocks[l].fcb, &v->blocks[l].fcprojw, &v->blocks[l].fcprojb};
+        for (int k = 0; k < BLOCK_TENSOR_COUNT; k++) *slots[k] = base + bt[k].offset;
+    }
+    v->lnfw = base + t[model->num_tensors - 2].offset;
+    v->lnfb = base + t[model->num_tensors - 1].offset;
+}
+
+/* GPT-2 initialisation.  Tensor i draws from Philox stream i+1 of the seed, element by element,
+ * so the weights do not depend on threads and one tensor's size never shifts another's values. */
+static void initialise_parameters(spdf_model *model)
+{
+    const double residual_std = 0.02 / sqrt(2.0 * model->config.num_layers);
+    for (int i = 0; i < model->num_tensors; i++) {
+        const tensor_desc *d = &model->tensors[i];
+        float *p = model->params + d->offset;
+        const char *suffix = strrchr(d->name, '.');
+        if (d->ndim == 1) {
+            const float value = suffix && strcmp(suffix, ".weight") == 0 ? 1.0f : 0.0f;
+            for (int64_t k = 0; k < d->numel; k++) p[k] = value;
+            continue;
+        }
+        const int is_residual_projection = strstr(d->name, "c_proj.weight") != NULL;
+        const float std = is_residual_projection ? (float)residual_std : 0.02f;
+        const spdf_rng rng = {model->config.seed, (uint64_t)i + 1};
+        enum { CHUNK = 4096 };
+        const int64_t chunks = (d->numel + CHUNK - 1) / CHUNK;
+#pragma omp parallel for num_threads(model->ctx->num_threads) schedule(static)
+        for (int64_t chunk = 0; chunk < chunks; chunk++) {
+            const int64_t first = chunk * CHUNK;
+            const int64_t n = d->numel - first < CHUNK ? d->numel - first : CHUNK;
+            spdf_rng_normal(&rng, (uint64_t)first, (size_t)n, 0.0f, std, p + first);
+        }
+    }
+}
+
+spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config, spdf_model **out)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(ctx);
+    SPDF_CHECK_ARG(config);
+    SPDF_CHECK_ARG(out);
+    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof(spdf_model_config),
+                                    "spdf_model_config"));
+    SPDF_TRY(validate_config(config));
+    spdf_model *model = calloc(1, sizeof *model);
+    if (!model) return spdf_fail(SPDF_ENOMEM, "out of memory for a model");
+    model->ctx = ctx;
+    model->config = *config;
+    model->config.struct_size = sizeof model->config;
+    const int L = config->num_layers;
+    model->tensors = calloc((size_t)(2 + L * BLOCK_TENSOR_COUNT + 2), sizeof *model->tensors);
+    model->w.blocks = calloc((size_t)L, sizeof(block_views));
+    model->g.blocks = calloc((size_t)L, sizeof(block_views));
+    if (!model->tensors || !model->w.blocks || !model->g.blocks) goto out_of_memory;
+    build_tensor_table(model);
+    size_t bytes;
+    if (spdf_mul_size((size_t)model->num_params, sizeof(float), &bytes) != 0) goto out_of_memory;
+    model->params = spdf_aligned_alloc(bytes);
+    model->grads = spdf_aligned_calloc(bytes);
+    if (!model->params || !model->grads) goto out_of_memory;
+    bind_views(model, model->params, &model->w);
+    bind_views(model, model->grads, &model->g);
+    initialise_parameters(model);
+    *out = model;
+    return SPDF_OK;
+
+out_of_memory:
+    spdf_model_free(model);
+    return spdf_fail(SPDF_ENOMEM, "out of memory for a model of %lld parameters",
+                     (long long)model->num_params);
+}
+
+void spdf_model_free(spdf_model *model)
+{
+    if (!model) return;
+    spdf_aligned_free(model->acts.memory);
+    free(model->acts.tokens);
+    free(model->acts.targets);
+    spdf_aligned_free(model->params);
+    spdf_aligned_free(model->grads);
+    free(model->w.blocks);
+    free(model->g.blocks);
+    free(model->tensors);
+    free(model);
+}
+
+spdf_status spdf_model_get_config(const spdf_model *model, spdf_model_config *config)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(config);
+    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof(spdf_model_config),
+                                    "spdf_model_config"));
+    const size_t caller_size = config->struct_size;
+    memcpy(config, &model->config, sizeof model->config);
+    config->struct_size = caller_size < sizeof model->config ? caller_size : sizeof model->config;
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_num_params(const spdf_model *model, int64_t *count)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(count);
+    *count = model->num_params;
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_num_tensors(const spdf_model *model, int32_t *count)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(count);
+    *count = model->num_tensors;
+    return SPDF_OK;
+}
+
+static spdf_status check_tensor_index(const spdf_model *model, int32_t index)
+{
+    if (index < 0 || index >= model->num_tensors)
+        return spdf_fail(SPDF_EINVAL, "tensor index %d out of range [0, %d)", (int)index,
+                         model->num_tensors);
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_tensor_info(const spdf_model *model, int32_t index, spdf_tensor_info *info)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(info);
+    SPDF_TRY(spdf_check_struct_size(info->struct_size, sizeof(spdf_tensor_info), "spdf_tensor_info"));
+    SPDF_TRY(check_tensor_index(model, index));
+    const tensor_desc *d = &model->tensors[index];
+    const size_t caller_size = info->struct_size;
+    memset(info, 0, sizeof *info);
+    info->struct_size = caller_size < sizeof *info ? caller_size : sizeof *info;
+    info->name = d->name;
+    info->ndim = d->ndim;
+    info->flags = d->flags;
+    info->shape[0] = d->shape[0];
+    info->shape[1] = d->shape[1];
+    info->shape[2] = info->shape[3] = 1;
+    info->numel = d->numel;
+    info->layer = d->layer;
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_tensor_find(const spdf_model *model, const char *name, int32_t *index)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(name);
+    SPDF_CHECK_ARG(index);
+    for (int i = 0; i < model->num_tensors; i++)
+        if (strcmp(model->tensors[i].name, name) == 0) {
+            *index = i;
+            return SPDF_OK;
+        }
+    return spdf_fail(SPDF_EINVAL, "the model has no tensor named \"%s\"", name);
+}
+
+static spdf_status check_tensor_copy(const spdf_model *model, int32_t index, const void *buffer,
+                                     int64_t count)
+{
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(buffer);
+    SPDF_TRY(check_tensor_index(model, index));
+    if (count != model->tensors[index].numel)
+        return spdf_fail(SPDF_EINVAL, "tensor \"%s\" has %lld elements, count is %lld",
+                         model->tensors[index].name, (long long)model->tensors[index].numel,
+                         (long long)count);
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_tensor_read(const spdf_model *model, int32_t index, float *dst, int64_t count)
+{
+    spdf_clear_error();
+    SPDF_TRY(check_tensor_copy(model, index, dst, count));
+    memcpy(dst, model->params + model->tensors[index].offset, (size_t)count * sizeof(float));
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_tensor_write(spdf_model *model, int32_t index, const float *src, int64_t count)
+{
+    spdf_clear_error();
+    SPDF_TRY(check_tensor_copy(model, index, src, count));
+    memcpy(model->params + model->tensors[index].offset, src, (size_t)count * sizeof(float));
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_tensor_grad_read(const spdf_model *model, int32_t index, float *dst,
+                                        int64_t count)
+{
+    spdf_clear_error();
+    SPDF_TRY(check_tensor_copy(model, index, dst, count));
+    memcpy(dst, model->grads + model->tensors[index].offset, (size_t)count * sizeof(float));
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_tensor_data(spdf_model *model, int32_t index, float **data)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(data);
+    SPDF_TRY(check_tensor_index(model, index));
+    *data = model->params + model->tensors[index].offset;
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,
+                               const float *loss_weights, int32_t B, int32_t T, float *loss)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(tokens);
+    SPDF_CHECK_ARG(!targets || loss);
+    if (B < 1 || T < 1 || T > model->config.max_seq_len)
+        return spdf_fail(SPDF_EINVAL, "batch shape (B=%d, T=%d) invalid: need B >= 1 and "
+                         "1 <= T <= max_seq_len (%d)", (int)B, (int)T, (int)model->config.max_seq_len);
+    if ((int64_t)B * T > INT32_MAX / 4)
+        return spdf_fail(SPDF_EINVAL, "batch of %lld tokens is too large", (long long)B * T);
+    const int V = model->config.vocab_size;
+    for (int64_t i = 0; i < (int64_t)B * T; i++) {
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return spdf_fail(SPDF_EINVAL, "tokens[%lld] = %d is outside the vocabulary [0, %d)",
+                             (long long)i, (int)tokens[i], V);
+        if (targets && (targets[i] < 0 || targets[i] >= V))
+            return spdf_fail(SPDF_EINVAL, "targets[%lld] = %d is outside the vocabulary [0, %d)",
+                             (long long)i, (int)targets[i], V);
+    }
+    if (targets && loss_weights) {
+        double total = 0.0;
+        for (int64_t i = 0; i < (int64_t)B * T; i++) {
+            if (!(loss_weights[i] >= 0.0f) || isinf(loss_weights[i]))
+                return spdf_fail(SPDF_EINVAL, "loss_weights[%lld] = %g must be finite and >= 0",
+                                 (long long)i, (double)loss_weights[i]);
+            total += loss_weights[i];
+        }
+        if (total <= 0.0) return spdf_fail(SPDF_EINVAL, "loss_weights are all zero");
+    }
+    return gpt_forward(model, tokens, targets, loss_weights, B, T, loss);
+}
+
+spdf_status spdf_model_logits(const spdf_model *model, const float **logits, int32_t *B, int32_t *T,
+                              int32_t *V)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(logits);
+    if (model->B == 0) return spdf_fail(SPDF_ESTATE, "no forward pass has run yet");
+    *logits = model->acts.logits;
+    if (B) *B = model->B;
+    if (T) *T = model->T;
+    if (V) *V = model->config.vocab_size;
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_backward(spdf_model *model)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    if (!model->has_targets)
+        return spdf_fail(SPDF_ESTATE, "backward needs a preceding forward pass with targets");
+    gpt_backward(model);
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_zero_grad(spdf_model *model)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    memset(model->grads, 0, (size_t)model->num_params * sizeof(float));
+    return SPDF_OK;
+}

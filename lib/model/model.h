@@ -1,0 +1,95 @@
+/* The model handle: configuration, the parameter table, one allocation each for parameters and
+ * gradients with named views into them, and the activation buffers of the last batch. */
+#ifndef SPDF_MODEL_H
+#define SPDF_MODEL_H
+
+#include "core/context.h"
+#include "model/layers.h"
+#include "spdf.h"
+
+/* Per-block tensors in the order of the public tensor table. */
+enum block_tensor {
+    BLOCK_LN1_W, BLOCK_LN1_B, BLOCK_QKV_W, BLOCK_QKV_B, BLOCK_ATTPROJ_W, BLOCK_ATTPROJ_B,
+    BLOCK_LN2_W, BLOCK_LN2_B, BLOCK_FC_W, BLOCK_FC_B, BLOCK_FCPROJ_W, BLOCK_FCPROJ_B,
+    BLOCK_TENSOR_COUNT
+};
+
+typedef struct tensor_desc {
+    char name[48];
+    int ndim;
+    int64_t shape[2];
+    int64_t numel;
+    int64_t offset; /* into the parameter (and gradient) allocation, in floats */
+    uint32_t flags; /* SPDF_TENSOR_* */
+    int layer;
+} tensor_desc;
+
+/* Named views into one flat allocation (weights or gradients). */
+typedef struct block_views {
+    float *ln1w, *ln1b;         /* (C) */
+    float *qkvw, *qkvb;         /* (3C,C), (3C) */
+    float *attprojw, *attprojb; /* (C,C), (C) */
+    float *ln2w, *ln2b;         /* (C) */
+    float *fcw, *fcb;           /* (4C,C), (4C) */
+    float *fcprojw, *fcprojb;   /* (C,4C), (C) */
+} block_views;
+
+typedef struct gpt_views {
+    float *wte;  /* (V,C) */
+    float *wpe;  /* (maxT,C) */
+    block_views *blocks; /* (L) */
+    float *lnfw, *lnfb;  /* (C) */
+} gpt_views;
+
+/* Activations of the last forward pass for a (B,T) batch; per-layer arrays are (L, ...). */
+typedef struct gpt_activations {
+    size_t capacity; /* floats allocated in `memory` */
+    float *memory;
+    float *encoded;                        /* (B,T,C) */
+    float *ln1, *ln1_mean, *ln1_rstd;      /* (L,B,T,C), (L,B,T), (L,B,T) */
+    float *qkv;                            /* (L,B,T,3C) */
+    float *atty;                           /* (L,B,T,C) */
+    float *att;                            /* (L,B,NH,T,T) */
+    float *residual2;                      /* (L,B,T,C) */
+    float *ln2, *ln2_mean, *ln2_rstd;      /* (L,B,T,C), (L,B,T), (L,B,T) */
+    float *fch, *fch_gelu;                 /* (L,B,T,4C) */
+    float *residual3;                      /* (L,B,T,C) */
+    float *lnf, *lnf_mean, *lnf_rstd;      /* (B,T,C), (B,T), (B,T) */
+    float *logits;                         /* (B,T,V) */
+    float *logsumexp, *losses, *weights;   /* (B,T) */
+    float *projection;                     /* (B,T,C) scratch: attention/MLP output projection */
+    /* backward scratch, reused by every layer */
+    float *dresidual;                      /* (B,T,C) */
+    float *dln;                            /* (B,T,C) */
+    float *dqkv;                           /* (B,T,3C) */
+    float *dfch, *dfch_gelu;               /* (B,T,4C) */
+    float *dlogits;                        /* (B,T,V) */
+    float *attention_scratch;              /* (threads, 2T) */
+    int32_t *tokens, *targets;             /* (B,T) copies of the last batch */
+} gpt_activations;
+
+struct spdf_model {
+    spdf_context *ctx;
+    spdf_model_config config;
+    int num_tensors;
+    tensor_desc *tensors;
+    int64_t num_params;
+    float *params, *grads; /* (num_params) each */
+    gpt_views w, g;
+    gpt_activations acts;
+    int B, T;           /* shape of the last forward pass, 0 before the first */
+    int has_targets;    /* the last forward pass computed a loss, so backward may run */
+};
+
+static inline spdf_exec model_exec(const spdf_model *model)
+{
+    spdf_exec ex = {model->ctx->ops, model->ctx->num_threads};
+    return ex;
+}
+
+/* gpt.c */
+spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,
+                        const float *loss_weights, int B, int T, float *loss);
+void gpt_backward(spdf_model *model);
+
+#endif

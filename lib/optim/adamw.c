@@ -1,0 +1,189 @@
+/* AdamW (Loshchilov & Hutter) with global-norm gradient clipping.  Weight decay applies to the
+ * SPDF_TENSOR_DECAY tensors (2-D weights and embeddings, as nanoGPT), not to biases or LayerNorm. */
+#include "optim/optimizer.h"
+#include "core/core.h"
+#include "model/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+spdf_status spdf_optimizer_config_init(spdf_optimizer_config *config)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(config);
+    memset(config, 0, sizeof *config);
+    config->struct_size = sizeof *config;
+    config->learning_rate = 6e-4f;
+    config->beta1 = 0.9f;
+    config->beta2 = 0.95f;
+    config->eps = 1e-8f;
+    config->weight_decay = 0.1f;
+    config->grad_clip = 1.0f;
+    config->schedule = SPDF_LR_COSINE;
+    config->warmup_steps = 0;
+    config->total_steps = 1000;
+    config->min_lr_ratio = 0.1f;
+    return SPDF_OK;
+}
+
+static spdf_status validate_config(const spdf_optimizer_config *c)
+{
+    if (!(c->learning_rate >= 0.0f) || isinf(c->learning_rate))
+        return spdf_fail(SPDF_EINVAL, "learning_rate must be finite and >= 0, got %g", (double)c->learning_rate);
+    if (!(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f))
+        return spdf_fail(SPDF_EINVAL, "beta1 and beta2 must be in [0, 1), got %g and %g",
+                         (double)c->beta1, (double)c->beta2);
+    if (!(c->eps > 0.0f)) return spdf_fail(SPDF_EINVAL, "eps must be > 0, got %g", (double)c->eps);
+    if (!(c->weight_decay >= 0.0f) || isinf(c->weight_decay))
+        return spdf_fail(SPDF_EINVAL, "weight_decay must be finite and >= 0");
+    if (isnan(c->grad_clip)) return spdf_fail(SPDF_EINVAL, "grad_clip is NaN");
+    if (c->schedule != SPDF_LR_CONSTANT && c->schedule != SPDF_LR_COSINE)
+        return spdf_fail(SPDF_EINVAL, "unknown schedule %d", (int)c->schedule);
+    if (c->warmup_steps < 0 || c->total_steps < 0)
+        return spdf_fail(SPDF_EINVAL, "warmup_steps and total_steps must be >= 0");
+    if (!(c->min_lr_ratio >= 0.0f && c->min_lr_ratio <= 1.0f))
+        return spdf_fail(SPDF_EINVAL, "min_lr_ratio must be in [0, 1], got %g", (double)c->min_lr_ratio);
+    return SPDF_OK;
+}
+
+/* Reads a caller's configuration: the fields it has, defaults for the rest. */
+static spdf_status read_config(const spdf_optimizer_config *config, spdf_optimizer_config *out)
+{
+    spdf_optimizer_config_init(out);
+    if (!config) return SPDF_OK;
+    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof *out, "spdf_optimizer_config"));
+    memcpy(out, config, sizeof *out);
+    out->struct_size = sizeof *out;
+    return validate_config(out);
+}
+
+spdf_status spdf_optimizer_create(spdf_model *model, const spdf_optimizer_config *config,
+                                  spdf_optimizer **out)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(out);
+    spdf_optimizer_config cfg;
+    SPDF_TRY(read_config(config, &cfg));
+    spdf_optimizer *opt = calloc(1, sizeof *opt);
+    const size_t bytes = (size_t)model->num_params * sizeof(float);
+    if (opt) {
+        opt->m = spdf_aligned_calloc(bytes);
+        opt->v = spdf_aligned_calloc(bytes);
+    }
+    if (!opt || !opt->m || !opt->v) {
+        spdf_optimizer_free(opt);
+        return spdf_fail(SPDF_ENOMEM, "out of memory for optimizer state (%zu MiB)", 2 * bytes >> 20);
+    }
+    opt->model = model;
+    opt->config = cfg;
+    *out = opt;
+    return SPDF_OK;
+}
+
+void spdf_optimizer_free(spdf_optimizer *opt)
+{
+    if (!opt) return;
+    spdf_aligned_free(opt->m);
+    spdf_aligned_free(opt->v);
+    free(opt);
+}
+
+/* Sum of squares in fixed chunks added in order: the same bits for every thread count. */
+static double squared_norm(const float *x, int64_t n, int num_threads)
+{
+    enum { CHUNK = 1 << 14 };
+    const int64_t chunks = (n + CHUNK - 1) / CHUNK;
+    double *partial = malloc((size_t)(chunks > 0 ? chunks : 1) * sizeof(double));
+    if (!partial) { /* no memory for partials: sum sequentially, still deterministic */
+        double sum = 0.0;
+        for (int64_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
+        return sum;
+    }
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
+        double sum = 0.0;
+        for (int64_t i = c * CHUNK; i < end; i++) sum += (double)x[i] * x[i];
+        partial[c] = sum;
+    }
+    double total = 0.0;
+    for (int64_t c = 0; c < chunks; c++) total += partial[c];
+    free(partial);
+    return total;
+}
+
+static void adamw_update(float *param, float *grad, float *m, float *v, int64_t n,
+                         float lr, float decay, float grad_scale, float beta1, float beta2,
+                         float eps, float bias1, float bias2, int num_threads)
+{
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float g = grad[i] * grad_scale;
+        m[i] = beta1 * m[i] + (1.0f - beta1) * g;
+        v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
+        const float m_hat = m[i] / bias1, v_hat = v[i] / bias2;
+        param[i] -= lr * (m_hat / (sqrtf(v_hat) + eps) + decay * param[i]);
+        grad[i] = 0.0f;
+    }
+}
+
+spdf_status spdf_optimizer_step(spdf_optimizer *opt, float *grad_norm, float *lr)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(opt);
+    spdf_model *model = opt->model;
+    const spdf_optimizer_config *c = &opt->config;
+    const int threads = model->ctx->num_threads;
+    const double norm = sqrt(squared_norm(model->grads, model->num_params, threads));
+    if (!isfinite(norm))
+        return spdf_fail(SPDF_ENUMERIC, "gradient norm is not finite at step %lld; nothing updated",
+                         (long long)opt->step);
+    const float scale = c->grad_clip > 0.0f && norm > c->grad_clip ? (float)(c->grad_clip / norm) : 1.0f;
+    const float rate = schedule_learning_rate(c, opt->step);
+    const int64_t t = opt->step + 1;
+    const float bias1 = 1.0f - powf(c->beta1, (float)t), bias2 = 1.0f - powf(c->beta2, (float)t);
+    for (int i = 0; i < model->num_tensors; i++) {
+        const tensor_desc *d = &model->tensors[i];
+        const float decay = d->flags & SPDF_TENSOR_DECAY ? c->weight_decay : 0.0f;
+        adamw_update(model->params + d->offset, model->grads + d->offset, opt->m + d->offset,
+                     opt->v + d->offset, d->numel, rate, decay, scale, c->beta1, c->beta2, c->eps,
+                     bias1, bias2, threads);
+    }
+    opt->step = t;
+    if (grad_norm) *grad_norm = (float)norm;
+    if (lr) *lr = rate;
+    return SPDF_OK;
+}
+
+spdf_status spdf_optimizer_get_step(const spdf_optimizer *opt, int64_t *step)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(opt);
+    SPDF_CHECK_ARG(step);
+    *step = opt->step;
+    return SPDF_OK;
+}
+
+spdf_status spdf_optimizer_lr_at(const spdf_optimizer *opt, int64_t step, float *lr)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(opt);
+    SPDF_CHECK_ARG(lr);
+    SPDF_CHECK_ARG(step >= 0);
+    *lr = schedule_learning_rate(&opt->config, step);
+    return SPDF_OK;
+}
+
+spdf_status spdf_optimizer_get_config(const spdf_optimizer *opt, spdf_optimizer_config *config)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(opt);
+    SPDF_CHECK_ARG(config);
+    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof *config, "spdf_optimizer_config"));
+    const size_t caller_size = config->struct_size;
+    memcpy(config, &opt->config, sizeof opt->config);
+    config->struct_size = caller_size < sizeof opt->config ? caller_size : sizeof opt->config;
+    return SPDF_OK;
+}

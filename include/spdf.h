@@ -302,27 +302,168 @@ typedef struct spdf_phase spdf_phase;
 
 typedef enum spdf_mask_method {
     SPDF_MASK_RANDOM = 0,    /* uniform random, exact count of zeros per layer (SPDF paper) */
-    SPDF_MASK_MAGNITUDE = 1, /* keep the largest |w| of each layer */
-    SPDF_MASK_ERK = 2        /* Erdos-Renyi-kernel layer densities scaled to the total sparsity */
+    SPDF_MASK_MAGNITUDE = 1, /* keep the largest |w| (ties: the lower index) */
+    SPDF_MASK_ERK = 2        /* Erdos-Renyi-kernel layer densities scaled to the total sparsity,
+                                random positions within each layer */
 } spdf_mask_method;
+
+typedef enum spdf_mask_scope {
+    SPDF_MASK_PER_LAYER = 0, /* every layer gets its own sparsity (the same one unless
+                                layer_sparsity says otherwise) */
+    SPDF_MASK_GLOBAL = 1     /* MAGNITUDE only: one threshold over all layers together */
+} spdf_mask_scope;
+
+typedef struct spdf_mask_config {
+    size_t struct_size;
+    int32_t method;   /* spdf_mask_method; default SPDF_MASK_RANDOM */
+    int32_t scope;    /* spdf_mask_scope; default SPDF_MASK_PER_LAYER */
+    float sparsity;   /* fraction of zeros in [0, 1); default 0.75 */
+    int32_t reserved; /* must be 0 */
+    uint64_t seed;    /* default 1 */
+    /* Optional per-layer sparsities, one per sparse layer in tensor order (4 per block: QKV,
+     * attention output, MLP up, MLP down); NULL for `sparsity` everywhere.  Read during the call
+     * only.  Not combinable with SPDF_MASK_ERK or SPDF_MASK_GLOBAL. */
+    const float *layer_sparsity;
+    int32_t layer_sparsity_count;
+    int32_t reserved2; /* must be 0 */
+} spdf_mask_config;
+
+typedef struct spdf_mask_layer_info {
+    size_t struct_size;
+    int32_t tensor_index; /* the weight this layer masks (spdf_model_tensor_info) */
+    int32_t reserved;
+    int64_t rows, cols;   /* the weight's shape (out_features, in_features) */
+    int64_t nnz;          /* weights kept */
+    float density;        /* nnz / (rows * cols) */
+    float reserved2;
+} spdf_mask_layer_info;
+
+/* A mask over the four linear weights of every block (the SPDF_TENSOR_SPARSIFIABLE tensors),
+ * with an exact number of kept weights per layer: round((1 - sparsity) * rows * cols).  The
+ * same seed gives the same mask on every machine and thread count.  MAGNITUDE reads the model's
+ * current weights.  The mask is independent of the model afterwards (it may outlive it). */
+SPDF_API spdf_status spdf_mask_config_init(spdf_mask_config *config);
+SPDF_API spdf_status spdf_mask_create(const spdf_model *model, spdf_mask_method method,
+                                      float sparsity, uint64_t seed, spdf_mask **out);
+SPDF_API spdf_status spdf_mask_create_ex(const spdf_model *model, const spdf_mask_config *config,
+                                         spdf_mask **out);
+SPDF_API void spdf_mask_free(spdf_mask *mask);
+/* Statistics: number of masked layers (4 * num_layers), each layer's shape and count. */
+SPDF_API spdf_status spdf_mask_num_layers(const spdf_mask *mask, int32_t *count);
+SPDF_API spdf_status spdf_mask_get_layer(const spdf_mask *mask, int32_t layer,
+                                          spdf_mask_layer_info *info);
+/* Kept weights and total weights over all layers; sparsity = 1 - nnz / total. */
+SPDF_API spdf_status spdf_mask_totals(const spdf_mask *mask, int64_t *nnz, int64_t *total);
+/* The layer's mask as rows*cols bytes (1 kept, 0 masked), row-major; count must be rows*cols. */
+SPDF_API spdf_status spdf_mask_layer_read(const spdf_mask *mask, int32_t layer, uint8_t *dst,
+                                          int64_t count);
 
 typedef enum spdf_phase_kind {
     SPDF_PHASE_DENSE = 0,
     SPDF_PHASE_SPARSE = 1
 } spdf_phase_kind;
 
-/* A mask over the four linear weights of every block (the SPDF_TENSOR_SPARSIFIABLE tensors).
- * Not yet implemented in this release: returns SPDF_EUNSUPPORTED. */
-SPDF_API spdf_status spdf_mask_create(const spdf_model *model, spdf_mask_method method,
-                                      float sparsity, uint64_t seed, spdf_mask **out);
-SPDF_API void spdf_mask_free(spdf_mask *mask);
+/* Options of a phase transition. */
+typedef struct spdf_transition_config {
+    size_t struct_size;
+    /* 0 (default): AdamW moments of weights that were trainable before stay as they were;
+     * moments of newly enabled weights start at 0.  1: every moment restarts at 0. */
+    int32_t reset_moments;
+    /* 0 (default): the step counter and schedule continue.  1: the step counter restarts at 0
+     * (a new warmup and decay, as fine-tuning usually wants). */
+    int32_t restart_schedule;
+    /* Optional new optimizer configuration (learning rate, schedule, ...) applied at the
+     * transition; NULL keeps the current one.  Read during the call only. */
+    const spdf_optimizer_config *optimizer;
+} spdf_transition_config;
 
-/* The training phase of a model: DENSE, or SPARSE under a mask.
- * Not yet implemented in this release: returns SPDF_EUNSUPPORTED. */
+SPDF_API spdf_status spdf_transition_config_init(spdf_transition_config *config);
+
+/* The training phase of a model.  One phase handle per model.  kind DENSE needs mask == NULL;
+ * kind SPARSE attaches the mask: the masked weights become exactly 0 and stay 0, each masked
+ * layer keeps only its non-zeros (values, gradients and AdamW moments, in an order the backend
+ * chooses), and the sparse kernels take over.  opt is the model's optimizer or NULL if it has
+ * none yet (one created later sizes itself to the phase).  Attaching discards accumulated
+ * gradients.  The mask is copied: it may be freed afterwards.  The model and optimizer must
+ * outlive the phase handle; freeing the handle leaves the model in its current phase. */
 SPDF_API spdf_status spdf_phase_create(spdf_model *model, spdf_optimizer *opt,
                                        spdf_phase_kind kind, const spdf_mask *mask,
                                        spdf_phase **out);
 SPDF_API void spdf_phase_free(spdf_phase *phase);
+SPDF_API spdf_status spdf_phase_get_kind(const spdf_phase *phase, spdf_phase_kind *kind);
+/* Moves the model to another phase in place: the model, optimizer and phase handles stay valid
+ * and weights keep their values.  Allowed:
+ *   DENSE  -> SPARSE  (mask required): as spdf_phase_create with SPARSE;
+ *   SPARSE -> DENSE   (mask NULL): the SPDF transition; masked weights re-enter at 0;
+ *   SPARSE -> SPARSE  (mask NULL): stay on the same mask (sparse fine-tuning), applying config.
+ * Anything else is SPDF_ESTATE.  config may be NULL for the defaults.  Accumulated gradients
+ * are discarded.  Pointers from spdf_model_tensor_data are invalid afterwards. */
+SPDF_API spdf_status spdf_phase_transition(spdf_phase *phase, spdf_phase_kind kind,
+                                           const spdf_mask *mask,
+                                           const spdf_transition_config *config);
+
+/* ---- Checkpoints -------------------------------------------------------------------------------- */
+
+/* One versioned, little-endian file with everything a run needs to continue bit for bit: the
+ * model configuration and weights (masked layers as their non-zeros plus a bitmap of the mask),
+ * the phase, the optimizer's configuration, step and moments, and the sampler's position.
+ * Every section carries a CRC-32C.  The file is written to a temporary file in the same
+ * directory, flushed to disk (fsync) and renamed over `path`, so a crash while saving leaves the
+ * previous checkpoint intact.  The format is described in docs/checkpoint-format.md. */
+SPDF_API spdf_status spdf_checkpoint_save(const char *path, const spdf_model *model,
+                                          const spdf_optimizer *opt, const spdf_sampler *sampler);
+/* Loads a checkpoint into new handles on ctx.  The whole file is validated first (sizes,
+ * checksums, configuration, mask) and SPDF_EFORMAT returned for anything wrong; the output
+ * parameters and the sampler are written only on success.
+ *   model: receives the model, in the saved phase;
+ *   opt:   NULL, or receives the optimizer (SPDF_EFORMAT if the file has none);
+ *   phase: NULL, or receives a phase handle of the saved kind;
+ *   sampler: NULL, or an existing sampler whose batch shape, seed and order must match the
+ *          saved one (SPDF_EINVAL otherwise); its position is restored. */
+SPDF_API spdf_status spdf_checkpoint_load(const char *path, spdf_context *ctx, spdf_model **model,
+                                          spdf_optimizer **opt, spdf_phase **phase,
+                                          spdf_sampler *sampler);
+
+typedef struct spdf_checkpoint_info {
+    size_t struct_size;
+    uint32_t format_version;
+    int32_t phase;            /* spdf_phase_kind */
+    spdf_model_config model;  /* model.struct_size is set */
+    int64_t step;             /* optimizer updates applied; 0 without an optimizer */
+    int32_t has_optimizer;
+    int32_t has_sampler;
+    int64_t sampler_position;
+    int64_t stored_params;    /* weights stored (dense count less the masked ones) */
+    int64_t file_size;
+} spdf_checkpoint_info;
+
+/* Reads and validates a checkpoint's header and sections without building a model. */
+SPDF_API spdf_status spdf_checkpoint_info_read(const char *path, spdf_checkpoint_info *info);
+
+/* ---- FLOP accounting -------------------------------------------------------------------------- */
+
+/* FLOPs as the SPDF paper counts them: per token, forward = 2 * (non-zero block linear weights)
+ * + attention scores and mixing (4 * num_layers * context * channels) + LM head
+ * (2 * channels * vocab_size); training = 3 * forward.  Biases, LayerNorm and softmax are not
+ * counted.  A step is batch * context tokens. */
+typedef struct spdf_flop_report {
+    size_t struct_size;
+    double forward_per_token_dense;
+    double forward_per_token_sparse;
+    double train_per_token_dense;
+    double train_per_token_sparse;
+    double train_per_step_dense;
+    double train_per_step_sparse;
+    double reduction; /* train_per_token_dense / train_per_token_sparse */
+    double block_weights; /* dense count of block linear weights */
+} spdf_flop_report;
+
+/* For a configuration, a context length, a batch size and a uniform sparsity in [0, 1). */
+SPDF_API spdf_status spdf_flops(const spdf_model_config *config, int32_t context, int32_t batch,
+                                float sparsity, spdf_flop_report *report);
+/* For a model in its current phase (the mask's actual non-zero counts). */
+SPDF_API spdf_status spdf_model_flops(const spdf_model *model, int32_t context, int32_t batch,
+                                      spdf_flop_report *report);
 
 #ifdef __cplusplus
 }

@@ -6,9 +6,17 @@
 #include <stdint.h>
 
 /* Bumped when entries are added; an entry a backend leaves NULL falls back to the reference. */
-#define SPDF_BACKEND_OPS_VERSION 1
+#define SPDF_BACKEND_OPS_VERSION 2
 
 typedef enum spdf_transpose { SPDF_NO_TRANS = 0, SPDF_TRANS = 1 } spdf_transpose;
+
+/* The fixed non-zero pattern of one sparse weight W (rows, cols) in CSR form, rows sorted and
+ * columns sorted within each row ("canonical order"). */
+typedef struct spdf_sparse_pattern {
+    int64_t rows, cols, nnz;
+    const int32_t *row_ptr; /* (rows + 1) */
+    const int32_t *col_idx; /* (nnz) */
+} spdf_sparse_pattern;
 
 typedef struct spdf_backend_ops {
     int version;      /* SPDF_BACKEND_OPS_VERSION the table was written for */
@@ -23,9 +31,29 @@ typedef struct spdf_backend_ops {
     void (*gemm)(int num_threads, spdf_transpose trans_a, spdf_transpose trans_b, int64_t M,
                  int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                  int64_t ldb, float beta, float *C, int64_t ldc);
+
+    /* ---- sparse weights (version 2) ----
+     * prepare: builds whatever the backend needs for one sparse weight (kernels, index tables)
+     * when a mask is attached; NULL when out of memory.  The pattern is only read during the
+     * call.  The layer's values, gradients and moments are stored in canonical CSR order.
+     * release: frees it at the transition to dense. */
+    void *(*sparse_prepare)(const spdf_sparse_pattern *pattern);
+    void (*sparse_release)(void *layer);
+    /* out (N,rows) = inp (N,cols) W^T */
+    void (*sparse_forward)(int num_threads, const void *layer, const float *values, float *out,
+                           const float *inp, int64_t N);
+    /* dinp (N,cols) = dout (N,rows) W  (overwritten) */
+    void (*sparse_backward_data)(int num_threads, const void *layer, const float *values,
+                                 float *dinp, const float *dout, int64_t N);
+    /* dvalues (nnz) += (dout^T inp) sampled at the pattern: only the non-zeros are computed. */
+    void (*sparse_backward_weight)(int num_threads, const void *layer, float *dvalues,
+                                   const float *dout, const float *inp, int64_t N);
 } spdf_backend_ops;
 
 extern const spdf_backend_ops spdf_backend_ref;
+#ifdef SPDF_HAVE_XSMM
+extern const spdf_backend_ops spdf_backend_xsmm;
+#endif
 
 /* Registry: the backends compiled in, in order of preference for "auto". */
 int spdf_backend_registry_count(void);
@@ -33,5 +61,7 @@ const spdf_backend_ops *spdf_backend_registry_get(int index);
 /* Resolves "auto", a backend name, or NULL (= $SPDF_BACKEND, else "auto"); NULL if unknown or
  * unavailable, with the reason in spdf_last_error(). */
 const spdf_backend_ops *spdf_backend_resolve(const char *name);
+/* A copy of ops whose NULL entries are taken from the reference backend. */
+spdf_backend_ops spdf_backend_with_fallbacks(const spdf_backend_ops *ops);
 
 #endif

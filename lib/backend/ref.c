@@ -2,6 +2,7 @@
  * GEMM is blocked and packed (BLIS-style loops) so it is not painfully slow, and written with
  * GCC vector extensions, which compile to SSE, AVX2 or AVX-512 as the target allows. */
 #include "backend.h"
+#include "backend/ref_sparse.h"
 #include "core/core.h"
 
 #include <string.h>
@@ -142,4 +143,9 @@ const spdf_backend_ops spdf_backend_ref = {
     .name = "ref",
     .available = ref_available,
     .gemm = ref_gemm,
+    .sparse_prepare = ref_sparse_prepare,
+    .sparse_release = ref_sparse_release,
+    .sparse_forward = ref_sparse_forward,
+    .sparse_backward_data = ref_sparse_backward_data,
+    .sparse_backward_weight = ref_sparse_backward_weight,
 };

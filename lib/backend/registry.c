@@ -20,6 +20,23 @@ const spdf_backend_ops *spdf_backend_registry_get(int index)
     return registry[index];
 }
 
+spdf_backend_ops spdf_backend_with_fallbacks(const spdf_backend_ops *ops)
+{
+    spdf_backend_ops merged = *ops;
+    const spdf_backend_ops *ref = &spdf_backend_ref;
+    if (!merged.gemm) merged.gemm = ref->gemm;
+    if (!merged.sparse_prepare || !merged.sparse_release || !merged.sparse_forward ||
+        !merged.sparse_backward_data || !merged.sparse_backward_weight) {
+        /* the sparse entries work as a set: take all of them from the reference */
+        merged.sparse_prepare = ref->sparse_prepare;
+        merged.sparse_release = ref->sparse_release;
+        merged.sparse_forward = ref->sparse_forward;
+        merged.sparse_backward_data = ref->sparse_backward_data;
+        merged.sparse_backward_weight = ref->sparse_backward_weight;
+    }
+    return merged;
+}
+
 const spdf_backend_ops *spdf_backend_resolve(const char *name)
 {
     if (!name) {

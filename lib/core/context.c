@@ -31,7 +31,8 @@ spdf_status spdf_context_create(const spdf_context_config *config, spdf_context 
     if (!ops) return SPDF_EUNSUPPORTED;
     spdf_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return spdf_fail(SPDF_ENOMEM, "out of memory for a context");
-    ctx->ops = ops;
+    ctx->resolved = spdf_backend_with_fallbacks(ops);
+    ctx->ops = &ctx->resolved;
     ctx->num_threads = cfg.num_threads > 0 ? cfg.num_threads : omp_get_max_threads();
     *out = ctx;
     return SPDF_OK;

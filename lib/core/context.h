@@ -7,7 +7,8 @@
 #include "spdf.h"
 
 struct spdf_context {
-    const spdf_backend_ops *ops;
+    const spdf_backend_ops *ops; /* points at `resolved` */
+    spdf_backend_ops resolved;   /* the chosen backend, its NULL entries filled from "ref" */
     int num_threads; /* resolved: always >= 1 */
 };
 

@@ -41,6 +41,13 @@ spdf_status spdf_check_struct_size(size_t struct_size, size_t min_size, const ch
 void *spdf_aligned_alloc(size_t bytes);
 void *spdf_aligned_calloc(size_t bytes);
 void spdf_aligned_free(void *ptr);
+/* Address space for `bytes` that is committed lazily, page by page, as it is written; reads of
+ * untouched pages give zeros.  Parameter, gradient and moment arrays live in such reservations,
+ * sized for the dense model, so the in-place phase changes never move them. */
+void *spdf_reserve(size_t bytes);
+void spdf_reserve_free(void *ptr, size_t bytes);
+/* Gives the whole pages after the first `used` bytes back to the system; they read as zeros. */
+void spdf_reserve_trim(void *ptr, size_t used, size_t bytes);
 /* n * size with overflow check: returns 0 and sets *bytes, or -1 on overflow. */
 int spdf_mul_size(size_t n, size_t size, size_t *bytes);
 

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int spdf_mul_size(size_t n, size_t size, size_t *bytes)
 {
@@ -27,3 +29,23 @@ void *spdf_aligned_calloc(size_t bytes)
 }
 
 void spdf_aligned_free(void *ptr) { free(ptr); }
+
+void *spdf_reserve(size_t bytes)
+{
+    if (bytes == 0) bytes = 1;
+    void *ptr = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    return ptr == MAP_FAILED ? NULL : ptr;
+}
+
+void spdf_reserve_free(void *ptr, size_t bytes)
+{
+    if (ptr) munmap(ptr, bytes == 0 ? 1 : bytes);
+}
+
+void spdf_reserve_trim(void *ptr, size_t used, size_t bytes)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t start = (used + page - 1) / page * page;
+    if (ptr && start < bytes) madvise((char *)ptr + start, bytes - start, MADV_DONTNEED);
+}

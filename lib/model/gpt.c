@@ -80,6 +80,35 @@ static spdf_status ensure_activations(spdf_model *model, int B, int T)
     return SPDF_OK;
 }
 
+/* A block's linear layer `which` (BLOCK_QKV_W, ...): dense through GEMM, or through the
+ * backend's sparse kernels while a mask stores the weight compactly. */
+static void block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, int which,
+                                 float *out, const float *inp, int64_t N, int C, int OC)
+{
+    const int index = 2 + l * BLOCK_TENSOR_COUNT + which; /* the bias is the next tensor */
+    const tensor_desc *d = &model->tensors[index];
+    const float *weight = model->params + d->offset, *bias = model->params + d[1].offset;
+    if (d->sparse_slot >= 0)
+        sparse_linear_forward(ex, model->sparse[d->sparse_slot].kernel, out, inp, weight, bias, N, OC);
+    else
+        linear_forward(ex, out, inp, weight, bias, N, C, OC);
+}
+
+static void block_linear_backward(const spdf_model *model, const spdf_exec *ex, int l, int which,
+                                  float *dinp, const float *dout, const float *inp, int64_t N,
+                                  int C, int OC)
+{
+    const int index = 2 + l * BLOCK_TENSOR_COUNT + which; /* the bias is the next tensor */
+    const tensor_desc *d = &model->tensors[index];
+    const float *weight = model->params + d->offset;
+    float *dweight = model->grads + d->offset, *dbias = model->grads + d[1].offset;
+    if (d->sparse_slot >= 0)
+        sparse_linear_backward(ex, model->sparse[d->sparse_slot].kernel, dinp, dweight, dbias, dout,
+                               inp, weight, N, OC);
+    else
+        linear_backward(ex, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+
 spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,
                         const float *loss_weights, int B, int T, float *loss)
 {
@@ -108,14 +137,14 @@ spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t 
         float *residual3 = a->residual3 + l * BT * C;
 
         layernorm_forward(&ex, ln1, ln1_mean, ln1_rstd, residual, w->ln1w, w->ln1b, BT, C);
-        linear_forward(&ex, qkv, ln1, w->qkvw, w->qkvb, BT, C, 3 * C);
+        block_linear_forward(model, &ex, l, BLOCK_QKV_W, qkv, ln1, BT, C, 3 * C);
         attention_forward(&ex, atty, att, qkv, B, T, C, NH);
-        linear_forward(&ex, a->projection, atty, w->attprojw, w->attprojb, BT, C, C);
+        block_linear_forward(model, &ex, l, BLOCK_ATTPROJ_W, a->projection, atty, BT, C, C);
         residual_forward(&ex, residual2, residual, a->projection, BT * C);
         layernorm_forward(&ex, ln2, ln2_mean, ln2_rstd, residual2, w->ln2w, w->ln2b, BT, C);
-        linear_forward(&ex, fch, ln2, w->fcw, w->fcb, BT, C, 4 * C);
+        block_linear_forward(model, &ex, l, BLOCK_FC_W, fch, ln2, BT, C, 4 * C);
         gelu_forward(&ex, fch_gelu, fch, BT * 4 * C);
-        linear_forward(&ex, a->projection, fch_gelu, w->fcprojw, w->fcprojb, BT, 4 * C, C);
+        block_linear_forward(model, &ex, l, BLOCK_FCPROJ_W, a->projection, fch_gelu, BT, 4 * C, C);
         residual_forward(&ex, residual3, residual2, a->projection, BT * C);
         residual = residual3;
     }
@@ -169,17 +198,16 @@ void gpt_backward(spdf_model *model)
         const float *fch = a->fch + l * BT * 4 * C, *fch_gelu = a->fch_gelu + l * BT * 4 * C;
 
         /* MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2)))) */
-        linear_backward(&ex, a->dfch_gelu, g->fcprojw, g->fcprojb, a->dresidual, fch_gelu,
-                        w->fcprojw, BT, 4 * C, C);
+        block_linear_backward(model, &ex, l, BLOCK_FCPROJ_W, a->dfch_gelu, a->dresidual, fch_gelu,
+                              BT, 4 * C, C);
         gelu_backward(&ex, a->dfch, fch, a->dfch_gelu, BT * 4 * C);
-        linear_backward(&ex, a->dln, g->fcw, g->fcb, a->dfch, ln2, w->fcw, BT, C, 4 * C);
+        block_linear_backward(model, &ex, l, BLOCK_FC_W, a->dln, a->dfch, ln2, BT, C, 4 * C);
         layernorm_backward(&ex, a->dresidual, g->ln2w, g->ln2b, a->dln, residual2, w->ln2w,
                            ln2_mean, ln2_rstd, BT, C);
         /* attention branch: residual2 = residual + attproj(attention(qkv(ln1(residual)))) */
-        linear_backward(&ex, a->dln, g->attprojw, g->attprojb, a->dresidual, atty, w->attprojw,
-                        BT, C, C);
+        block_linear_backward(model, &ex, l, BLOCK_ATTPROJ_W, a->dln, a->dresidual, atty, BT, C, C);
         attention_backward(&ex, a->dqkv, a->attention_scratch, a->dln, qkv, att, B, T, C, NH);
-        linear_backward(&ex, a->dln, g->qkvw, g->qkvb, a->dqkv, ln1, w->qkvw, BT, C, 3 * C);
+        block_linear_backward(model, &ex, l, BLOCK_QKV_W, a->dln, a->dqkv, ln1, BT, C, 3 * C);
         layernorm_backward(&ex, a->dresidual, g->ln1w, g->ln1b, a->dln, residual, w->ln1w,
                            ln1_mean, ln1_rstd, BT, C);
     }

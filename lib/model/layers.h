@@ -39,6 +39,16 @@ void linear_backward(const spdf_exec *ex, float *dinp /* (N,C) = */, float *dwei
                      float *dbias /* (OC) += or NULL */, const float *dout /* (N,OC) */,
                      const float *inp, const float *weight, int64_t N, int C, int OC);
 
+/* The same layer with a sparse W stored as its non-zeros `values` in the order the backend's
+ * prepared `kernel` reads; dvalues accumulates the gradient at the non-zeros only. */
+void sparse_linear_forward(const spdf_exec *ex, const void *kernel, float *out /* (N,OC) */,
+                           const float *inp /* (N,C) */, const float *values /* (nnz) */,
+                           const float *bias /* (OC) or NULL */, int64_t N, int OC);
+void sparse_linear_backward(const spdf_exec *ex, const void *kernel, float *dinp /* (N,C) = */,
+                            float *dvalues /* (nnz) += */, float *dbias /* (OC) += */,
+                            const float *dout /* (N,OC) */, const float *inp, const float *values,
+                            int64_t N, int OC);
+
 /* attention.c: causal multi-head self-attention over a fused (q,k,v) input. */
 void attention_forward(const spdf_exec *ex, float *out /* (B,T,C) */,
                        float *att /* (B,NH,T,T) softmax weights, kept for backward */,

@@ -49,9 +49,11 @@ static void add_tensor(spdf_model *model, const char *name, int64_t rows, int64_
     d->shape[0] = rows;
     d->shape[1] = cols > 0 ? cols : 1;
     d->numel = rows * d->shape[1];
+    d->stored = d->numel;
     d->offset = model->num_params;
     d->flags = flags;
     d->layer = layer;
+    d->sparse_slot = -1;
     model->num_params += d->numel;
 }
 
@@ -82,7 +84,7 @@ static void build_tensor_table(spdf_model *model)
     add_tensor(model, "ln_f.bias", C, 0, 0u, -1);
 }
 
-static void bind_views(const spdf_model *model, float *base, gpt_views *v)
+static void bind_views_of(const spdf_model *model, float *base, gpt_views *v)
 {
     const tensor_desc *t = model->tensors;
     v->wte = base + t[0].offset;
@@ -97,6 +99,19 @@ static void bind_views(const spdf_model *model, float *base, gpt_views *v)
     }
     v->lnfw = base + t[model->num_tensors - 2].offset;
     v->lnfb = base + t[model->num_tensors - 1].offset;
+}
+
+void model_bind_views(spdf_model *model)
+{
+    bind_views_of(model, model->params, &model->w);
+    bind_views_of(model, model->grads, &model->g);
+}
+
+int model_num_sparsifiable(const spdf_model *model) { return 4 * model->config.num_layers; }
+
+const float *model_tensor_values(const spdf_model *model, int tensor)
+{
+    return model->params + model->tensors[tensor].offset;
 }
 
 /* GPT-2 initialisation.  Tensor i draws from Philox stream i+1 of the seed, element by element,
@@ -149,11 +164,12 @@ spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config
     build_tensor_table(model);
     size_t bytes;
     if (spdf_mul_size((size_t)model->num_params, sizeof(float), &bytes) != 0) goto out_of_memory;
-    model->params = spdf_aligned_alloc(bytes);
-    model->grads = spdf_aligned_calloc(bytes);
+    model->num_stored = model->num_params;
+    model->phase = SPDF_PHASE_DENSE;
+    model->params = spdf_reserve(bytes);
+    model->grads = spdf_reserve(bytes);
     if (!model->params || !model->grads) goto out_of_memory;
-    bind_views(model, model->params, &model->w);
-    bind_views(model, model->grads, &model->g);
+    model_bind_views(model);
     initialise_parameters(model);
     *out = model;
     return SPDF_OK;
@@ -170,8 +186,13 @@ void spdf_model_free(spdf_model *model)
     spdf_aligned_free(model->acts.memory);
     free(model->acts.tokens);
     free(model->acts.targets);
-    spdf_aligned_free(model->params);
-    spdf_aligned_free(model->grads);
+    for (int i = 0; i < model->num_sparse; i++) {
+        model->ctx->ops->sparse_release(model->sparse[i].kernel);
+        mask_layer_clear(&model->sparse[i].pattern);
+    }
+    free(model->sparse);
+    spdf_reserve_free(model->params, (size_t)model->num_params * sizeof(float));
+    spdf_reserve_free(model->grads, (size_t)model->num_params * sizeof(float));
     free(model->w.blocks);
     free(model->g.blocks);
     free(model->tensors);
@@ -266,19 +287,52 @@ static spdf_status check_tensor_copy(const spdf_model *model, int32_t index, con
     return SPDF_OK;
 }
 
+/* Dense view of a stored tensor: values as they are, or scattered from the non-zeros. */
+static void read_dense(const spdf_model *model, const float *array, int index, float *dst)
+{
+    const tensor_desc *d = &model->tensors[index];
+    const float *src = array + d->offset;
+    if (d->sparse_slot < 0) {
+        memcpy(dst, src, (size_t)d->numel * sizeof(float));
+        return;
+    }
+    const mask_layer *m = &model->sparse[d->sparse_slot].pattern;
+    memset(dst, 0, (size_t)d->numel * sizeof(float));
+    for (int64_t r = 0; r < m->rows; r++)
+        for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) dst[r * m->cols + m->col_idx[k]] = src[k];
+}
+
 spdf_status spdf_model_tensor_read(const spdf_model *model, int32_t index, float *dst, int64_t count)
 {
     spdf_clear_error();
     SPDF_TRY(check_tensor_copy(model, index, dst, count));
-    memcpy(dst, model->params + model->tensors[index].offset, (size_t)count * sizeof(float));
+    read_dense(model, model->params, index, dst);
     return SPDF_OK;
 }
 
+/* While a mask stores the tensor compactly, masked positions must be written as 0. */
 spdf_status spdf_model_tensor_write(spdf_model *model, int32_t index, const float *src, int64_t count)
 {
     spdf_clear_error();
     SPDF_TRY(check_tensor_copy(model, index, src, count));
-    memcpy(model->params + model->tensors[index].offset, src, (size_t)count * sizeof(float));
+    const tensor_desc *d = &model->tensors[index];
+    float *dst = model->params + d->offset;
+    if (d->sparse_slot < 0) {
+        memcpy(dst, src, (size_t)count * sizeof(float));
+        return SPDF_OK;
+    }
+    const mask_layer *m = &model->sparse[d->sparse_slot].pattern;
+    for (int64_t r = 0, k = 0; r < m->rows; r++)
+        for (int64_t c = 0; c < m->cols; c++) {
+            const int on_mask = k < m->row_ptr[r + 1] && m->col_idx[k] == c;
+            if (on_mask) k++;
+            else if (src[r * m->cols + c] != 0.0f)
+                return spdf_fail(SPDF_EINVAL, "%s[%lld, %lld] is masked and must be 0 in the sparse "
+                                 "phase, got %g", d->name, (long long)r, (long long)c,
+                                 (double)src[r * m->cols + c]);
+        }
+    for (int64_t r = 0; r < m->rows; r++)
+        for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) dst[k] = src[r * m->cols + m->col_idx[k]];
     return SPDF_OK;
 }
 
@@ -287,7 +341,7 @@ spdf_status spdf_model_tensor_grad_read(const spdf_model *model, int32_t index, 
 {
     spdf_clear_error();
     SPDF_TRY(check_tensor_copy(model, index, dst, count));
-    memcpy(dst, model->grads + model->tensors[index].offset, (size_t)count * sizeof(float));
+    read_dense(model, model->grads, index, dst);
     return SPDF_OK;
 }
 
@@ -297,6 +351,9 @@ spdf_status spdf_model_tensor_data(spdf_model *model, int32_t index, float **dat
     SPDF_CHECK_ARG(model);
     SPDF_CHECK_ARG(data);
     SPDF_TRY(check_tensor_index(model, index));
+    if (model->tensors[index].sparse_slot >= 0)
+        return spdf_fail(SPDF_ESTATE, "tensor \"%s\" is stored compactly under a mask: use "
+                         "spdf_model_tensor_read/write", model->tensors[index].name);
     *data = model->params + model->tensors[index].offset;
     return SPDF_OK;
 }
@@ -363,6 +420,6 @@ spdf_status spdf_model_zero_grad(spdf_model *model)
 {
     spdf_clear_error();
     SPDF_CHECK_ARG(model);
-    memset(model->grads, 0, (size_t)model->num_params * sizeof(float));
+    memset(model->grads, 0, (size_t)model->num_stored * sizeof(float));
     return SPDF_OK;
 }

@@ -4,6 +4,7 @@
 #define SPDF_MODEL_H
 
 #include "core/context.h"
+#include "mask/mask.h"
 #include "model/layers.h"
 #include "spdf.h"
 
@@ -18,11 +19,19 @@ typedef struct tensor_desc {
     char name[48];
     int ndim;
     int64_t shape[2];
-    int64_t numel;
-    int64_t offset; /* into the parameter (and gradient) allocation, in floats */
+    int64_t numel;  /* dense element count */
+    int64_t stored; /* elements stored: numel, or the non-zeros while a mask covers it */
+    int64_t offset; /* into the parameter, gradient and moment arrays, in floats */
     uint32_t flags; /* SPDF_TENSOR_* */
     int layer;
+    int sparse_slot; /* index into spdf_model.sparse while stored compactly, else -1 */
 } tensor_desc;
+
+/* A weight stored compactly under a mask: its pattern and the backend's prepared kernels. */
+typedef struct sparse_weight {
+    mask_layer pattern;
+    void *kernel;
+} sparse_weight;
 
 /* Named views into one flat allocation (weights or gradients). */
 typedef struct block_views {
@@ -73,8 +82,14 @@ struct spdf_model {
     spdf_model_config config;
     int num_tensors;
     tensor_desc *tensors;
-    int64_t num_params;
-    float *params, *grads; /* (num_params) each */
+    int64_t num_params;    /* dense count */
+    int64_t num_stored;    /* stored count: num_params, less the masked weights while sparse */
+    float *params, *grads; /* (num_stored) used of a reservation of (num_params) each */
+    spdf_phase_kind phase;
+    int num_sparse;
+    sparse_weight *sparse; /* (num_sparse) while the phase is SPARSE */
+    spdf_optimizer *optimizer; /* the optimizer created for this model, if any */
+    spdf_phase *phase_handle;  /* the phase handle of this model, if any */
     gpt_views w, g;
     gpt_activations acts;
     int B, T;           /* shape of the last forward pass, 0 before the first */
@@ -86,6 +101,18 @@ static inline spdf_exec model_exec(const spdf_model *model)
     spdf_exec ex = {model->ctx->ops, model->ctx->num_threads};
     return ex;
 }
+
+/* model.c */
+void model_bind_views(spdf_model *model);
+int model_num_sparsifiable(const spdf_model *model);
+/* Dense values of a tensor (dense phase, or a tensor stored densely). */
+const float *model_tensor_values(const spdf_model *model, int tensor);
+
+/* storage.c: moving the stored arrays between the dense and the compact layout in place. */
+spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *const *moments,
+                              int num_moments);
+spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
+                          int reset_moments);
 
 /* gpt.c */
 spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,

@@ -58,6 +58,17 @@ static spdf_status read_config(const spdf_optimizer_config *config, spdf_optimiz
     return validate_config(out);
 }
 
+spdf_status optimizer_validate_config(const spdf_optimizer_config *config)
+{
+    spdf_optimizer_config parsed;
+    return read_config(config, &parsed);
+}
+
+void optimizer_set_config(spdf_optimizer *opt, const spdf_optimizer_config *config)
+{
+    read_config(config, &opt->config);
+}
+
 spdf_status spdf_optimizer_create(spdf_model *model, const spdf_optimizer_config *config,
                                   spdf_optimizer **out)
 {
@@ -66,18 +77,22 @@ spdf_status spdf_optimizer_create(spdf_model *model, const spdf_optimizer_config
     SPDF_CHECK_ARG(out);
     spdf_optimizer_config cfg;
     SPDF_TRY(read_config(config, &cfg));
+    if (model->optimizer)
+        return spdf_fail(SPDF_ESTATE, "the model already has an optimizer; free it first");
     spdf_optimizer *opt = calloc(1, sizeof *opt);
+    /* Reserved for the dense model so the transition can grow them in place. */
     const size_t bytes = (size_t)model->num_params * sizeof(float);
     if (opt) {
-        opt->m = spdf_aligned_calloc(bytes);
-        opt->v = spdf_aligned_calloc(bytes);
+        opt->model = model;
+        opt->m = spdf_reserve(bytes);
+        opt->v = spdf_reserve(bytes);
     }
     if (!opt || !opt->m || !opt->v) {
         spdf_optimizer_free(opt);
         return spdf_fail(SPDF_ENOMEM, "out of memory for optimizer state (%zu MiB)", 2 * bytes >> 20);
     }
-    opt->model = model;
     opt->config = cfg;
+    model->optimizer = opt;
     *out = opt;
     return SPDF_OK;
 }
@@ -85,8 +100,10 @@ spdf_status spdf_optimizer_create(spdf_model *model, const spdf_optimizer_config
 void spdf_optimizer_free(spdf_optimizer *opt)
 {
     if (!opt) return;
-    spdf_aligned_free(opt->m);
-    spdf_aligned_free(opt->v);
+    if (opt->model && opt->model->optimizer == opt) opt->model->optimizer = NULL;
+    const size_t bytes = opt->model ? (size_t)opt->model->num_params * sizeof(float) : 0;
+    spdf_reserve_free(opt->m, bytes);
+    spdf_reserve_free(opt->v, bytes);
     free(opt);
 }
 
@@ -136,22 +153,23 @@ spdf_status spdf_optimizer_step(spdf_optimizer *opt, float *grad_norm, float *lr
     spdf_model *model = opt->model;
     const spdf_optimizer_config *c = &opt->config;
     const int threads = model->ctx->num_threads;
-    const double norm = sqrt(squared_norm(model->grads, model->num_params, threads));
+    const double norm = sqrt(squared_norm(model->grads, model->num_stored, threads));
     if (!isfinite(norm))
         return spdf_fail(SPDF_ENUMERIC, "gradient norm is not finite at step %lld; nothing updated",
                          (long long)opt->step);
     const float scale = c->grad_clip > 0.0f && norm > c->grad_clip ? (float)(c->grad_clip / norm) : 1.0f;
     const float rate = schedule_learning_rate(c, opt->step);
-    const int64_t t = opt->step + 1;
+    const int64_t t = opt->moment_step + 1;
     const float bias1 = 1.0f - powf(c->beta1, (float)t), bias2 = 1.0f - powf(c->beta2, (float)t);
     for (int i = 0; i < model->num_tensors; i++) {
         const tensor_desc *d = &model->tensors[i];
         const float decay = d->flags & SPDF_TENSOR_DECAY ? c->weight_decay : 0.0f;
         adamw_update(model->params + d->offset, model->grads + d->offset, opt->m + d->offset,
-                     opt->v + d->offset, d->numel, rate, decay, scale, c->beta1, c->beta2, c->eps,
+                     opt->v + d->offset, d->stored, rate, decay, scale, c->beta1, c->beta2, c->eps,
                      bias1, bias2, threads);
     }
-    opt->step = t;
+    opt->step++;
+    opt->moment_step = t;
     if (grad_norm) *grad_norm = (float)norm;
     if (lr) *lr = rate;
     return SPDF_OK;

@@ -1,0 +1,57 @@
+/* FLOP accounting as the SPDF paper counts it (Thangarasa et al., 2023, following Kaplan et al.):
+ * per token, forward = 2 x non-zero block linear weights + 4 L T C (attention scores and
+ * mixing) + 2 C V (LM head); training = 3 x forward. */
+#include "core/core.h"
+#include "model/model.h"
+
+#include <string.h>
+
+static spdf_status fill_report(const spdf_model_config *c, int32_t context, int32_t batch,
+                               double block_nonzero, spdf_flop_report *report)
+{
+    SPDF_TRY(spdf_check_struct_size(report->struct_size, sizeof *report, "spdf_flop_report"));
+    if (context < 1 || batch < 1)
+        return spdf_fail(SPDF_EINVAL, "context (%d) and batch (%d) must be >= 1", (int)context, (int)batch);
+    const double L = c->num_layers, C = c->channels, V = c->vocab_size, T = context;
+    const double block_weights = 12.0 * L * C * C;
+    const double shared = 4.0 * L * T * C + 2.0 * C * V;
+    const size_t caller_size = report->struct_size;
+    memset(report, 0, sizeof *report);
+    report->struct_size = caller_size < sizeof *report ? caller_size : sizeof *report;
+    report->block_weights = block_weights;
+    report->forward_per_token_dense = 2.0 * block_weights + shared;
+    report->forward_per_token_sparse = 2.0 * block_nonzero + shared;
+    report->train_per_token_dense = 3.0 * report->forward_per_token_dense;
+    report->train_per_token_sparse = 3.0 * report->forward_per_token_sparse;
+    report->train_per_step_dense = report->train_per_token_dense * T * batch;
+    report->train_per_step_sparse = report->train_per_token_sparse * T * batch;
+    report->reduction = report->train_per_token_dense / report->train_per_token_sparse;
+    return SPDF_OK;
+}
+
+spdf_status spdf_flops(const spdf_model_config *config, int32_t context, int32_t batch,
+                       float sparsity, spdf_flop_report *report)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(config);
+    SPDF_CHECK_ARG(report);
+    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof *config, "spdf_model_config"));
+    if (config->num_layers < 1 || config->channels < 1 || config->vocab_size < 1)
+        return spdf_fail(SPDF_EINVAL, "num_layers, channels and vocab_size must be >= 1");
+    if (!(sparsity >= 0.0f && sparsity < 1.0f))
+        return spdf_fail(SPDF_EINVAL, "sparsity must be in [0, 1), got %g", (double)sparsity);
+    const double block_weights = 12.0 * config->num_layers * (double)config->channels * config->channels;
+    return fill_report(config, context, batch, (1.0 - sparsity) * block_weights, report);
+}
+
+spdf_status spdf_model_flops(const spdf_model *model, int32_t context, int32_t batch,
+                             spdf_flop_report *report)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(report);
+    double nonzero = 0.0;
+    for (int i = 0; i < model->num_tensors; i++)
+        if (model->tensors[i].flags & SPDF_TENSOR_SPARSIFIABLE) nonzero += (double)model->tensors[i].stored;
+    return fill_report(&model->config, context, batch, nonzero, report);
+}

@@ -1,0 +1,169 @@
+/* Moving the stored arrays (weights, gradients, AdamW moments) between the dense layout and the
+ * compact one in place.  A weight's compact index is never larger than its dense index, and the
+ * tensors keep their order, so compaction walks front to back and expansion back to front
+ * without overwriting anything not yet moved: no second copy of the model is ever made. */
+#include "core/core.h"
+#include "model/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Gathers the on-mask values of a dense (rows, cols) weight into CSR order. */
+static void gather(float *dst, const float *src, const mask_layer *m)
+{
+    for (int64_t r = 0; r < m->rows; r++)
+        for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) dst[k] = src[r * m->cols + m->col_idx[k]];
+}
+
+/* Scatters CSR-ordered values back to a dense (rows, cols) weight, zeros elsewhere, walking
+ * from the end so dst may overlap src at the same or a higher address. */
+static void scatter_backwards(float *dst, const float *src, const mask_layer *m)
+{
+    for (int64_t r = m->rows - 1; r >= 0; r--) {
+        int64_t k = (int64_t)m->row_ptr[r + 1] - 1;
+        for (int64_t c = m->cols - 1; c >= 0; c--) {
+            const float value = k >= m->row_ptr[r] && m->col_idx[k] == c ? src[k--] : 0.0f;
+            dst[r * m->cols + c] = value;
+        }
+    }
+}
+
+/* New offsets from the tensors' stored sizes. */
+static int64_t assign_offsets(spdf_model *model)
+{
+    int64_t at = 0;
+    for (int i = 0; i < model->num_tensors; i++) {
+        model->tensors[i].offset = at;
+        at += model->tensors[i].stored;
+    }
+    return at;
+}
+
+static void compact_array(const spdf_model *model, float *array, const int64_t *old_offset,
+                          const sparse_weight *sparse)
+{
+    for (int i = 0; i < model->num_tensors; i++) {
+        const tensor_desc *d = &model->tensors[i];
+        float *dst = array + d->offset;
+        const float *src = array + old_offset[i];
+        if (d->sparse_slot >= 0) gather(dst, src, &sparse[d->sparse_slot].pattern);
+        else if (dst != src) memmove(dst, src, (size_t)d->numel * sizeof(float));
+    }
+}
+
+static void expand_array(const spdf_model *model, float *array, const int64_t *old_offset,
+                         const int *old_slot, const sparse_weight *sparse)
+{
+    for (int i = model->num_tensors - 1; i >= 0; i--) {
+        const tensor_desc *d = &model->tensors[i];
+        float *dst = array + d->offset;
+        const float *src = array + old_offset[i];
+        if (old_slot[i] >= 0) scatter_backwards(dst, src, &sparse[old_slot[i]].pattern);
+        else if (dst != src) memmove(dst, src, (size_t)d->numel * sizeof(float));
+    }
+}
+
+static void release_sparse(spdf_model *model)
+{
+    for (int i = 0; i < model->num_sparse; i++) {
+        model->ctx->ops->sparse_release(model->sparse[i].kernel);
+        mask_layer_clear(&model->sparse[i].pattern);
+    }
+    free(model->sparse);
+    model->sparse = NULL;
+    model->num_sparse = 0;
+}
+
+spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *const *moments,
+                              int num_moments)
+{
+    /* Validate and build everything that can fail before the first byte moves. */
+    if (mask->num_layers != model_num_sparsifiable(model))
+        return spdf_fail(SPDF_EINVAL, "the mask has %d layers, the model %d sparse layers",
+                         mask->num_layers, model_num_sparsifiable(model));
+    for (int l = 0; l < mask->num_layers; l++) {
+        const mask_layer *m = &mask->layers[l];
+        const tensor_desc *d = m->tensor >= 0 && m->tensor < model->num_tensors ? &model->tensors[m->tensor] : NULL;
+        if (!d || !(d->flags & SPDF_TENSOR_SPARSIFIABLE) || d->shape[0] != m->rows || d->shape[1] != m->cols)
+            return spdf_fail(SPDF_EINVAL, "mask layer %d does not match the model's weights "
+                             "(made for another model shape?)", l);
+    }
+    sparse_weight *sparse = calloc((size_t)mask->num_layers, sizeof *sparse);
+    int64_t *old_offset = malloc(sizeof(int64_t) * (size_t)model->num_tensors);
+    spdf_status status = sparse && old_offset ? SPDF_OK : spdf_fail(SPDF_ENOMEM, "out of memory attaching a mask");
+    for (int l = 0; status == SPDF_OK && l < mask->num_layers; l++) {
+        status = mask_layer_copy(&sparse[l].pattern, &mask->layers[l]);
+        if (status != SPDF_OK) break;
+        const mask_layer *m = &sparse[l].pattern;
+        const spdf_sparse_pattern pattern = {m->rows, m->cols, m->nnz, m->row_ptr, m->col_idx};
+        sparse[l].kernel = model->ctx->ops->sparse_prepare(&pattern);
+        if (!sparse[l].kernel)
+            status = spdf_fail(SPDF_ENOMEM, "the %s backend could not prepare sparse layer %d",
+                               model->ctx->ops->name, l);
+    }
+    if (status != SPDF_OK) {
+        for (int l = 0; sparse && l < mask->num_layers; l++) {
+            if (sparse[l].kernel) model->ctx->ops->sparse_release(sparse[l].kernel);
+            mask_layer_clear(&sparse[l].pattern);
+        }
+        free(sparse);
+        free(old_offset);
+        return status;
+    }
+
+    for (int i = 0; i < model->num_tensors; i++) old_offset[i] = model->tensors[i].offset;
+    for (int l = 0; l < mask->num_layers; l++) {
+        tensor_desc *d = &model->tensors[sparse[l].pattern.tensor];
+        d->sparse_slot = l;
+        d->stored = sparse[l].pattern.nnz;
+    }
+    model->num_stored = assign_offsets(model);
+    model->sparse = sparse;
+    model->num_sparse = mask->num_layers;
+    compact_array(model, model->params, old_offset, sparse);
+    for (int k = 0; k < num_moments; k++) compact_array(model, moments[k], old_offset, sparse);
+    memset(model->grads, 0, (size_t)model->num_stored * sizeof(float));
+    const size_t used = (size_t)model->num_stored * sizeof(float);
+    const size_t capacity = (size_t)model->num_params * sizeof(float);
+    spdf_reserve_trim(model->params, used, capacity);
+    spdf_reserve_trim(model->grads, used, capacity);
+    for (int k = 0; k < num_moments; k++) spdf_reserve_trim(moments[k], used, capacity);
+    model->phase = SPDF_PHASE_SPARSE;
+    model->has_targets = 0;
+    model_bind_views(model);
+    free(old_offset);
+    return SPDF_OK;
+}
+
+spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
+                          int reset_moments)
+{
+    int64_t *old_offset = malloc(sizeof(int64_t) * (size_t)model->num_tensors);
+    int *old_slot = malloc(sizeof(int) * (size_t)model->num_tensors);
+    if (!old_offset || !old_slot) {
+        free(old_offset);
+        free(old_slot);
+        return spdf_fail(SPDF_ENOMEM, "out of memory for the transition's index tables");
+    }
+    for (int i = 0; i < model->num_tensors; i++) {
+        tensor_desc *d = &model->tensors[i];
+        old_offset[i] = d->offset;
+        old_slot[i] = d->sparse_slot;
+        d->stored = d->numel;
+        d->sparse_slot = -1;
+    }
+    model->num_stored = assign_offsets(model);
+    expand_array(model, model->params, old_offset, old_slot, model->sparse);
+    for (int k = 0; k < num_moments; k++) {
+        if (reset_moments) memset(moments[k], 0, (size_t)model->num_params * sizeof(float));
+        else expand_array(model, moments[k], old_offset, old_slot, model->sparse);
+    }
+    memset(model->grads, 0, (size_t)model->num_params * sizeof(float));
+    release_sparse(model);
+    model->phase = SPDF_PHASE_DENSE;
+    model->has_targets = 0;
+    model_bind_views(model);
+    free(old_offset);
+    free(old_slot);
+    return SPDF_OK;
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing (Debian), then builds libspdf and runs every test
+# suite twice, in a plain build and under AddressSanitizer + UndefinedBehaviorSanitizer.
+#
+# Usage: bash tests/run.sh     (from anywhere; build dirs: $SPDF_BUILD_DIR, default build, and
+#                               $SPDF_ASAN_BUILD_DIR, default build-asan)
+# Exits non-zero on any failure; the last line reads "N passed, N failed" over both builds.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+build_dir=${SPDF_BUILD_DIR:-build}
+asan_build_dir=${SPDF_ASAN_BUILD_DIR:-build-asan}
+started=$(date +%s)
+passed=0
+failed=0
+
+bash scripts/install-deps.sh || { echo "installing the build dependencies failed" >&2; exit 1; }
+
+# configure DIR OPTIONS...: a fresh setup, or the same options applied to an existing build dir.
+configure() {
+    local dir=$1
+    shift
+    if [ -f "$dir/meson-private/coredata.dat" ]; then
+        meson setup --reconfigure "$dir" "$@" || meson setup --wipe "$dir" "$@"
+    else
+        meson setup "$dir" "$@"
+    fi
+}
+
+# suite NAME DIR TIMEOUT_MULTIPLIER OPTIONS...: configure, build and test one build directory and
+# add its meson test summary to the totals.  A failed configure or build counts as one failure.
+suite() {
+    local name=$1 dir=$2 multiplier=$3
+    shift 3
+    echo
+    echo "==== $name build ($dir)"
+    local setup_log
+    setup_log=$(mktemp)
+    if ! configure "$dir" --werror -Dtests=true "$@" >"$setup_log" 2>&1; then
+        cat "$setup_log"
+        rm -f "$setup_log"
+        echo "$name: configure failed"
+        failed=$((failed + 1))
+        return
+    fi
+    rm -f "$setup_log"
+    if ! meson compile -C "$dir"; then
+        echo "$name: build failed"
+        failed=$((failed + 1))
+        return
+    fi
+    local log="$dir/meson-logs/run-summary.txt"
+    # Benchmarks are registered with benchmark() and only run by `meson test --benchmark`.
+    meson test -C "$dir" --print-errorlogs --timeout-multiplier "$multiplier" | tee "$log"
+    local status=${PIPESTATUS[0]}
+    local ok fail skipped
+    ok=$(awk '/^Ok:/ {n += $2} /^Expected Fail:/ {n += $3} END {print n + 0}' "$log")
+    fail=$(awk '/^Fail:/ {n += $2} /^Unexpected Pass:/ {n += $3} /^Timeout:/ {n += $2} END {print n + 0}' "$log")
+    skipped=$(awk '/^Skipped:/ {n += $2} END {print n + 0}' "$log")
+    if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
+        fail=1 # meson test itself failed before reporting
+    fi
+    echo "$name: $ok passed, $fail failed, $skipped skipped"
+    passed=$((passed + ok))
+    failed=$((failed + fail))
+}
+
+suite plain "$build_dir" 1 -Db_sanitize=none
+
+# Sanitizer reports abort the test (UBSan would otherwise print and carry on).
+export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+suite sanitizers "$asan_build_dir" 3 -Db_sanitize=address,undefined -Db_lundef=false
+
+echo
+echo "tests/run.sh took $(($(date +%s) - started)) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -440,6 +440,52 @@ typedef struct spdf_checkpoint_info {
 /* Reads and validates a checkpoint's header and sections without building a model. */
 SPDF_API spdf_status spdf_checkpoint_info_read(const char *path, spdf_checkpoint_info *info);
 
+/* ---- Generation ---------------------------------------------------------------------------------- */
+
+typedef enum spdf_decode_strategy {
+    SPDF_DECODE_GREEDY = 0, /* the most likely token each step (ties: the lowest id) */
+    SPDF_DECODE_BEAM = 1,   /* beam search */
+    SPDF_DECODE_SAMPLE = 2  /* sampling with temperature and top-k, reproducible from the seed */
+} spdf_decode_strategy;
+
+typedef struct spdf_generate_config {
+    size_t struct_size;
+    int32_t strategy;        /* spdf_decode_strategy; default SPDF_DECODE_GREEDY */
+    int32_t max_new_tokens;  /* default 64; generation also stops when the context is full */
+    int32_t beam_width;      /* beam search: default 4 */
+    float length_penalty;    /* beam search: a hypothesis of n tokens (its end token included)
+                                scores log p / n^length_penalty; default 1.0 */
+    int32_t early_stopping;  /* beam search: 1 (default) stops once beam_width hypotheses have
+                                ended; 0 goes on while a live beam could still beat them */
+    float temperature;       /* sampling: default 1.0, > 0 */
+    int32_t top_k;           /* sampling: keep the k most likely tokens; 0 = all */
+    int32_t stop_token;      /* default SPDF_TOKEN_EOT; -1 for none.  Not included in the output */
+    uint64_t seed;           /* sampling: default 1 */
+    /* Optional token sequence that also ends generation (e.g. the bytes of "\n"); not included
+     * in the output.  Read during the call only. */
+    const int32_t *stop_sequence;
+    int32_t stop_sequence_length;
+    /* 1 (default): keys and values of past positions are cached, each step computes one token.
+     * 0: every step reruns the whole sequence (slow; the reference the cache is tested
+     * against).  Beam search needs the cache. */
+    int32_t use_kv_cache;
+} spdf_generate_config;
+
+SPDF_API spdf_status spdf_generate_config_init(spdf_generate_config *config);
+/* Continues `prompt` (prompt_length >= 1 ids) and writes the new ids (without the stop token or
+ * stop sequence) to out, at most out_capacity of them; *out_length receives their number.
+ * Generation overwrites the model's activations: the logits of an earlier forward pass are no
+ * longer available and backward needs a new forward pass.  config NULL = defaults. */
+SPDF_API spdf_status spdf_generate(spdf_model *model, const int32_t *prompt, int32_t prompt_length,
+                                   const spdf_generate_config *config, int32_t *out,
+                                   int32_t out_capacity, int32_t *out_length);
+
+/* Mean cross-entropy (nats per token) of the model on up to max_batches (B,T) windows taken in
+ * order from the start of the dataset (0 = all complete windows); *perplexity = exp(loss). */
+SPDF_API spdf_status spdf_model_evaluate(spdf_model *model, const spdf_dataset *data, int32_t B,
+                                         int32_t T, int64_t max_batches, double *loss,
+                                         double *perplexity);
+
 /* ---- FLOP accounting -------------------------------------------------------------------------- */
 
 /* FLOPs as the SPDF paper counts them: per token, forward = 2 * (non-zero block linear weights)
@@ -464,6 +510,147 @@ SPDF_API spdf_status spdf_flops(const spdf_model_config *config, int32_t context
 /* For a model in its current phase (the mask's actual non-zero counts). */
 SPDF_API spdf_status spdf_model_flops(const spdf_model *model, int32_t context, int32_t batch,
                                       spdf_flop_report *report);
+
+/* ---- Evaluation: BLEU, NIST ------------------------------------------------------------------- */
+
+/* Corpus BLEU and NIST as the official E2E NLG challenge scorer computes them (mteval-v13a with
+ * the E2E organisers' changes for a varying number of references), and sentence BLEU with
+ * sacreBLEU's smoothing methods.  Scores are reported on a 0..1 scale (sacreBLEU prints 100 x
+ * BLEU).  docs/evaluation.md gives the exact definitions and the published numbers they match. */
+
+typedef struct spdf_bleu spdf_bleu;
+
+#define SPDF_BLEU_MAX_ORDER 9 /* largest n-gram order for BLEU and NIST (as mteval-v13a) */
+
+typedef enum spdf_bleu_tokenize {
+    SPDF_BLEU_TOKENIZE_13A = 0,  /* mteval-v13a: unescape &quot; &amp; &lt; &gt;, split off
+                                    punctuation and symbols, periods and commas unless next to a
+                                    digit, and a dash after a digit */
+    SPDF_BLEU_TOKENIZE_NONE = 1, /* split at white space only, for text already tokenized */
+    SPDF_BLEU_TOKENIZE_CHAR = 2  /* every character (code point) except white space is a token */
+} spdf_bleu_tokenize;
+
+typedef enum spdf_bleu_smooth {
+    SPDF_BLEU_SMOOTH_NONE = 0,  /* an order without any match makes BLEU 0 */
+    SPDF_BLEU_SMOOTH_EXP = 1,   /* mteval-v13a: the k-th order without matches counts 1 / (2^k
+                                   total) instead of 0 */
+    SPDF_BLEU_SMOOTH_FLOOR = 2, /* an order without matches counts smooth_value / total */
+    SPDF_BLEU_SMOOTH_ADD_K = 3  /* orders >= 2 count (matches + k) / (total + k), k=smooth_value */
+} spdf_bleu_smooth;
+
+typedef struct spdf_bleu_options {
+    size_t struct_size;
+    int32_t tokenize;        /* spdf_bleu_tokenize; default SPDF_BLEU_TOKENIZE_13A */
+    int32_t lowercase;       /* 1 (default): fold case before tokenizing, as the E2E scorer does;
+                                0: case-sensitive */
+    int32_t smooth;          /* spdf_bleu_smooth; default SPDF_BLEU_SMOOTH_EXP */
+    int32_t effective_order; /* 1: leave out the orders longer than any hypothesis (for sentence
+                                BLEU); default 0 */
+    double smooth_value;     /* FLOOR's floor or ADD_K's k; negative (default -1) means 0.1 for
+                                FLOOR and 1 for ADD_K */
+    int32_t max_order;       /* BLEU's n-gram order, 1..SPDF_BLEU_MAX_ORDER; default 4 */
+    int32_t nist_order;      /* NIST's n-gram order, 1..SPDF_BLEU_MAX_ORDER; default 5 */
+} spdf_bleu_options;
+
+/* Statistics of a scored corpus.  Arrays are indexed by order - 1. */
+typedef struct spdf_bleu_result {
+    size_t struct_size;
+    double bleu;                 /* 0..1 */
+    double nist;                 /* >= 0 */
+    double brevity_penalty;      /* BLEU's: exp(1 - ref_length / hyp_length) if shorter, else 1 */
+    double nist_brevity_penalty; /* exp(-beta log^2(hyp_length / nist_ref_length)) if shorter,
+                                    else 1, with beta such that a ratio of 1.5 gives 0.5 */
+    double precisions[SPDF_BLEU_MAX_ORDER]; /* BLEU's n-gram precisions after smoothing, 0..1 */
+    int64_t matches[SPDF_BLEU_MAX_ORDER];   /* clipped n-gram matches (unsmoothed) */
+    int64_t totals[SPDF_BLEU_MAX_ORDER];    /* n-grams in the hypotheses */
+    int64_t hyp_length;          /* hypothesis tokens */
+    int64_t ref_length;          /* sum over segments of the closest reference length (the
+                                    shorter one on a tie) */
+    double nist_ref_length;      /* segments x the mean length of all references */
+    int64_t segments;
+    int32_t max_order;           /* the orders used */
+    int32_t nist_order;
+} spdf_bleu_result;
+
+SPDF_API spdf_status spdf_bleu_options_init(spdf_bleu_options *options);
+/* An empty corpus to add segments to. */
+SPDF_API spdf_status spdf_bleu_create(spdf_bleu **out);
+SPDF_API void spdf_bleu_free(spdf_bleu *bleu);
+/* Adds one segment: a hypothesis and its n_refs >= 1 references (the count may differ from one
+ * segment to the next).  All strings are UTF-8 (anything else is SPDF_EINVAL) and are copied.
+ * A reference without any token is ignored, as mteval-v13a ignores padding references; a
+ * segment whose references are all empty contributes reference length 0. */
+SPDF_API spdf_status spdf_bleu_add(spdf_bleu *bleu, const char *hypothesis,
+                                   const char *const *references, int32_t n_refs);
+SPDF_API spdf_status spdf_bleu_count(const spdf_bleu *bleu, int64_t *segments);
+/* Scores every segment added so far; the accumulator is unchanged, so it may be scored again
+ * with other options.  options may be NULL for the defaults, which reproduce the E2E scorer
+ * (13a, lowercase, EXP, BLEU-4, NIST-5).  NIST's information weights come from the references
+ * of the whole corpus.  result->struct_size must be set by the caller. */
+SPDF_API spdf_status spdf_bleu_score(const spdf_bleu *bleu, const spdf_bleu_options *options,
+                                     spdf_bleu_result *result);
+/* BLEU of one hypothesis: a corpus of one segment scored with options.  NULL options mean the
+ * defaults with effective_order = 1 (sacreBLEU's sentence_bleu, but lowercased): orders longer
+ * than the hypothesis are left out and EXP smoothing keeps a missing order from zeroing the
+ * score. */
+SPDF_API spdf_status spdf_sentence_bleu(const char *hypothesis, const char *const *references,
+                                        int32_t n_refs, const spdf_bleu_options *options,
+                                        double *bleu);
+/* BLEU from statistics gathered elsewhere (for instance summed over shards): matches and totals
+ * hold options->max_order counts each, with 0 <= matches[i] <= totals[i].  options may be
+ * NULL for the defaults. */
+SPDF_API spdf_status spdf_bleu_from_stats(const spdf_bleu_options *options,
+                                          const int64_t *matches, const int64_t *totals,
+                                          int64_t hyp_length, int64_t ref_length, double *bleu);
+
+/* ---- Task data: prompt/target pairs ----------------------------------------------------------- */
+
+/* Data-to-text tasks as items: a prompt (the linearised input) with one or more references (the
+ * target texts).  Scoring uses items; fine-tuning uses pairs, one per (item, reference). */
+typedef struct spdf_task_data spdf_task_data;
+
+typedef enum spdf_task_format {
+    /* E2E NLG challenge CSV (RFC 4180): header "mr,ref" (or "mr" for inputs without references),
+     * then one (MR, reference) row per reference.  One item per distinct MR, in order of first
+     * appearance, holding all of its references in file order; prompt = the MR as written, e.g.
+     * "name[The Eagle], eatType[coffee shop], food[French]". */
+    SPDF_TASK_E2E_CSV = 0,
+    /* WebNLG 2017 XML (also DART's test XML): one item per <entry>; prompt = the entry's
+     * <mtriple>s ("subject | predicate | object", trimmed) joined with " && "; references = its
+     * <lex> texts, trimmed.  The path may also be a directory: every *.xml file below it, in
+     * byte order of their paths. */
+    SPDF_TASK_WEBNLG_XML = 1,
+    /* DART JSON (dart-v1.1.1-full-*.json): a list of {"tripleset": [[s, p, o], ...],
+     * "annotations": [{"text": ...}, ...]}; one item per element; prompt = the triples written
+     * "s | p | o" and joined with " && " as for WebNLG; references = the annotations' texts. */
+    SPDF_TASK_DART_JSON = 2,
+    /* JSON Lines: one {"prompt": string, "target": string or [strings]} object per line (other
+     * members are ignored, blank lines are skipped).  Lines with the same prompt form one item. */
+    SPDF_TASK_JSONL = 3
+} spdf_task_format;
+
+/* Loads a task file.  The file must be UTF-8; any syntax error, a missing field, an empty prompt
+ * or reference is SPDF_EFORMAT with "path:line: what" in spdf_last_error(): nothing is skipped
+ * silently.  SPDF_EIO if the file cannot be read. */
+SPDF_API spdf_status spdf_task_data_load(const char *path, spdf_task_format format,
+                                         spdf_task_data **out);
+SPDF_API void spdf_task_data_free(spdf_task_data *data);
+/* Every string below is borrowed: NUL-terminated UTF-8, valid until spdf_task_data_free. */
+SPDF_API spdf_status spdf_task_data_count(const spdf_task_data *data, int64_t *items);
+SPDF_API spdf_status spdf_task_data_prompt(const spdf_task_data *data, int64_t item,
+                                           const char **prompt);
+/* 0 for inputs without references (E2E's testset.csv). */
+SPDF_API spdf_status spdf_task_data_reference_count(const spdf_task_data *data, int64_t item,
+                                                    int32_t *count);
+SPDF_API spdf_status spdf_task_data_reference(const spdf_task_data *data, int64_t item,
+                                              int32_t index, const char **text);
+/* All references of an item as an array of *count strings, ready for spdf_bleu_add. */
+SPDF_API spdf_status spdf_task_data_references(const spdf_task_data *data, int64_t item,
+                                               const char *const **references, int32_t *count);
+/* Training pairs: one per reference, item by item, in reference order. */
+SPDF_API spdf_status spdf_task_data_pair_count(const spdf_task_data *data, int64_t *pairs);
+SPDF_API spdf_status spdf_task_data_pair(const spdf_task_data *data, int64_t pair,
+                                         const char **prompt, const char **target);
 
 #ifdef __cplusplus
 }

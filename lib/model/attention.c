@@ -6,39 +6,50 @@
 #include <omp.h>
 #include <string.h>
 
+/* One query attending to n keys/values (rows `stride` floats apart), head size hs.  att (n)
+ * receives the softmax weights, out (hs) the mix.  Shared by the training forward and the
+ * KV-cache decoder so both compute the same bits. */
+void attention_row(float *out, float *att, const float *query, const float *keys,
+                   const float *values, int64_t stride, int n, int hs)
+{
+    const float scale = 1.0f / sqrtf((float)hs);
+    float max = -INFINITY;
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *key = keys + t2 * stride;
+        float dot = 0.0f;
+        for (int i = 0; i < hs; i++) dot += query[i] * key[i];
+        att[t2] = dot * scale;
+        max = att[t2] > max ? att[t2] : max;
+    }
+    float sum = 0.0f;
+    for (int t2 = 0; t2 < n; t2++) {
+        att[t2] = expf(att[t2] - max);
+        sum += att[t2];
+    }
+    const float inv_sum = 1.0f / sum;
+    for (int t2 = 0; t2 < n; t2++) att[t2] *= inv_sum;
+    for (int i = 0; i < hs; i++) out[i] = 0.0f;
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *value = values + t2 * stride;
+        for (int i = 0; i < hs; i++) out[i] += att[t2] * value[i];
+    }
+}
+
 void attention_forward(const spdf_exec *ex, float *out, float *att, const float *qkv, int B, int T,
                        int C, int NH)
 {
     const int hs = C / NH;
-    const float scale = 1.0f / sqrtf((float)hs);
     const int64_t C3 = 3 * (int64_t)C;
 #pragma omp parallel for collapse(3) num_threads(ex->num_threads) schedule(static)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++)
             for (int h = 0; h < NH; h++) {
-                const float *query = qkv + ((int64_t)b * T + t) * C3 + h * hs;
+                const float *qkv_b = qkv + (int64_t)b * T * C3;
                 float *att_row = att + (((int64_t)b * NH + h) * T + t) * T; /* (T) */
-                float max = -INFINITY;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *key = qkv + ((int64_t)b * T + t2) * C3 + C + h * hs;
-                    float dot = 0.0f;
-                    for (int i = 0; i < hs; i++) dot += query[i] * key[i];
-                    att_row[t2] = dot * scale;
-                    max = att_row[t2] > max ? att_row[t2] : max;
-                }
-                float sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    att_row[t2] = expf(att_row[t2] - max);
-                    sum += att_row[t2];
-                }
-                const float inv_sum = 1.0f / sum;
-                for (int t2 = 0; t2 < T; t2++) att_row[t2] = t2 <= t ? att_row[t2] * inv_sum : 0.0f;
-                float *out_bth = out + ((int64_t)b * T + t) * C + h * hs;
-                for (int i = 0; i < hs; i++) out_bth[i] = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *value = qkv + ((int64_t)b * T + t2) * C3 + 2 * C + h * hs;
-                    for (int i = 0; i < hs; i++) out_bth[i] += att_row[t2] * value[i];
-                }
+                attention_row(out + ((int64_t)b * T + t) * C + h * hs, att_row,
+                              qkv_b + t * C3 + h * hs, qkv_b + C + h * hs, qkv_b + 2 * C + h * hs,
+                              C3, t + 1, hs);
+                for (int t2 = t + 1; t2 < T; t2++) att_row[t2] = 0.0f;
             }
 }
 

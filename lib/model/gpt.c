@@ -82,8 +82,8 @@ static spdf_status ensure_activations(spdf_model *model, int B, int T)
 
 /* A block's linear layer `which` (BLOCK_QKV_W, ...): dense through GEMM, or through the
  * backend's sparse kernels while a mask stores the weight compactly. */
-static void block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, int which,
-                                 float *out, const float *inp, int64_t N, int C, int OC)
+void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, int which,
+                                float *out, const float *inp, int64_t N, int C, int OC)
 {
     const int index = 2 + l * BLOCK_TENSOR_COUNT + which; /* the bias is the next tensor */
     const tensor_desc *d = &model->tensors[index];
@@ -137,14 +137,14 @@ spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t 
         float *residual3 = a->residual3 + l * BT * C;
 
         layernorm_forward(&ex, ln1, ln1_mean, ln1_rstd, residual, w->ln1w, w->ln1b, BT, C);
-        block_linear_forward(model, &ex, l, BLOCK_QKV_W, qkv, ln1, BT, C, 3 * C);
+        model_block_linear_forward(model, &ex, l, BLOCK_QKV_W, qkv, ln1, BT, C, 3 * C);
         attention_forward(&ex, atty, att, qkv, B, T, C, NH);
-        block_linear_forward(model, &ex, l, BLOCK_ATTPROJ_W, a->projection, atty, BT, C, C);
+        model_block_linear_forward(model, &ex, l, BLOCK_ATTPROJ_W, a->projection, atty, BT, C, C);
         residual_forward(&ex, residual2, residual, a->projection, BT * C);
         layernorm_forward(&ex, ln2, ln2_mean, ln2_rstd, residual2, w->ln2w, w->ln2b, BT, C);
-        block_linear_forward(model, &ex, l, BLOCK_FC_W, fch, ln2, BT, C, 4 * C);
+        model_block_linear_forward(model, &ex, l, BLOCK_FC_W, fch, ln2, BT, C, 4 * C);
         gelu_forward(&ex, fch_gelu, fch, BT * 4 * C);
-        block_linear_forward(model, &ex, l, BLOCK_FCPROJ_W, a->projection, fch_gelu, BT, 4 * C, C);
+        model_block_linear_forward(model, &ex, l, BLOCK_FCPROJ_W, a->projection, fch_gelu, BT, 4 * C, C);
         residual_forward(&ex, residual3, residual2, a->projection, BT * C);
         residual = residual3;
     }

@@ -53,6 +53,9 @@ void sparse_linear_backward(const spdf_exec *ex, const void *kernel, float *dinp
 void attention_forward(const spdf_exec *ex, float *out /* (B,T,C) */,
                        float *att /* (B,NH,T,T) softmax weights, kept for backward */,
                        const float *qkv /* (B,T,3C) */, int B, int T, int C, int NH);
+/* One query over n cached keys/values `stride` floats apart: att (n) weights, out (hs). */
+void attention_row(float *out, float *att, const float *query, const float *keys,
+                   const float *values, int64_t stride, int n, int hs);
 /* dqkv is overwritten.  scratch holds num_threads * 2*T floats. */
 void attention_backward(const spdf_exec *ex, float *dqkv /* (B,T,3C) = */, float *scratch,
                         const float *dout /* (B,T,C) */, const float *qkv, const float *att,

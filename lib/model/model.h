@@ -114,7 +114,18 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
 spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
                           int reset_moments);
 
+/* decode.c: incremental decoding with a key/value cache of `rows` independent sequences. */
+typedef struct decoder decoder;
+spdf_status decoder_create(spdf_model *model, int rows, decoder **out);
+void decoder_free(decoder *dec);
+/* Runs rows 0..rows-1 on one token each at position pos; returns their logits (rows, V). */
+const float *decoder_step(decoder *dec, int rows, const int32_t *tokens, int pos);
+/* Row r's cache (positions 0..length-1) becomes a copy of row parents[r]'s. */
+void decoder_copy_rows(decoder *dec, const int *parents, int length);
+
 /* gpt.c */
+void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, int which,
+                                float *out, const float *inp, int64_t N, int C, int OC);
 spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,
                         const float *loss_weights, int B, int T, float *loss);
 void gpt_backward(spdf_model *model);

@@ -1,0 +1,1034 @@
+/* Checkpoints: the model (masked weights as their non-zeros plus a bitmap), its phase, the
+ * optimizer and the sampler position in one little-endian, checksummed file (docs/checkpoint-format.md). */
+#include "core/core.h"
+#include "io/dataset.h"
+#include "mask/mask.h"
+#include "model/model.h"
+#include "optim/optimizer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define MAGIC "SPDFCKPT"
+#define MAGIC_BYTES 8
+#define FORMAT_VERSION 1u
+
+/* Header fields (byte offsets). */
+#define HEADER_BYTES 40
+#define AT_VERSION 8
+#define AT_FLAGS 12
+#define AT_SECTION_COUNT 16
+#define AT_TABLE_CRC 20
+#define AT_FILE_SIZE 24
+#define AT_HEADER_RESERVED 32
+#define AT_HEADER_CRC 36
+
+#define FLAG_SPARSE 1u
+#define FLAG_OPTIMIZER 2u
+#define FLAG_SAMPLER 4u
+#define FLAGS_KNOWN (FLAG_SPARSE | FLAG_OPTIMIZER | FLAG_SAMPLER)
+
+/* Section table entry: id, payload CRC-32C, offset, size. */
+#define ENTRY_BYTES 24
+
+enum section_id {
+    SECTION_CONFIG = 1,
+    SECTION_MASK = 2,
+    SECTION_TENSORS = 3,
+    SECTION_OPTIMIZER = 4,
+    SECTION_SAMPLER = 5,
+    SECTION_ID_COUNT = 6 /* ids are 1 .. SECTION_ID_COUNT - 1 */
+};
+#define MAX_SECTIONS (SECTION_ID_COUNT - 1)
+
+#define CONFIG_BYTES 56
+#define MASK_HEADER_BYTES 8
+#define MASK_LAYER_BYTES 32
+#define OPTIMIZER_HEADER_BYTES 56
+#define SAMPLER_BYTES 32
+
+#define CHUNK_FLOATS 4096
+#define CHUNK_BYTES (CHUNK_FLOATS * 4)
+
+typedef struct section {
+    uint32_t id;
+    uint32_t crc; /* CRC-32C of the payload */
+    uint64_t offset, size;
+} section;
+
+static const char *section_name(uint32_t id)
+{
+    switch (id) {
+    case SECTION_CONFIG: return "CONFIG";
+    case SECTION_MASK: return "MASK";
+    case SECTION_TENSORS: return "TENSORS";
+    case SECTION_OPTIMIZER: return "OPTIMIZER";
+    case SECTION_SAMPLER: return "SAMPLER";
+    }
+    return "unknown";
+}
+
+/* ---- little-endian fields, independent of the host's byte order ---- */
+
+static void store_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> 8 * i);
+}
+
+static void store_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> 8 * i);
+}
+
+static void store_i32(unsigned char *p, int32_t v) { store_u32(p, (uint32_t)v); }
+static void store_i64(unsigned char *p, int64_t v) { store_u64(p, (uint64_t)v); }
+
+static void store_f32(unsigned char *p, float v)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    store_u32(p, bits);
+}
+
+static uint32_t load_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t load_u64(const unsigned char *p)
+{
+    return (uint64_t)load_u32(p) | (uint64_t)load_u32(p + 4) << 32;
+}
+
+static int32_t load_i32(const unsigned char *p) { return (int32_t)load_u32(p); }
+static int64_t load_i64(const unsigned char *p) { return (int64_t)load_u64(p); }
+
+static float load_f32(const unsigned char *p)
+{
+    const uint32_t bits = load_u32(p);
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* ---- the tensor table of a configuration (the order of include/spdf.h) ---- */
+
+typedef struct tensor_shape {
+    int64_t rows, cols;
+    int sparsifiable;
+} tensor_shape;
+
+static int count_tensors(const spdf_model_config *c) { return 4 + BLOCK_TENSOR_COUNT * c->num_layers; }
+
+/* Shape of tensor `index` as spdf_model_create lays it out; a vector has cols 1. */
+static tensor_shape shape_of(const spdf_model_config *c, int index)
+{
+    const int64_t C = c->channels;
+    tensor_shape s = {C, 1, 0};
+    if (index == 0) s.rows = c->vocab_size, s.cols = C;
+    else if (index == 1) s.rows = c->max_seq_len, s.cols = C;
+    else if (index < count_tensors(c) - 2) {
+        const int64_t block_rows[BLOCK_TENSOR_COUNT] = {C, C, 3 * C, 3 * C, C, C,
+                                                        C, C, 4 * C, 4 * C, C, C};
+        const int64_t block_cols[BLOCK_TENSOR_COUNT] = {1, 1, C, 1, C, 1, 1, 1, C, 1, 4 * C, 1};
+        const int k = (index - 2) % BLOCK_TENSOR_COUNT;
+        s.rows = block_rows[k];
+        s.cols = block_cols[k];
+        s.sparsifiable = s.cols > 1;
+    }
+    return s;
+}
+
+static int64_t bitmap_bytes(int64_t rows, int64_t cols) { return (rows * cols + 7) / 8; }
+static int64_t padded8(int64_t bytes) { return (bytes + 7) & ~(int64_t)7; }
+
+static int64_t mask_section_bytes(const spdf_model_config *c)
+{
+    int64_t bytes = MASK_HEADER_BYTES;
+    for (int i = 0; i < count_tensors(c); i++) {
+        const tensor_shape s = shape_of(c, i);
+        if (s.sparsifiable) bytes += MASK_LAYER_BYTES + padded8(bitmap_bytes(s.rows, s.cols));
+    }
+    return bytes;
+}
+
+static int64_t dense_param_count(const spdf_model_config *c)
+{
+    int64_t total = 0;
+    for (int i = 0; i < count_tensors(c); i++) total += shape_of(c, i).rows * shape_of(c, i).cols;
+    return total;
+}
+
+/* ---- errors ---- */
+
+/* strerror is not required to be thread-safe; strerror_r comes in a GNU and an XSI flavour. */
+static const char *error_text(int err, char *buf, size_t size)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(err, buf, size);
+#else
+    if (strerror_r(err, buf, size) != 0) snprintf(buf, size, "error %d", err);
+    return buf;
+#endif
+}
+
+static spdf_status io_fail(int err, const char *what, const char *path)
+{
+    char buf[128];
+    return spdf_fail(SPDF_EIO, "cannot %s checkpoint '%s': %s", what, path,
+                     error_text(err, buf, sizeof buf));
+}
+
+/* ================================ writing ================================ */
+
+typedef struct writer {
+    FILE *file;
+    const char *path; /* the temporary file, for messages */
+    uint64_t position;
+    uint32_t crc; /* of the section being written */
+} writer;
+
+static spdf_status put(writer *w, const void *data, size_t bytes)
+{
+    if (bytes > 0 && fwrite(data, 1, bytes, w->file) != bytes) return io_fail(errno, "write", w->path);
+    w->crc = spdf_crc32c(w->crc, data, bytes);
+    w->position += bytes;
+    return SPDF_OK;
+}
+
+static spdf_status put_floats(writer *w, const float *values, int64_t count)
+{
+    unsigned char buf[CHUNK_BYTES];
+    for (int64_t done = 0; done < count; done += CHUNK_FLOATS) {
+        const int64_t n = count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS;
+        for (int64_t i = 0; i < n; i++) store_f32(buf + 4 * i, values[done + i]);
+        SPDF_TRY(put(w, buf, (size_t)n * 4));
+    }
+    return SPDF_OK;
+}
+
+/* Every tensor's stored values in table order: dense tensors whole, masked ones in CSR order. */
+static spdf_status put_stored(writer *w, const spdf_model *model, const float *array)
+{
+    for (int i = 0; i < model->num_tensors; i++)
+        SPDF_TRY(put_floats(w, array + model->tensors[i].offset, model->tensors[i].stored));
+    return SPDF_OK;
+}
+
+static spdf_status put_config(writer *w, const spdf_model *model)
+{
+    const spdf_model_config *c = &model->config;
+    unsigned char b[CONFIG_BYTES] = {0};
+    store_i32(b + 0, c->vocab_size);
+    store_i32(b + 4, c->max_seq_len);
+    store_i32(b + 8, c->num_layers);
+    store_i32(b + 12, c->num_heads);
+    store_i32(b + 16, c->channels);
+    store_i32(b + 20, (int32_t)model->phase);
+    store_u64(b + 24, c->seed);
+    store_i32(b + 32, model->num_tensors);
+    store_i64(b + 40, model->num_params);
+    store_i64(b + 48, model->num_stored);
+    return put(w, b, sizeof b);
+}
+
+/* One record and a zero-padded bitmap per masked weight, in tensor order. */
+static spdf_status put_mask(writer *w, const spdf_model *model)
+{
+    unsigned char head[MASK_HEADER_BYTES] = {0};
+    store_u32(head, (uint32_t)model->num_sparse);
+    SPDF_TRY(put(w, head, sizeof head));
+    for (int i = 0; i < model->num_tensors; i++) {
+        const int slot = model->tensors[i].sparse_slot;
+        if (slot < 0) continue;
+        const mask_layer *m = &model->sparse[slot].pattern;
+        unsigned char record[MASK_LAYER_BYTES] = {0};
+        store_i32(record + 0, i);
+        store_i64(record + 8, m->rows);
+        store_i64(record + 16, m->cols);
+        store_i64(record + 24, m->nnz);
+        SPDF_TRY(put(w, record, sizeof record));
+        const size_t bytes = (size_t)padded8(bitmap_bytes(m->rows, m->cols));
+        unsigned char *bitmap = calloc(bytes, 1);
+        if (!bitmap) return spdf_fail(SPDF_ENOMEM, "out of memory for a mask bitmap of %zu bytes", bytes);
+        for (int64_t r = 0; r < m->rows; r++)
+            for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) {
+                const int64_t bit = r * m->cols + m->col_idx[k];
+                bitmap[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+            }
+        const spdf_status status = put(w, bitmap, bytes);
+        free(bitmap);
+        SPDF_TRY(status);
+    }
+    return SPDF_OK;
+}
+
+static spdf_status put_optimizer(writer *w, const spdf_optimizer *opt)
+{
+    const spdf_optimizer_config *c = &opt->config;
+    unsigned char b[OPTIMIZER_HEADER_BYTES] = {0};
+    store_f32(b + 0, c->learning_rate);
+    store_f32(b + 4, c->beta1);
+    store_f32(b + 8, c->beta2);
+    store_f32(b + 12, c->eps);
+    store_f32(b + 16, c->weight_decay);
+    store_f32(b + 20, c->grad_clip);
+    store_i32(b + 24, c->schedule);
+    store_i32(b + 28, c->warmup_steps);
+    store_i32(b + 32, c->total_steps);
+    store_f32(b + 36, c->min_lr_ratio);
+    store_i64(b + 40, opt->step);
+    store_i64(b + 48, opt->moment_step);
+    SPDF_TRY(put(w, b, sizeof b));
+    SPDF_TRY(put_stored(w, opt->model, opt->m));
+    return put_stored(w, opt->model, opt->v);
+}
+
+static spdf_status put_sampler(writer *w, const spdf_sampler *sampler)
+{
+    int32_t B, T;
+    uint64_t seed;
+    spdf_sampler_order order;
+    int64_t position;
+    sampler_describe(sampler, &B, &T, &seed, &order);
+    spdf_sampler_get_position(sampler, &position);
+    unsigned char b[SAMPLER_BYTES] = {0};
+    store_i32(b + 0, B);
+    store_i32(b + 4, T);
+    store_u64(b + 8, seed);
+    store_i32(b + 16, (int32_t)order);
+    store_i64(b + 24, position);
+    return put(w, b, sizeof b);
+}
+
+/* The sections of a checkpoint of this state, in file order, with their offsets and sizes. */
+static int plan_sections(const spdf_model *model, const spdf_optimizer *opt,
+                         const spdf_sampler *sampler, section table[MAX_SECTIONS])
+{
+    const uint64_t stored_bytes = (uint64_t)model->num_stored * 4;
+    int count = 0;
+    table[count++] = (section){SECTION_CONFIG, 0, 0, CONFIG_BYTES};
+    if (model->phase == SPDF_PHASE_SPARSE)
+        table[count++] = (section){SECTION_MASK, 0, 0, (uint64_t)mask_section_bytes(&model->config)};
+    table[count++] = (section){SECTION_TENSORS, 0, 0, stored_bytes};
+    if (opt) table[count++] = (section){SECTION_OPTIMIZER, 0, 0, OPTIMIZER_HEADER_BYTES + 2 * stored_bytes};
+    if (sampler) table[count++] = (section){SECTION_SAMPLER, 0, 0, SAMPLER_BYTES};
+    uint64_t at = HEADER_BYTES + (uint64_t)count * ENTRY_BYTES;
+    for (int i = 0; i < count; i++) {
+        table[i].offset = at;
+        at += table[i].size;
+    }
+    return count;
+}
+
+/* Header and section table; the header CRC covers bytes 0..35, the table CRC the whole table. */
+static size_t encode_head(unsigned char *head, const section *table, int count, uint32_t flags,
+                          uint64_t file_size)
+{
+    const size_t table_bytes = (size_t)count * ENTRY_BYTES;
+    unsigned char *entries = head + HEADER_BYTES;
+    memset(head, 0, HEADER_BYTES + table_bytes);
+    for (int i = 0; i < count; i++) {
+        store_u32(entries + i * ENTRY_BYTES + 0, table[i].id);
+        store_u32(entries + i * ENTRY_BYTES + 4, table[i].crc);
+        store_u64(entries + i * ENTRY_BYTES + 8, table[i].offset);
+        store_u64(entries + i * ENTRY_BYTES + 16, table[i].size);
+    }
+    memcpy(head, MAGIC, MAGIC_BYTES);
+    store_u32(head + AT_VERSION, FORMAT_VERSION);
+    store_u32(head + AT_FLAGS, flags);
+    store_u32(head + AT_SECTION_COUNT, (uint32_t)count);
+    store_u32(head + AT_TABLE_CRC, spdf_crc32c(0, entries, table_bytes));
+    store_u64(head + AT_FILE_SIZE, file_size);
+    store_u32(head + AT_HEADER_CRC, spdf_crc32c(0, head, AT_HEADER_CRC));
+    return HEADER_BYTES + table_bytes;
+}
+
+static spdf_status write_checkpoint(writer *w, const spdf_model *model, const spdf_optimizer *opt,
+                                    const spdf_sampler *sampler)
+{
+    section table[MAX_SECTIONS];
+    const int count = plan_sections(model, opt, sampler, table);
+    unsigned char head[HEADER_BYTES + MAX_SECTIONS * ENTRY_BYTES] = {0};
+    const size_t head_bytes = HEADER_BYTES + (size_t)count * ENTRY_BYTES;
+    SPDF_TRY(put(w, head, head_bytes)); /* placeholder until the checksums are known */
+    for (int i = 0; i < count; i++) {
+        w->crc = 0;
+        switch (table[i].id) {
+        case SECTION_CONFIG: SPDF_TRY(put_config(w, model)); break;
+        case SECTION_MASK: SPDF_TRY(put_mask(w, model)); break;
+        case SECTION_TENSORS: SPDF_TRY(put_stored(w, model, model->params)); break;
+        case SECTION_OPTIMIZER: SPDF_TRY(put_optimizer(w, opt)); break;
+        case SECTION_SAMPLER: SPDF_TRY(put_sampler(w, sampler)); break;
+        }
+        if (w->position != table[i].offset + table[i].size)
+            return spdf_fail(SPDF_EINTERNAL, "checkpoint section %s has %llu bytes, %llu planned",
+                             section_name(table[i].id),
+                             (unsigned long long)(w->position - table[i].offset),
+                             (unsigned long long)table[i].size);
+        table[i].crc = w->crc;
+    }
+    const uint32_t flags = (model->phase == SPDF_PHASE_SPARSE ? FLAG_SPARSE : 0u) |
+                           (opt ? FLAG_OPTIMIZER : 0u) | (sampler ? FLAG_SAMPLER : 0u);
+    encode_head(head, table, count, flags, w->position);
+    if (fseeko(w->file, 0, SEEK_SET) != 0) return io_fail(errno, "seek in", w->path);
+    if (fwrite(head, 1, head_bytes, w->file) != head_bytes) return io_fail(errno, "write", w->path);
+    return SPDF_OK;
+}
+
+/* Creates "<path>.tmp.<pid>.<n>" exclusively, mode 0666 less the umask.  The counter keeps two
+ * threads of one process saving to the same path apart. */
+static spdf_status create_temporary(const char *path, char **tmp_path, int *fd)
+{
+    static atomic_uint counter;
+    const size_t size = strlen(path) + 64;
+    char *name = malloc(size);
+    if (!name) return spdf_fail(SPDF_ENOMEM, "out of memory for a file name");
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(name, size, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1u));
+        *fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (*fd >= 0) {
+            *tmp_path = name;
+            return SPDF_OK;
+        }
+        if (errno != EEXIST) break;
+    }
+    const spdf_status status = io_fail(errno, "create the temporary file for", name);
+    free(name);
+    return status;
+}
+
+/* Makes the rename durable.  Best effort: some file systems refuse fsync on directories, and
+ * the new file is already complete under its final name. */
+static void sync_directory_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir) return;
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+spdf_status spdf_checkpoint_save(const char *path, const spdf_model *model,
+                                 const spdf_optimizer *opt, const spdf_sampler *sampler)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(path);
+    SPDF_CHECK_ARG(model);
+    if (opt && opt->model != model)
+        return spdf_fail(SPDF_EINVAL, "%s: opt is not the optimizer of this model", __func__);
+    char *tmp_path = NULL;
+    int fd = -1;
+    SPDF_TRY(create_temporary(path, &tmp_path, &fd));
+    spdf_status status = SPDF_OK;
+    FILE *file = fdopen(fd, "wb");
+    if (!file) {
+        status = io_fail(errno, "open", tmp_path);
+        close(fd);
+    } else {
+        writer w = {file, tmp_path, 0, 0};
+        status = write_checkpoint(&w, model, opt, sampler);
+        if (status == SPDF_OK && fflush(file) != 0) status = io_fail(errno, "write", tmp_path);
+        if (status == SPDF_OK && fsync(fileno(file)) != 0) status = io_fail(errno, "sync", tmp_path);
+        if (fclose(file) != 0 && status == SPDF_OK) status = io_fail(errno, "close", tmp_path);
+    }
+    if (status == SPDF_OK && rename(tmp_path, path) != 0) {
+        char buf[128];
+        status = spdf_fail(SPDF_EIO, "cannot rename '%s' to checkpoint '%s': %s", tmp_path, path,
+                           error_text(errno, buf, sizeof buf));
+    }
+    if (status != SPDF_OK) unlink(tmp_path);
+    else sync_directory_of(path);
+    free(tmp_path);
+    return status;
+}
+
+/* ================================ reading ================================ */
+
+/* What a validated file holds, apart from the bulk floats (read straight into the model). */
+typedef struct checkpoint_file {
+    const char *path;
+    FILE *file;
+    int64_t size;
+    uint32_t version, flags;
+    section sections[SECTION_ID_COUNT]; /* by id; present[id] says which exist */
+    int present[SECTION_ID_COUNT];
+    spdf_model_config config;
+    spdf_phase_kind phase;
+    int64_t num_params, stored;
+    unsigned char *mask;                  /* the MASK payload, NULL in the dense phase */
+    spdf_optimizer_config optimizer;
+    int64_t step, moment_step;
+    int32_t B, T;
+    uint64_t sampler_seed;
+    int32_t order;
+    int64_t position;
+} checkpoint_file;
+
+static spdf_status format_fail(const checkpoint_file *cf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "'<path>': <problem>" as SPDF_EFORMAT. */
+static spdf_status format_fail(const checkpoint_file *cf, const char *fmt, ...)
+{
+    char problem[400];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(problem, sizeof problem, fmt, args);
+    va_end(args);
+    return spdf_fail(SPDF_EFORMAT, "checkpoint '%s': %s", cf->path, problem);
+}
+
+static spdf_status read_at(const checkpoint_file *cf, uint64_t offset, void *buf, size_t bytes)
+{
+    if (fseeko(cf->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", cf->path);
+    if (fread(buf, 1, bytes, cf->file) == bytes) return SPDF_OK;
+    if (ferror(cf->file)) return io_fail(errno, "read", cf->path);
+    return format_fail(cf, "ended early: the file was shortened while being read");
+}
+
+static spdf_status check_header(checkpoint_file *cf, const unsigned char *h)
+{
+    if (memcmp(h, MAGIC, MAGIC_BYTES) != 0)
+        return format_fail(cf, "not a libspdf checkpoint (the magic bytes are not \"" MAGIC "\")");
+    cf->version = load_u32(h + AT_VERSION);
+    if (cf->version != FORMAT_VERSION)
+        return format_fail(cf, "unsupported format version %u (this library reads version %u)",
+                           (unsigned)cf->version, FORMAT_VERSION);
+    const uint32_t stored = load_u32(h + AT_HEADER_CRC), computed = spdf_crc32c(0, h, AT_HEADER_CRC);
+    if (stored != computed)
+        return format_fail(cf, "header checksum mismatch (stored 0x%08x, computed 0x%08x): the "
+                           "header is corrupt", (unsigned)stored, (unsigned)computed);
+    cf->flags = load_u32(h + AT_FLAGS);
+    if (cf->flags & ~FLAGS_KNOWN)
+        return format_fail(cf, "unknown flags 0x%08x in the header", (unsigned)cf->flags);
+    if (load_u32(h + AT_HEADER_RESERVED) != 0)
+        return format_fail(cf, "the reserved header field is not 0");
+    const uint64_t declared = load_u64(h + AT_FILE_SIZE);
+    if (declared != (uint64_t)cf->size)
+        return format_fail(cf, "the header says the file has %llu bytes but it has %lld (%s)",
+                           (unsigned long long)declared, (long long)cf->size,
+                           declared > (uint64_t)cf->size ? "truncated" : "trailing bytes");
+    const uint32_t count = load_u32(h + AT_SECTION_COUNT);
+    if (count < 1 || count > MAX_SECTIONS)
+        return format_fail(cf, "%u sections, a checkpoint has 1 to %d", (unsigned)count, MAX_SECTIONS);
+    return SPDF_OK;
+}
+
+/* Entries sorted by offset must tile the bytes after the table exactly. */
+static spdf_status check_tiling(const checkpoint_file *cf, section *entries, int count,
+                                uint64_t table_end)
+{
+    for (int i = 1; i < count; i++)
+        for (int j = i; j > 0 && entries[j].offset < entries[j - 1].offset; j--) {
+            const section t = entries[j];
+            entries[j] = entries[j - 1];
+            entries[j - 1] = t;
+        }
+    uint64_t at = table_end;
+    for (int i = 0; i < count; i++) {
+        if (entries[i].offset < at)
+            return format_fail(cf, "section %s at byte %llu overlaps %s", section_name(entries[i].id),
+                               (unsigned long long)entries[i].offset,
+                               i > 0 ? section_name(entries[i - 1].id) : "the section table");
+        if (entries[i].offset > at)
+            return format_fail(cf, "%llu unaccounted bytes before section %s",
+                               (unsigned long long)(entries[i].offset - at), section_name(entries[i].id));
+        at = entries[i].offset + entries[i].size;
+    }
+    if (at != (uint64_t)cf->size)
+        return format_fail(cf, "%llu trailing bytes after the last section",
+                           (unsigned long long)((uint64_t)cf->size - at));
+    return SPDF_OK;
+}
+
+static spdf_status check_table(checkpoint_file *cf, const unsigned char *h)
+{
+    const int count = (int)load_u32(h + AT_SECTION_COUNT);
+    const uint64_t table_end = HEADER_BYTES + (uint64_t)count * ENTRY_BYTES;
+    if (table_end > (uint64_t)cf->size)
+        return format_fail(cf, "truncated: the section table ends at byte %llu, the file has %lld",
+                           (unsigned long long)table_end, (long long)cf->size);
+    unsigned char table[MAX_SECTIONS * ENTRY_BYTES];
+    SPDF_TRY(read_at(cf, HEADER_BYTES, table, (size_t)count * ENTRY_BYTES));
+    const uint32_t stored = load_u32(h + AT_TABLE_CRC);
+    const uint32_t computed = spdf_crc32c(0, table, (size_t)count * ENTRY_BYTES);
+    if (stored != computed)
+        return format_fail(cf, "section table checksum mismatch (stored 0x%08x, computed 0x%08x)",
+                           (unsigned)stored, (unsigned)computed);
+    section entries[MAX_SECTIONS];
+    for (int i = 0; i < count; i++) {
+        const unsigned char *e = table + i * ENTRY_BYTES;
+        section s = {load_u32(e), load_u32(e + 4), load_u64(e + 8), load_u64(e + 16)};
+        if (s.id < 1 || s.id >= SECTION_ID_COUNT)
+            return format_fail(cf, "unknown section id %u in table entry %d", (unsigned)s.id, i);
+        if (cf->present[s.id])
+            return format_fail(cf, "section %s appears twice in the table", section_name(s.id));
+        if (s.size > (uint64_t)cf->size || s.offset > (uint64_t)cf->size - s.size)
+            return format_fail(cf, "section %s (bytes %llu + %llu) lies outside the file of %lld "
+                               "bytes", section_name(s.id), (unsigned long long)s.offset,
+                               (unsigned long long)s.size, (long long)cf->size);
+        cf->present[s.id] = 1;
+        cf->sections[s.id] = s;
+        entries[i] = s;
+    }
+    SPDF_TRY(check_tiling(cf, entries, count, table_end));
+    const struct { uint32_t id; int wanted; const char *why; } rules[] = {
+        {SECTION_CONFIG, 1, "every checkpoint has one"},
+        {SECTION_TENSORS, 1, "every checkpoint has one"},
+        {SECTION_MASK, (cf->flags & FLAG_SPARSE) != 0, "the sparse flag says so"},
+        {SECTION_OPTIMIZER, (cf->flags & FLAG_OPTIMIZER) != 0, "the optimizer flag says so"},
+        {SECTION_SAMPLER, (cf->flags & FLAG_SAMPLER) != 0, "the sampler flag says so"},
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (cf->present[rules[i].id] != rules[i].wanted)
+            return format_fail(cf, "section %s is %s but %s", section_name(rules[i].id),
+                               cf->present[rules[i].id] ? "present" : "missing",
+                               rules[i].wanted ? rules[i].why : "its header flag is clear");
+    return SPDF_OK;
+}
+
+/* Streams a section's payload through CRC-32C and compares with the table. */
+static spdf_status check_section_crc(const checkpoint_file *cf, uint32_t id)
+{
+    const section *s = &cf->sections[id];
+    unsigned char buf[CHUNK_BYTES];
+    uint32_t crc = 0;
+    if (fseeko(cf->file, (off_t)s->offset, SEEK_SET) != 0) return io_fail(errno, "seek in", cf->path);
+    for (uint64_t done = 0; done < s->size;) {
+        const size_t n = (size_t)(s->size - done < CHUNK_BYTES ? s->size - done : CHUNK_BYTES);
+        if (fread(buf, 1, n, cf->file) != n) {
+            if (ferror(cf->file)) return io_fail(errno, "read", cf->path);
+            return format_fail(cf, "ended early: the file was shortened while being read");
+        }
+        crc = spdf_crc32c(crc, buf, n);
+        done += n;
+    }
+    if (crc != s->crc)
+        return format_fail(cf, "section %s checksum mismatch (stored 0x%08x, computed 0x%08x): "
+                           "the data is corrupt", section_name(id), (unsigned)s->crc, (unsigned)crc);
+    return SPDF_OK;
+}
+
+static spdf_status expect_size(const checkpoint_file *cf, uint32_t id, uint64_t bytes)
+{
+    if (cf->sections[id].size != bytes)
+        return format_fail(cf, "section %s has %llu bytes, the configuration needs %llu",
+                           section_name(id), (unsigned long long)cf->sections[id].size,
+                           (unsigned long long)bytes);
+    return SPDF_OK;
+}
+
+/* The ranges spdf_model_create accepts. */
+static spdf_status check_model_config(const checkpoint_file *cf, const spdf_model_config *c)
+{
+    if (c->vocab_size < 1 || c->vocab_size > (1 << 24) || c->max_seq_len < 1 ||
+        c->max_seq_len > 65536 || c->num_layers < 1 || c->num_layers > 1024 || c->channels < 1 ||
+        c->channels > 65536 || c->num_heads < 1 || c->channels % c->num_heads != 0)
+        return format_fail(cf, "invalid model configuration (vocab_size %d, max_seq_len %d, "
+                           "num_layers %d, num_heads %d, channels %d)", (int)c->vocab_size,
+                           (int)c->max_seq_len, (int)c->num_layers, (int)c->num_heads,
+                           (int)c->channels);
+    return SPDF_OK;
+}
+
+static spdf_status read_config(checkpoint_file *cf)
+{
+    SPDF_TRY(expect_size(cf, SECTION_CONFIG, CONFIG_BYTES));
+    SPDF_TRY(check_section_crc(cf, SECTION_CONFIG));
+    unsigned char b[CONFIG_BYTES];
+    SPDF_TRY(read_at(cf, cf->sections[SECTION_CONFIG].offset, b, sizeof b));
+    spdf_model_config *c = &cf->config;
+    spdf_model_config_init(c);
+    c->vocab_size = load_i32(b + 0);
+    c->max_seq_len = load_i32(b + 4);
+    c->num_layers = load_i32(b + 8);
+    c->num_heads = load_i32(b + 12);
+    c->channels = load_i32(b + 16);
+    c->seed = load_u64(b + 24);
+    SPDF_TRY(check_model_config(cf, c));
+    const int32_t phase = load_i32(b + 20);
+    if (phase != SPDF_PHASE_DENSE && phase != SPDF_PHASE_SPARSE)
+        return format_fail(cf, "unknown phase %d", (int)phase);
+    if ((phase == SPDF_PHASE_SPARSE) != ((cf->flags & FLAG_SPARSE) != 0))
+        return format_fail(cf, "the phase (%d) disagrees with the header's sparse flag", (int)phase);
+    cf->phase = (spdf_phase_kind)phase;
+    if (load_i32(b + 32) != count_tensors(c))
+        return format_fail(cf, "%d tensors recorded, the configuration has %d",
+                           (int)load_i32(b + 32), count_tensors(c));
+    if (load_u32(b + 36) != 0) return format_fail(cf, "the reserved CONFIG field is not 0");
+    cf->num_params = load_i64(b + 40);
+    cf->stored = load_i64(b + 48);
+    if (cf->num_params != dense_param_count(c))
+        return format_fail(cf, "%lld parameters recorded, the configuration has %lld",
+                           (long long)cf->num_params, (long long)dense_param_count(c));
+    if (cf->stored < 0 || cf->stored > cf->num_params ||
+        (cf->phase == SPDF_PHASE_DENSE && cf->stored != cf->num_params))
+        return format_fail(cf, "%lld stored weights recorded for %lld parameters in the %s phase",
+                           (long long)cf->stored, (long long)cf->num_params,
+                           cf->phase == SPDF_PHASE_SPARSE ? "sparse" : "dense");
+    return SPDF_OK;
+}
+
+static int popcount8(unsigned v)
+{
+    int n = 0;
+    for (; v; v &= v - 1) n++;
+    return n;
+}
+
+/* One record of the MASK section: the next block linear weight after `previous`, its shape,
+ * and a bitmap whose population count is nnz and whose padding is zero. */
+static spdf_status check_mask_layer(const checkpoint_file *cf, int layer, const unsigned char *record,
+                                    int previous, int64_t *nnz_out)
+{
+    const spdf_model_config *c = &cf->config;
+    const int tensor = load_i32(record);
+    if (tensor <= previous || tensor >= count_tensors(c))
+        return format_fail(cf, "mask layer %d names tensor %d: tensors must be ascending and "
+                           "below %d", layer, tensor, count_tensors(c));
+    const tensor_shape s = shape_of(c, tensor);
+    if (!s.sparsifiable)
+        return format_fail(cf, "mask layer %d covers tensor %d, which is not a block linear weight",
+                           layer, tensor);
+    const int64_t rows = load_i64(record + 8), cols = load_i64(record + 16), nnz = load_i64(record + 24);
+    if (load_u32(record + 4) != 0 || rows != s.rows || cols != s.cols)
+        return format_fail(cf, "mask layer %d is recorded as (%lld, %lld), tensor %d is (%lld, %lld)",
+                           layer, (long long)rows, (long long)cols, tensor, (long long)s.rows,
+                           (long long)s.cols);
+    if (nnz < 0 || nnz > rows * cols || nnz > INT32_MAX)
+        return format_fail(cf, "mask layer %d declares %lld non-zeros for %lld weights", layer,
+                           (long long)nnz, (long long)(rows * cols));
+    const unsigned char *bitmap = record + MASK_LAYER_BYTES;
+    const int64_t bits = rows * cols, used = bitmap_bytes(rows, cols);
+    int64_t counted = 0;
+    for (int64_t i = 0; i < used; i++) counted += popcount8(bitmap[i]);
+    const unsigned last_bits = (unsigned)(bits & 7);
+    int padding_clear = last_bits == 0 || (bitmap[used - 1] >> last_bits) == 0;
+    for (int64_t i = used; i < padded8(used); i++) padding_clear &= bitmap[i] == 0;
+    if (!padding_clear) return format_fail(cf, "mask layer %d has bits set in its padding", layer);
+    if (counted != nnz)
+        return format_fail(cf, "mask layer %d declares %lld non-zeros but its bitmap has %lld",
+                           layer, (long long)nnz, (long long)counted);
+    *nnz_out = nnz;
+    return SPDF_OK;
+}
+
+static spdf_status read_mask(checkpoint_file *cf)
+{
+    if (cf->phase != SPDF_PHASE_SPARSE) return SPDF_OK;
+    const spdf_model_config *c = &cf->config;
+    const int64_t bytes = mask_section_bytes(c);
+    SPDF_TRY(expect_size(cf, SECTION_MASK, (uint64_t)bytes));
+    SPDF_TRY(check_section_crc(cf, SECTION_MASK));
+    if ((uint64_t)bytes > SIZE_MAX || !(cf->mask = malloc((size_t)bytes)))
+        return spdf_fail(SPDF_ENOMEM, "out of memory for the %lld-byte mask of checkpoint '%s'",
+                         (long long)bytes, cf->path);
+    SPDF_TRY(read_at(cf, cf->sections[SECTION_MASK].offset, cf->mask, (size_t)bytes));
+    const int layers = 4 * c->num_layers;
+    if (load_u32(cf->mask) != (uint32_t)layers || load_u32(cf->mask + 4) != 0)
+        return format_fail(cf, "the mask has %u layers, the model has %d block linear weights",
+                           (unsigned)load_u32(cf->mask), layers);
+    int64_t at = MASK_HEADER_BYTES, masked_out = 0;
+    int previous = -1;
+    for (int l = 0; l < layers; l++) {
+        int64_t nnz = 0;
+        SPDF_TRY(check_mask_layer(cf, l, cf->mask + at, previous, &nnz));
+        previous = load_i32(cf->mask + at);
+        const tensor_shape s = shape_of(c, previous);
+        masked_out += s.rows * s.cols - nnz;
+        at += MASK_LAYER_BYTES + padded8(bitmap_bytes(s.rows, s.cols));
+    }
+    if (cf->stored != cf->num_params - masked_out)
+        return format_fail(cf, "%lld stored weights recorded, the mask keeps %lld",
+                           (long long)cf->stored, (long long)(cf->num_params - masked_out));
+    return SPDF_OK;
+}
+
+static spdf_status read_optimizer(checkpoint_file *cf)
+{
+    if (!cf->present[SECTION_OPTIMIZER]) return SPDF_OK;
+    SPDF_TRY(expect_size(cf, SECTION_OPTIMIZER, OPTIMIZER_HEADER_BYTES + 8 * (uint64_t)cf->stored));
+    SPDF_TRY(check_section_crc(cf, SECTION_OPTIMIZER));
+    unsigned char b[OPTIMIZER_HEADER_BYTES];
+    SPDF_TRY(read_at(cf, cf->sections[SECTION_OPTIMIZER].offset, b, sizeof b));
+    spdf_optimizer_config *c = &cf->optimizer;
+    spdf_optimizer_config_init(c);
+    c->learning_rate = load_f32(b + 0);
+    c->beta1 = load_f32(b + 4);
+    c->beta2 = load_f32(b + 8);
+    c->eps = load_f32(b + 12);
+    c->weight_decay = load_f32(b + 16);
+    c->grad_clip = load_f32(b + 20);
+    c->schedule = load_i32(b + 24);
+    c->warmup_steps = load_i32(b + 28);
+    c->total_steps = load_i32(b + 32);
+    c->min_lr_ratio = load_f32(b + 36);
+    cf->step = load_i64(b + 40);
+    cf->moment_step = load_i64(b + 48);
+    if (optimizer_validate_config(c) != SPDF_OK) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s", spdf_last_error());
+        return format_fail(cf, "invalid optimizer configuration: %s", detail);
+    }
+    if (cf->step < 0 || cf->moment_step < 0)
+        return format_fail(cf, "negative optimizer step (%lld) or moment step (%lld)",
+                           (long long)cf->step, (long long)cf->moment_step);
+    return SPDF_OK;
+}
+
+static spdf_status read_sampler(checkpoint_file *cf)
+{
+    if (!cf->present[SECTION_SAMPLER]) return SPDF_OK;
+    SPDF_TRY(expect_size(cf, SECTION_SAMPLER, SAMPLER_BYTES));
+    SPDF_TRY(check_section_crc(cf, SECTION_SAMPLER));
+    unsigned char b[SAMPLER_BYTES];
+    SPDF_TRY(read_at(cf, cf->sections[SECTION_SAMPLER].offset, b, sizeof b));
+    cf->B = load_i32(b + 0);
+    cf->T = load_i32(b + 4);
+    cf->sampler_seed = load_u64(b + 8);
+    cf->order = load_i32(b + 16);
+    cf->position = load_i64(b + 24);
+    if (cf->B < 1 || cf->T < 1 || (int64_t)cf->B * cf->T > INT32_MAX ||
+        (cf->order != SPDF_SAMPLE_RANDOM && cf->order != SPDF_SAMPLE_SEQUENTIAL) ||
+        load_u32(b + 20) != 0 || cf->position < 0)
+        return format_fail(cf, "invalid sampler state (B %d, T %d, order %d, position %lld)",
+                           (int)cf->B, (int)cf->T, (int)cf->order, (long long)cf->position);
+    return SPDF_OK;
+}
+
+/* Opens and validates the whole file; on success cf holds everything but the bulk floats. */
+static spdf_status open_checkpoint(const char *path, checkpoint_file *cf)
+{
+    memset(cf, 0, sizeof *cf);
+    cf->path = path;
+    cf->file = fopen(path, "rb");
+    if (!cf->file) return io_fail(errno, "open", path);
+    struct stat info;
+    if (fstat(fileno(cf->file), &info) != 0) return io_fail(errno, "stat", path);
+    if (S_ISDIR(info.st_mode)) return io_fail(EISDIR, "read", path);
+    cf->size = (int64_t)info.st_size;
+    if (cf->size < HEADER_BYTES)
+        return format_fail(cf, "too short: %lld bytes, the header alone has %d", (long long)cf->size,
+                           HEADER_BYTES);
+    unsigned char header[HEADER_BYTES];
+    SPDF_TRY(read_at(cf, 0, header, sizeof header));
+    SPDF_TRY(check_header(cf, header));
+    SPDF_TRY(check_table(cf, header));
+    SPDF_TRY(read_config(cf));
+    SPDF_TRY(read_mask(cf));
+    SPDF_TRY(expect_size(cf, SECTION_TENSORS, 4 * (uint64_t)cf->stored));
+    SPDF_TRY(check_section_crc(cf, SECTION_TENSORS));
+    SPDF_TRY(read_optimizer(cf));
+    return read_sampler(cf);
+}
+
+static void close_checkpoint(checkpoint_file *cf)
+{
+    if (cf->file) fclose(cf->file);
+    free(cf->mask);
+    cf->file = NULL;
+    cf->mask = NULL;
+}
+
+/* ---- building the model from a validated file ---- */
+
+/* The mask as CSR from the bitmaps (rows ascending, columns ascending within a row). */
+static spdf_status build_mask(const checkpoint_file *cf, spdf_mask **out)
+{
+    const int layers = 4 * cf->config.num_layers;
+    spdf_mask *mask = calloc(1, sizeof *mask);
+    if (mask) mask->layers = calloc((size_t)layers, sizeof *mask->layers);
+    if (!mask || !mask->layers) {
+        free(mask);
+        return spdf_fail(SPDF_ENOMEM, "out of memory for the mask of checkpoint '%s'", cf->path);
+    }
+    mask->num_layers = layers;
+    const unsigned char *record = cf->mask + MASK_HEADER_BYTES;
+    for (int l = 0; l < layers; l++) {
+        mask_layer *m = &mask->layers[l];
+        m->tensor = load_i32(record);
+        m->rows = load_i64(record + 8);
+        m->cols = load_i64(record + 16);
+        m->nnz = load_i64(record + 24);
+        m->row_ptr = malloc(sizeof(int32_t) * (size_t)(m->rows + 1));
+        m->col_idx = malloc(sizeof(int32_t) * (size_t)(m->nnz > 0 ? m->nnz : 1));
+        if (!m->row_ptr || !m->col_idx) {
+            spdf_mask_free(mask);
+            return spdf_fail(SPDF_ENOMEM, "out of memory for the mask of checkpoint '%s'", cf->path);
+        }
+        const unsigned char *bitmap = record + MASK_LAYER_BYTES;
+        int32_t k = 0;
+        for (int64_t r = 0; r < m->rows; r++) {
+            m->row_ptr[r] = k;
+            for (int64_t c = 0; c < m->cols; c++) {
+                const int64_t bit = r * m->cols + c;
+                if (bitmap[bit >> 3] >> (bit & 7) & 1) m->col_idx[k++] = (int32_t)c;
+            }
+        }
+        m->row_ptr[m->rows] = k;
+        record += MASK_LAYER_BYTES + padded8(bitmap_bytes(m->rows, m->cols));
+    }
+    *out = mask;
+    return SPDF_OK;
+}
+
+/* Reads count floats at offset into dst, adding their bytes to *crc. */
+static spdf_status read_floats(const checkpoint_file *cf, uint64_t offset, float *dst,
+                               int64_t count, uint32_t *crc)
+{
+    unsigned char buf[CHUNK_BYTES];
+    if (fseeko(cf->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", cf->path);
+    for (int64_t done = 0; done < count; done += CHUNK_FLOATS) {
+        const int64_t n = count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS;
+        if (fread(buf, 1, (size_t)n * 4, cf->file) != (size_t)n * 4) {
+            if (ferror(cf->file)) return io_fail(errno, "read", cf->path);
+            return format_fail(cf, "ended early: the file was shortened while being read");
+        }
+        *crc = spdf_crc32c(*crc, buf, (size_t)n * 4);
+        for (int64_t i = 0; i < n; i++) dst[done + i] = load_f32(buf + 4 * i);
+    }
+    return SPDF_OK;
+}
+
+/* The checksum is taken again while copying, so a file changed since validation is noticed. */
+static spdf_status recheck(const checkpoint_file *cf, uint32_t id, uint32_t crc)
+{
+    if (crc != cf->sections[id].crc)
+        return format_fail(cf, "section %s changed while the checkpoint was being loaded",
+                           section_name(id));
+    return SPDF_OK;
+}
+
+static spdf_status fill_state(const checkpoint_file *cf, spdf_model *model, spdf_optimizer *opt)
+{
+    if (model->num_stored != cf->stored || model->num_tensors != count_tensors(&cf->config))
+        return spdf_fail(SPDF_EINTERNAL, "checkpoint '%s': the loaded model stores %lld weights, "
+                         "the file %lld", cf->path, (long long)model->num_stored, (long long)cf->stored);
+    /* Offsets are the running sum of the stored sizes, so each array is one contiguous run. */
+    uint32_t crc = 0;
+    SPDF_TRY(read_floats(cf, cf->sections[SECTION_TENSORS].offset, model->params, cf->stored, &crc));
+    SPDF_TRY(recheck(cf, SECTION_TENSORS, crc));
+    if (!opt) return SPDF_OK;
+    const uint64_t at = cf->sections[SECTION_OPTIMIZER].offset;
+    unsigned char head[OPTIMIZER_HEADER_BYTES];
+    SPDF_TRY(read_at(cf, at, head, sizeof head));
+    crc = spdf_crc32c(0, head, sizeof head);
+    SPDF_TRY(read_floats(cf, at + OPTIMIZER_HEADER_BYTES, opt->m, cf->stored, &crc));
+    SPDF_TRY(read_floats(cf, at + OPTIMIZER_HEADER_BYTES + 4 * (uint64_t)cf->stored, opt->v,
+                         cf->stored, &crc));
+    SPDF_TRY(recheck(cf, SECTION_OPTIMIZER, crc));
+    if (load_i64(head + 40) != cf->step || load_i64(head + 48) != cf->moment_step)
+        return format_fail(cf, "section OPTIMIZER changed while the checkpoint was being loaded");
+    opt->step = cf->step;
+    opt->moment_step = cf->moment_step;
+    return SPDF_OK;
+}
+
+/* Model, optimizer (if wanted) and phase handle in the saved phase, weights and moments filled. */
+static spdf_status build_state(const checkpoint_file *cf, spdf_context *ctx, int want_optimizer,
+                               spdf_model **model, spdf_optimizer **opt, spdf_phase **phase)
+{
+    const spdf_status created = spdf_model_create(ctx, &cf->config, model);
+    if (created == SPDF_EINVAL) {
+        char detail[512];
+        snprintf(detail, sizeof detail, "%s", spdf_last_error());
+        return format_fail(cf, "invalid model configuration: %s", detail);
+    }
+    SPDF_TRY(created);
+    if (want_optimizer) SPDF_TRY(spdf_optimizer_create(*model, &cf->optimizer, opt));
+    spdf_mask *mask = NULL;
+    if (cf->phase == SPDF_PHASE_SPARSE) SPDF_TRY(build_mask(cf, &mask));
+    const spdf_status status = spdf_phase_create(*model, *opt, cf->phase, mask, phase);
+    spdf_mask_free(mask);
+    SPDF_TRY(status);
+    return fill_state(cf, *model, *opt);
+}
+
+static spdf_status check_sampler(const checkpoint_file *cf, const spdf_sampler *sampler)
+{
+    if (!sampler) return SPDF_OK;
+    if (!cf->present[SECTION_SAMPLER])
+        return format_fail(cf, "a sampler was passed but the checkpoint has no sampler state");
+    int32_t B, T;
+    uint64_t seed;
+    spdf_sampler_order order;
+    sampler_describe(sampler, &B, &T, &seed, &order);
+    if (B != cf->B || T != cf->T || seed != cf->sampler_seed || (int32_t)order != cf->order)
+        return spdf_fail(SPDF_EINVAL, "spdf_checkpoint_load: the sampler (B %d, T %d, seed %llu, "
+                         "order %d) differs from the one saved in '%s' (B %d, T %d, seed %llu, "
+                         "order %d)", (int)B, (int)T, (unsigned long long)seed, (int)order,
+                         cf->path, (int)cf->B, (int)cf->T, (unsigned long long)cf->sampler_seed,
+                         (int)cf->order);
+    return SPDF_OK;
+}
+
+spdf_status spdf_checkpoint_load(const char *path, spdf_context *ctx, spdf_model **model,
+                                 spdf_optimizer **opt, spdf_phase **phase, spdf_sampler *sampler)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(path);
+    SPDF_CHECK_ARG(ctx);
+    SPDF_CHECK_ARG(model);
+    checkpoint_file cf;
+    spdf_status status = open_checkpoint(path, &cf);
+    if (status == SPDF_OK && opt && !cf.present[SECTION_OPTIMIZER])
+        status = format_fail(&cf, "an optimizer was requested but the checkpoint has none");
+    if (status == SPDF_OK) status = check_sampler(&cf, sampler);
+    spdf_model *new_model = NULL;
+    spdf_optimizer *new_opt = NULL;
+    spdf_phase *new_phase = NULL;
+    if (status == SPDF_OK) status = build_state(&cf, ctx, opt != NULL, &new_model, &new_opt, &new_phase);
+    if (status == SPDF_OK && sampler) spdf_sampler_set_position(sampler, cf.position);
+    close_checkpoint(&cf);
+    if (status != SPDF_OK) {
+        spdf_phase_free(new_phase);
+        spdf_optimizer_free(new_opt);
+        spdf_model_free(new_model);
+        return status;
+    }
+    *model = new_model;
+    if (opt) *opt = new_opt;
+    if (phase) *phase = new_phase;
+    else spdf_phase_free(new_phase); /* the model stays in its phase */
+    return SPDF_OK;
+}
+
+spdf_status spdf_checkpoint_info_read(const char *path, spdf_checkpoint_info *info)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(path);
+    SPDF_CHECK_ARG(info);
+    SPDF_TRY(spdf_check_struct_size(info->struct_size, sizeof *info, "spdf_checkpoint_info"));
+    checkpoint_file cf;
+    const spdf_status status = open_checkpoint(path, &cf);
+    close_checkpoint(&cf);
+    SPDF_TRY(status);
+    spdf_checkpoint_info result;
+    memset(&result, 0, sizeof result);
+    result.struct_size = sizeof result;
+    result.format_version = cf.version;
+    result.phase = (int32_t)cf.phase;
+    result.model = cf.config;
+    result.model.struct_size = sizeof result.model;
+    result.has_optimizer = cf.present[SECTION_OPTIMIZER];
+    result.step = result.has_optimizer ? cf.step : 0;
+    result.has_sampler = cf.present[SECTION_SAMPLER];
+    result.sampler_position = result.has_sampler ? cf.position : 0;
+    result.stored_params = cf.stored;
+    result.file_size = cf.size;
+    *info = result;
+    return SPDF_OK;
+}

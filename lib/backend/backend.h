@@ -35,10 +35,14 @@ typedef struct spdf_backend_ops {
     /* ---- sparse weights (version 2) ----
      * prepare: builds whatever the backend needs for one sparse weight (kernels, index tables)
      * when a mask is attached; NULL when out of memory.  The pattern is only read during the
-     * call.  The layer's values, gradients and moments are stored in canonical CSR order.
-     * release: frees it at the transition to dense. */
+     * call.  release: frees it at the transition to dense. */
     void *(*sparse_prepare)(const spdf_sparse_pattern *pattern);
     void (*sparse_release)(void *layer);
+    /* Storage order of the layer's non-zeros (values, gradients, moments): NULL for canonical
+     * CSR order, else (nnz) entries where slot s holds the CSR element order[s].  Owned by the
+     * layer.  Kernels then read and write `values`/`dvalues` in this order, so a backend can
+     * lay them out as its kernels stream them and the optimizer still works element-wise. */
+    const int32_t *(*sparse_order)(const void *layer);
     /* out (N,rows) = inp (N,cols) W^T */
     void (*sparse_forward)(int num_threads, const void *layer, const float *values, float *out,
                            const float *inp, int64_t N);

@@ -145,6 +145,7 @@ const spdf_backend_ops spdf_backend_ref = {
     .gemm = ref_gemm,
     .sparse_prepare = ref_sparse_prepare,
     .sparse_release = ref_sparse_release,
+    .sparse_order = ref_sparse_order,
     .sparse_forward = ref_sparse_forward,
     .sparse_backward_data = ref_sparse_backward_data,
     .sparse_backward_weight = ref_sparse_backward_weight,

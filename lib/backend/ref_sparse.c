@@ -107,3 +107,9 @@ void ref_sparse_backward_weight(int num_threads, const void *opaque, float *dval
     spdf_aligned_free(dout_t);
     spdf_aligned_free(inp_t);
 }
+
+const int32_t *ref_sparse_order(const void *layer)
+{
+    (void)layer;
+    return NULL; /* canonical CSR order */
+}

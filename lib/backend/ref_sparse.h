@@ -7,6 +7,7 @@
 
 void *ref_sparse_prepare(const spdf_sparse_pattern *pattern);
 void ref_sparse_release(void *layer);
+const int32_t *ref_sparse_order(const void *layer);
 void ref_sparse_forward(int num_threads, const void *layer, const float *values, float *out,
                         const float *inp, int64_t N);
 void ref_sparse_backward_data(int num_threads, const void *layer, const float *values,

@@ -26,10 +26,11 @@ spdf_backend_ops spdf_backend_with_fallbacks(const spdf_backend_ops *ops)
     const spdf_backend_ops *ref = &spdf_backend_ref;
     if (!merged.gemm) merged.gemm = ref->gemm;
     if (!merged.sparse_prepare || !merged.sparse_release || !merged.sparse_forward ||
-        !merged.sparse_backward_data || !merged.sparse_backward_weight) {
+        !merged.sparse_backward_data || !merged.sparse_backward_weight || !merged.sparse_order) {
         /* the sparse entries work as a set: take all of them from the reference */
         merged.sparse_prepare = ref->sparse_prepare;
         merged.sparse_release = ref->sparse_release;
+        merged.sparse_order = ref->sparse_order;
         merged.sparse_forward = ref->sparse_forward;
         merged.sparse_backward_data = ref->sparse_backward_data;
         merged.sparse_backward_weight = ref->sparse_backward_weight;

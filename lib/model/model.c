@@ -186,11 +186,7 @@ void spdf_model_free(spdf_model *model)
     spdf_aligned_free(model->acts.memory);
     free(model->acts.tokens);
     free(model->acts.targets);
-    for (int i = 0; i < model->num_sparse; i++) {
-        model->ctx->ops->sparse_release(model->sparse[i].kernel);
-        mask_layer_clear(&model->sparse[i].pattern);
-    }
-    free(model->sparse);
+    model_release_sparse(model);
     spdf_reserve_free(model->params, (size_t)model->num_params * sizeof(float));
     spdf_reserve_free(model->grads, (size_t)model->num_params * sizeof(float));
     free(model->w.blocks);
@@ -296,10 +292,12 @@ static void read_dense(const spdf_model *model, const float *array, int index, f
         memcpy(dst, src, (size_t)d->numel * sizeof(float));
         return;
     }
-    const mask_layer *m = &model->sparse[d->sparse_slot].pattern;
+    const sparse_weight *w = &model->sparse[d->sparse_slot];
+    const mask_layer *m = &w->pattern;
     memset(dst, 0, (size_t)d->numel * sizeof(float));
     for (int64_t r = 0; r < m->rows; r++)
-        for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) dst[r * m->cols + m->col_idx[k]] = src[k];
+        for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++)
+            dst[r * m->cols + m->col_idx[k]] = src[sparse_slot_of(w, k)];
 }
 
 spdf_status spdf_model_tensor_read(const spdf_model *model, int32_t index, float *dst, int64_t count)
@@ -321,7 +319,8 @@ spdf_status spdf_model_tensor_write(spdf_model *model, int32_t index, const floa
         memcpy(dst, src, (size_t)count * sizeof(float));
         return SPDF_OK;
     }
-    const mask_layer *m = &model->sparse[d->sparse_slot].pattern;
+    const sparse_weight *w = &model->sparse[d->sparse_slot];
+    const mask_layer *m = &w->pattern;
     for (int64_t r = 0, k = 0; r < m->rows; r++)
         for (int64_t c = 0; c < m->cols; c++) {
             const int on_mask = k < m->row_ptr[r + 1] && m->col_idx[k] == c;
@@ -332,7 +331,8 @@ spdf_status spdf_model_tensor_write(spdf_model *model, int32_t index, const floa
                                  (double)src[r * m->cols + c]);
         }
     for (int64_t r = 0; r < m->rows; r++)
-        for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) dst[k] = src[r * m->cols + m->col_idx[k]];
+        for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++)
+            dst[sparse_slot_of(w, k)] = src[r * m->cols + m->col_idx[k]];
     return SPDF_OK;
 }
 

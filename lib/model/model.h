@@ -31,6 +31,10 @@ typedef struct tensor_desc {
 typedef struct sparse_weight {
     mask_layer pattern;
     void *kernel;
+    /* The backend's storage order (sparse_order): slot s holds CSR element slot_to_csr[s], and
+     * CSR element k lives in slot csr_to_slot[k].  Both NULL for CSR order. */
+    const int32_t *slot_to_csr;
+    int32_t *csr_to_slot;
 } sparse_weight;
 
 /* Named views into one flat allocation (weights or gradients). */
@@ -105,12 +109,18 @@ static inline spdf_exec model_exec(const spdf_model *model)
 /* model.c */
 void model_bind_views(spdf_model *model);
 int model_num_sparsifiable(const spdf_model *model);
+/* The stored slot of CSR element k of sparse weight `slot`. */
+static inline int64_t sparse_slot_of(const sparse_weight *w, int64_t k)
+{
+    return w->csr_to_slot ? w->csr_to_slot[k] : k;
+}
 /* Dense values of a tensor (dense phase, or a tensor stored densely). */
 const float *model_tensor_values(const spdf_model *model, int tensor);
 
 /* storage.c: moving the stored arrays between the dense and the compact layout in place. */
 spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *const *moments,
                               int num_moments);
+void model_release_sparse(spdf_model *model);
 spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
                           int reset_moments);
 

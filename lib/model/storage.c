@@ -63,11 +63,55 @@ static void expand_array(const spdf_model *model, float *array, const int64_t *o
     }
 }
 
-static void release_sparse(spdf_model *model)
+/* Reorders one sparse tensor's stored values between CSR order and the backend's slot order
+ * through a scratch buffer of one layer (the only extra memory a phase change uses). */
+static void permute(float *values, const sparse_weight *w, float *scratch, int to_slots)
+{
+    if (!w->slot_to_csr) return;
+    const int64_t nnz = w->pattern.nnz;
+    for (int64_t s = 0; s < nnz; s++) {
+        if (to_slots) scratch[s] = values[w->slot_to_csr[s]];
+        else scratch[w->slot_to_csr[s]] = values[s];
+    }
+    memcpy(values, scratch, (size_t)nnz * sizeof(float));
+}
+
+static void permute_arrays(const spdf_model *model, float *const *arrays, int count, float *scratch,
+                           int to_slots)
+{
+    for (int i = 0; i < model->num_tensors; i++) {
+        const tensor_desc *d = &model->tensors[i];
+        if (d->sparse_slot < 0) continue;
+        for (int k = 0; k < count; k++)
+            permute(arrays[k] + d->offset, &model->sparse[d->sparse_slot], scratch, to_slots);
+    }
+}
+
+/* Largest non-zero count of the sparse weights: the size of the permutation scratch. */
+static int64_t largest_layer(const sparse_weight *sparse, int count)
+{
+    int64_t largest = 1;
+    for (int i = 0; i < count; i++) largest = sparse[i].pattern.nnz > largest ? sparse[i].pattern.nnz : largest;
+    return largest;
+}
+
+/* The backend's storage order and its inverse; SPDF_ENOMEM if the inverse cannot be made. */
+static spdf_status adopt_order(const spdf_model *model, sparse_weight *w)
+{
+    w->slot_to_csr = model->ctx->ops->sparse_order(w->kernel);
+    if (!w->slot_to_csr) return SPDF_OK;
+    w->csr_to_slot = malloc(sizeof(int32_t) * (size_t)(w->pattern.nnz > 0 ? w->pattern.nnz : 1));
+    if (!w->csr_to_slot) return spdf_fail(SPDF_ENOMEM, "out of memory for a storage order");
+    for (int64_t s = 0; s < w->pattern.nnz; s++) w->csr_to_slot[w->slot_to_csr[s]] = (int32_t)s;
+    return SPDF_OK;
+}
+
+void model_release_sparse(spdf_model *model)
 {
     for (int i = 0; i < model->num_sparse; i++) {
         model->ctx->ops->sparse_release(model->sparse[i].kernel);
         mask_layer_clear(&model->sparse[i].pattern);
+        free(model->sparse[i].csr_to_slot);
     }
     free(model->sparse);
     model->sparse = NULL;
@@ -100,11 +144,19 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
         if (!sparse[l].kernel)
             status = spdf_fail(SPDF_ENOMEM, "the %s backend could not prepare sparse layer %d",
                                model->ctx->ops->name, l);
+        else
+            status = adopt_order(model, &sparse[l]);
+    }
+    float *scratch = NULL;
+    if (status == SPDF_OK) {
+        scratch = malloc(sizeof(float) * (size_t)largest_layer(sparse, mask->num_layers));
+        if (!scratch) status = spdf_fail(SPDF_ENOMEM, "out of memory for the storage-order scratch");
     }
     if (status != SPDF_OK) {
         for (int l = 0; sparse && l < mask->num_layers; l++) {
             if (sparse[l].kernel) model->ctx->ops->sparse_release(sparse[l].kernel);
             mask_layer_clear(&sparse[l].pattern);
+            free(sparse[l].csr_to_slot);
         }
         free(sparse);
         free(old_offset);
@@ -122,6 +174,10 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
     model->num_sparse = mask->num_layers;
     compact_array(model, model->params, old_offset, sparse);
     for (int k = 0; k < num_moments; k++) compact_array(model, moments[k], old_offset, sparse);
+    float *const params[1] = {model->params};
+    permute_arrays(model, params, 1, scratch, 1);
+    permute_arrays(model, moments, num_moments, scratch, 1);
+    free(scratch);
     memset(model->grads, 0, (size_t)model->num_stored * sizeof(float));
     const size_t used = (size_t)model->num_stored * sizeof(float);
     const size_t capacity = (size_t)model->num_params * sizeof(float);
@@ -140,11 +196,17 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
 {
     int64_t *old_offset = malloc(sizeof(int64_t) * (size_t)model->num_tensors);
     int *old_slot = malloc(sizeof(int) * (size_t)model->num_tensors);
-    if (!old_offset || !old_slot) {
+    float *scratch = malloc(sizeof(float) * (size_t)largest_layer(model->sparse, model->num_sparse));
+    if (!old_offset || !old_slot || !scratch) {
         free(old_offset);
         free(old_slot);
+        free(scratch);
         return spdf_fail(SPDF_ENOMEM, "out of memory for the transition's index tables");
     }
+    float *const params[1] = {model->params};
+    permute_arrays(model, params, 1, scratch, 0); /* back to CSR order before expanding */
+    if (!reset_moments) permute_arrays(model, moments, num_moments, scratch, 0);
+    free(scratch);
     for (int i = 0; i < model->num_tensors; i++) {
         tensor_desc *d = &model->tensors[i];
         old_offset[i] = d->offset;
@@ -159,7 +221,7 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
         else expand_array(model, moments[k], old_offset, old_slot, model->sparse);
     }
     memset(model->grads, 0, (size_t)model->num_params * sizeof(float));
-    release_sparse(model);
+    model_release_sparse(model);
     model->phase = SPDF_PHASE_DENSE;
     model->has_targets = 0;
     model_bind_views(model);

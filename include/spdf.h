@@ -236,6 +236,11 @@ SPDF_API spdf_status spdf_optimizer_get_step(const spdf_optimizer *opt, int64_t 
 SPDF_API spdf_status spdf_optimizer_lr_at(const spdf_optimizer *opt, int64_t step, float *lr);
 SPDF_API spdf_status spdf_optimizer_get_config(const spdf_optimizer *opt,
                                                spdf_optimizer_config *config);
+/* Starts a new schedule: the step counter returns to 0 and config (NULL keeps the current one)
+ * replaces the configuration; reset_moments = 1 also restarts the AdamW moments at 0.  For
+ * fine-tuning a dense model; a sparse model does the same through spdf_phase_transition. */
+SPDF_API spdf_status spdf_optimizer_restart(spdf_optimizer *opt, const spdf_optimizer_config *config,
+                                            int32_t reset_moments);
 
 /* ---- Token data: files, byte tokenizer, batch sampler ----------------------------------------- */
 
@@ -617,8 +622,8 @@ typedef enum spdf_task_format {
     SPDF_TASK_E2E_CSV = 0,
     /* WebNLG 2017 XML (also DART's test XML): one item per <entry>; prompt = the entry's
      * <mtriple>s ("subject | predicate | object", trimmed) joined with " && "; references = its
-     * <lex> texts, trimmed.  The path may also be a directory: every *.xml file below it, in
-     * byte order of their paths. */
+     * <lex> texts, trimmed (an empty <lex/> is no reference).  The path may also be a directory:
+     * every *.xml file below it, in byte order of their paths. */
     SPDF_TASK_WEBNLG_XML = 1,
     /* DART JSON (dart-v1.1.1-full-*.json): a list of {"tripleset": [[s, p, o], ...],
      * "annotations": [{"text": ...}, ...]}; one item per element; prompt = the triples written

@@ -205,3 +205,21 @@ spdf_status spdf_optimizer_get_config(const spdf_optimizer *opt, spdf_optimizer_
     config->struct_size = caller_size < sizeof opt->config ? caller_size : sizeof opt->config;
     return SPDF_OK;
 }
+
+spdf_status spdf_optimizer_restart(spdf_optimizer *opt, const spdf_optimizer_config *config,
+                                   int32_t reset_moments)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(opt);
+    SPDF_CHECK_ARG(reset_moments == 0 || reset_moments == 1);
+    if (config) SPDF_TRY(optimizer_validate_config(config));
+    if (config) optimizer_set_config(opt, config);
+    opt->step = 0;
+    if (reset_moments) {
+        const size_t bytes = (size_t)opt->model->num_stored * sizeof(float);
+        memset(opt->m, 0, bytes);
+        memset(opt->v, 0, bytes);
+        opt->moment_step = 0;
+    }
+    return SPDF_OK;
+}

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main example: installs what is missing (Debian), builds libspdf and runs examples/hello,
-# which prints the library version and the compiled-in backends.
+# The main example: installs what is missing (Debian), builds libspdf and the spdf tool, prints the
+# library version and backends (examples/hello), then runs the SPDF demo at its default size:
+# dense and sparse pre-training on Tiny Shakespeare, dense (SPDF) and sparse fine-tuning on E2E,
+# BLEU/NIST against a copy-the-MR baseline (docs/cli.md).  Results go to out/demo/.
 #
-# Usage: bash examples/run.sh     (from anywhere; build dir $SPDF_BUILD_DIR, default build)
+# Usage: bash examples/run.sh [DEMO OPTIONS]   (from anywhere; build dir $SPDF_BUILD_DIR, default
+#        build; e.g. `bash examples/run.sh --size tiny` for a one-minute run)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,5 +22,9 @@ if [ -f "$build_dir/meson-private/coredata.dat" ]; then
 else
     quietly meson setup "$build_dir" --werror -Db_sanitize=none
 fi
-quietly meson compile -C "$build_dir" hello
+quietly meson compile -C "$build_dir" hello src/spdf:executable
 "$build_dir/examples/hello"
+echo
+# Passive OpenMP waiting keeps the two compute threads from spinning on a shared machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+"$build_dir/src/spdf" demo --out out/demo "$@"

@@ -546,8 +546,8 @@ typedef enum spdf_bleu_smooth {
 typedef struct spdf_bleu_options {
     size_t struct_size;
     int32_t tokenize;        /* spdf_bleu_tokenize; default SPDF_BLEU_TOKENIZE_13A */
-    int32_t lowercase;       /* 1 (default): fold case before tokenizing, as the E2E scorer does;
-                                0: case-sensitive */
+    int32_t lowercase;       /* 1 (default): lowercase before tokenizing, as the E2E scorer does
+                                (Latin, Greek and Cyrillic capitals); 0: case-sensitive */
     int32_t smooth;          /* spdf_bleu_smooth; default SPDF_BLEU_SMOOTH_EXP */
     int32_t effective_order; /* 1: leave out the orders longer than any hypothesis (for sentence
                                 BLEU); default 0 */
@@ -564,7 +564,8 @@ typedef struct spdf_bleu_result {
     double nist;                 /* >= 0 */
     double brevity_penalty;      /* BLEU's: exp(1 - ref_length / hyp_length) if shorter, else 1 */
     double nist_brevity_penalty; /* exp(-beta log^2(hyp_length / nist_ref_length)) if shorter,
-                                    else 1, with beta such that a ratio of 1.5 gives 0.5 */
+                                    else 1; beta makes it 0.5 when the references are 1.5 times
+                                    as long as the hypotheses */
     double precisions[SPDF_BLEU_MAX_ORDER]; /* BLEU's n-gram precisions after smoothing, 0..1 */
     int64_t matches[SPDF_BLEU_MAX_ORDER];   /* clipped n-gram matches (unsmoothed) */
     int64_t totals[SPDF_BLEU_MAX_ORDER];    /* n-grams in the hypotheses */
@@ -588,10 +589,11 @@ SPDF_API void spdf_bleu_free(spdf_bleu *bleu);
 SPDF_API spdf_status spdf_bleu_add(spdf_bleu *bleu, const char *hypothesis,
                                    const char *const *references, int32_t n_refs);
 SPDF_API spdf_status spdf_bleu_count(const spdf_bleu *bleu, int64_t *segments);
-/* Scores every segment added so far; the accumulator is unchanged, so it may be scored again
- * with other options.  options may be NULL for the defaults, which reproduce the E2E scorer
- * (13a, lowercase, EXP, BLEU-4, NIST-5).  NIST's information weights come from the references
- * of the whole corpus.  result->struct_size must be set by the caller. */
+/* Scores every segment added so far (an empty corpus scores 0); the accumulator is unchanged,
+ * so it may be scored again with other options.  options may be NULL for the defaults, which
+ * reproduce the E2E scorer (13a, lowercase, EXP, BLEU-4, NIST-5).  NIST's information weights
+ * come from the references of the whole corpus.  result->struct_size must be set by the
+ * caller. */
 SPDF_API spdf_status spdf_bleu_score(const spdf_bleu *bleu, const spdf_bleu_options *options,
                                      spdf_bleu_result *result);
 /* BLEU of one hypothesis: a corpus of one segment scored with options.  NULL options mean the
@@ -616,9 +618,9 @@ typedef struct spdf_task_data spdf_task_data;
 
 typedef enum spdf_task_format {
     /* E2E NLG challenge CSV (RFC 4180): header "mr,ref" (or "mr" for inputs without references),
-     * then one (MR, reference) row per reference.  One item per distinct MR, in order of first
-     * appearance, holding all of its references in file order; prompt = the MR as written, e.g.
-     * "name[The Eagle], eatType[coffee shop], food[French]". */
+     * then one (MR, reference) row per reference; blank lines are skipped.  One item per
+     * distinct MR, in order of first appearance, holding all of its references in file order;
+     * prompt = the MR as written, e.g. "name[The Eagle], eatType[coffee shop], food[French]". */
     SPDF_TASK_E2E_CSV = 0,
     /* WebNLG 2017 XML (also DART's test XML): one item per <entry>; prompt = the entry's
      * <mtriple>s ("subject | predicate | object", trimmed) joined with " && "; references = its
@@ -634,9 +636,10 @@ typedef enum spdf_task_format {
     SPDF_TASK_JSONL = 3
 } spdf_task_format;
 
-/* Loads a task file.  The file must be UTF-8; any syntax error, a missing field, an empty prompt
- * or reference is SPDF_EFORMAT with "path:line: what" in spdf_last_error(): nothing is skipped
- * silently.  SPDF_EIO if the file cannot be read. */
+/* Loads a task file.  The file must be UTF-8 (a leading BOM is allowed).  Any syntax error, a
+ * missing field, an empty prompt or an empty reference (other than an empty <lex/>) is
+ * SPDF_EFORMAT with "path:line: what" in spdf_last_error(); apart from blank lines and empty
+ * <lex/> elements nothing is skipped.  SPDF_EIO if the file cannot be read. */
 SPDF_API spdf_status spdf_task_data_load(const char *path, spdf_task_format format,
                                          spdf_task_data **out);
 SPDF_API void spdf_task_data_free(spdf_task_data *data);
@@ -656,6 +659,63 @@ SPDF_API spdf_status spdf_task_data_references(const spdf_task_data *data, int64
 SPDF_API spdf_status spdf_task_data_pair_count(const spdf_task_data *data, int64_t *pairs);
 SPDF_API spdf_status spdf_task_data_pair(const spdf_task_data *data, int64_t pair,
                                          const char **prompt, const char **target);
+
+/* ---- Interop: Hugging Face safetensors, llm.c checkpoints ------------------------------------ */
+
+/* Hugging Face GPT-2 weights in a safetensors file (the exact layout is in docs/api-reference.md,
+ * "Interop").  The file holds the tensors under Hugging Face's GPT-2 names, without a prefix
+ * ("wte.weight", "wpe.weight", "h.<i>.ln_1.weight", ..., "ln_f.bias"), as little-endian F32.  The
+ * four linear weights of each block are stored as Hugging Face's Conv1D keeps them, (in_features,
+ * out_features): the transpose of libspdf's (out_features, in_features).  The "__metadata__"
+ * object holds "format": "pt" (which transformers requires) and the configuration as decimal
+ * strings: "n_layer", "n_head", "n_embd", "n_positions", "vocab_size". */
+
+/* Options of the importers. */
+typedef struct spdf_import_config {
+    size_t struct_size;
+    /* Attention heads.  0 (default): the file's "n_head" metadata, which must then be present;
+     * otherwise the value to use (SPDF_EINVAL if it contradicts the metadata or does not divide
+     * the width). */
+    int32_t num_heads;
+    int32_t reserved; /* must be 0 */
+    uint64_t seed;    /* the imported model's spdf_model_config.seed; default 1337 */
+} spdf_import_config;
+
+SPDF_API spdf_status spdf_import_config_init(spdf_import_config *config);
+
+/* Writes the model's weights to `path` as a safetensors file that transformers'
+ * GPT2LMHeadModel loads (with a config.json of the same configuration).  A model in the sparse
+ * phase is written as its dense view: zeros at the masked positions, as spdf_model_tensor_read
+ * returns it.  The file is written to a temporary file beside `path`, flushed to disk (fsync)
+ * and renamed over it, so a reader never sees a partial file.  SPDF_EIO if it cannot be
+ * written (nothing is left behind). */
+SPDF_API spdf_status spdf_model_export_safetensors(const spdf_model *model, const char *path);
+
+/* Creates a dense model on ctx from a safetensors file of Hugging Face GPT-2 weights: the layout
+ * above, with or without the "transformer." prefix of a save_pretrained() file.  The
+ * configuration comes from the shapes (vocabulary and width from wte, positions from wpe, layers
+ * from the h.<i> blocks); metadata, where present, must agree with them.  Heads come from the
+ * metadata or from config (NULL for the defaults).  The causal-mask buffers "h.<i>.attn.bias" and
+ * "h.<i>.attn.masked_bias" are ignored; an "lm_head.weight" must equal wte (the head is tied,
+ * SPDF_EUNSUPPORTED otherwise).  The whole header is validated first: JSON syntax, known dtypes,
+ * F32 for every weight, shapes, data offsets that lie inside the file and tile its data without
+ * gap or overlap, every tensor present once.  A malformed file is SPDF_EFORMAT with the path and
+ * the problem in spdf_last_error(); a file that cannot be read is SPDF_EIO.  *out is written only
+ * on success; the context must outlive the model. */
+SPDF_API spdf_status spdf_model_import_safetensors(spdf_context *ctx, const char *path,
+                                                   const spdf_import_config *config,
+                                                   spdf_model **out);
+
+/* Creates a dense model on ctx from a GPT-2 checkpoint of Andrej Karpathy's llm.c, as
+ * train_gpt2.c and train_gpt2.py write it: a header of 256 little-endian int32 (magic 20240326,
+ * version 3 for fp32 or 5 for bf16, max_seq_len, vocab_size, num_layers, num_heads, channels,
+ * padded vocab size), then the 16 parameter arrays, each kind for all layers together: wte
+ * (Vp,C), wpe (maxT,C), ln1w (L,C), ln1b, qkvw (L,3C,C), qkvb (L,3C), attprojw (L,C,C),
+ * attprojb, ln2w, ln2b, fcw (L,4C,C), fcb (L,4C), fcprojw (L,C,4C), fcprojb, lnfw (C), lnfb (C).
+ * The model's vocabulary is vocab_size: the padding rows of wte are dropped.  A wrong magic,
+ * version, configuration or file size is SPDF_EFORMAT; a file that cannot be read is SPDF_EIO.
+ * *out is written only on success; the context must outlive the model. */
+SPDF_API spdf_status spdf_model_import_llmc(spdf_context *ctx, const char *path, spdf_model **out);
 
 #ifdef __cplusplus
 }

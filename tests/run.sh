@@ -66,6 +66,10 @@ suite() {
     failed=$((failed + fail))
 }
 
+# Tests run side by side on few cores: OpenMP workers that spin while waiting would starve the
+# other tests' threads (results do not depend on it, only the time does).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+
 suite plain "$build_dir" 1 -Db_sanitize=none
 
 # Sanitizer reports abort the test (UBSan would otherwise print and carry on).

@@ -12,10 +12,10 @@
 #define DEFAULT_ADD_K 1.0
 
 struct spdf_bleu {
-    int64_t count, cap;  /* segments */
-    char **hypotheses;   /* (count) */
-    int64_t *first_ref;  /* (count + 1): segment s owns references[first_ref[s], first_ref[s+1]) */
-    char **references;   /* (first_ref[count]) */
+    int64_t count, cap; /* segments */
+    char **hypotheses;  /* (count) */
+    int64_t *first_ref; /* (count + 1): segment s owns references[first_ref[s], first_ref[s+1]) */
+    char **references;  /* (first_ref[count]) */
     int64_t ref_cap;
 };
 
@@ -51,16 +51,20 @@ static spdf_status resolve_options(const spdf_bleu_options *options, spdf_bleu_o
         return spdf_fail(SPDF_EINVAL, "spdf_bleu_options.tokenize: unknown value %d",
                          (int)out->tokenize);
     if (out->smooth < SPDF_BLEU_SMOOTH_NONE || out->smooth > SPDF_BLEU_SMOOTH_ADD_K)
-        return spdf_fail(SPDF_EINVAL, "spdf_bleu_options.smooth: unknown value %d", (int)out->smooth);
+        return spdf_fail(SPDF_EINVAL, "spdf_bleu_options.smooth: unknown value %d",
+                         (int)out->smooth);
     if ((out->lowercase != 0 && out->lowercase != 1) ||
         (out->effective_order != 0 && out->effective_order != 1))
-        return spdf_fail(SPDF_EINVAL, "spdf_bleu_options: lowercase and effective_order must be 0 "
-                         "or 1, got %d and %d", (int)out->lowercase, (int)out->effective_order);
+        return spdf_fail(SPDF_EINVAL,
+                         "spdf_bleu_options: lowercase and effective_order must be 0 "
+                         "or 1, got %d and %d",
+                         (int)out->lowercase, (int)out->effective_order);
     if (out->max_order < 1 || out->max_order > SPDF_BLEU_MAX_ORDER || out->nist_order < 1 ||
         out->nist_order > SPDF_BLEU_MAX_ORDER)
-        return spdf_fail(SPDF_EINVAL, "spdf_bleu_options: max_order (%d) and nist_order (%d) must "
-                         "be in [1, %d]", (int)out->max_order, (int)out->nist_order,
-                         SPDF_BLEU_MAX_ORDER);
+        return spdf_fail(SPDF_EINVAL,
+                         "spdf_bleu_options: max_order (%d) and nist_order (%d) must "
+                         "be in [1, %d]",
+                         (int)out->max_order, (int)out->nist_order, SPDF_BLEU_MAX_ORDER);
     if (!isfinite(out->smooth_value))
         return spdf_fail(SPDF_EINVAL, "spdf_bleu_options.smooth_value is not finite");
     if (out->smooth_value < 0)
@@ -138,7 +142,8 @@ spdf_status spdf_bleu_add(spdf_bleu *bleu, const char *hypothesis, const char *c
     SPDF_CHECK_ARG(bleu);
     SPDF_CHECK_ARG(hypothesis);
     SPDF_CHECK_ARG(references);
-    if (n_refs < 1) return spdf_fail(SPDF_EINVAL, "%s: n_refs must be >= 1, got %d", __func__, (int)n_refs);
+    if (n_refs < 1)
+        return spdf_fail(SPDF_EINVAL, "%s: n_refs must be >= 1, got %d", __func__, (int)n_refs);
     for (int32_t r = 0; r < n_refs; r++)
         if (!references[r])
             return spdf_fail(SPDF_EINVAL, "%s: reference %d is NULL", __func__, (int)r);
@@ -273,20 +278,13 @@ static int context_rule(const text_buffer *src, int rule, text_buffer *dst)
     while (i < src->len) {
         if (i + 1 < src->len) {
             const unsigned char a = s[i], b = s[i + 1];
-            const char pair[2] = {(char)a, (char)b};
-            int matched = 0;
-            if (rule == 0 && !is_digit(a) && is_period_or_comma(b)) {
-                matched = text_push(dst, pair[0]) || text_push(dst, ' ') || text_push(dst, pair[1]) ||
-                          text_push(dst, ' ') ? -1 : 1;
-            } else if (rule == 1 && is_period_or_comma(a) && !is_digit(b)) {
-                matched = text_push(dst, ' ') || text_push(dst, pair[0]) || text_push(dst, ' ') ||
-                          text_push(dst, pair[1]) ? -1 : 1;
-            } else if (rule == 2 && is_digit(a) && b == '-') {
-                matched = text_push(dst, pair[0]) || text_push(dst, ' ') || text_push(dst, pair[1]) ||
-                          text_push(dst, ' ') ? -1 : 1;
-            }
-            if (matched < 0) return -1;
-            if (matched) {
+            const int space_after = (rule == 0 && !is_digit(a) && is_period_or_comma(b)) ||
+                                    (rule == 2 && is_digit(a) && b == '-');
+            const int space_before = rule == 1 && is_period_or_comma(a) && !is_digit(b);
+            if (space_after || space_before) {
+                const char pair[4] = {space_after ? (char)a : ' ', space_after ? ' ' : (char)a,
+                                      space_after ? (char)b : ' ', space_after ? ' ' : (char)b};
+                if (text_append(dst, pair, 4) != 0) return -1;
                 i += 2;
                 continue;
             }
@@ -317,9 +315,9 @@ static int push_id(id_vector *v, int32_t id)
 
 typedef struct tokenizer {
     const spdf_bleu_options *options;
-    text_buffer a, b;      /* scratch, swapped between passes */
-    text_map vocabulary;   /* token text -> id */
-    id_vector tokens;      /* the ids of every text tokenized so far, back to back */
+    text_buffer a, b;    /* scratch, swapped between passes */
+    text_map vocabulary; /* token text -> id */
+    id_vector tokens;    /* the ids of every text tokenized so far, back to back */
 } tokenizer;
 
 static int add_token(tokenizer *t, const char *token, size_t len)
@@ -357,8 +355,8 @@ static int split_tokens(tokenizer *t, const char *s, size_t n, int characters)
 static int normalise_13a(tokenizer *t, const char *text, size_t n)
 {
     static const char *const replacements[][2] = {
-        {"<skipped>", ""}, {"-\n", ""},    {"\n", " "},   {"&quot;", "\""},
-        {"&amp;", "&"},    {"&lt;", "<"},  {"&gt;", ">"},
+        {"<skipped>", ""}, {"-\n", ""},   {"\n", " "},   {"&quot;", "\""},
+        {"&amp;", "&"},    {"&lt;", "<"}, {"&gt;", ">"},
     };
     text_buffer_clear(&t->a);
     if (text_append(&t->a, text, n) != 0) return -1;
@@ -376,11 +374,13 @@ static int normalise_13a(tokenizer *t, const char *text, size_t n)
     text_buffer_clear(&t->b);
     if (text_push(&t->b, ' ') != 0) return -1;
     for (size_t i = 0; i < t->a.len; i++) {
-        const unsigned char c = (unsigned char)t->a.data[i];
-        const int ok = is_13a_punctuation(c)
-                           ? !(text_push(&t->b, ' ') || text_push(&t->b, (char)c) || text_push(&t->b, ' '))
-                           : !text_push(&t->b, (char)c);
-        if (!ok) return -1;
+        const char c = t->a.data[i];
+        if (is_13a_punctuation((unsigned char)c)) {
+            const char spaced[3] = {' ', c, ' '};
+            if (text_append(&t->b, spaced, 3) != 0) return -1;
+        } else if (text_push(&t->b, c) != 0) {
+            return -1;
+        }
     }
     if (text_push(&t->b, ' ') != 0) return -1;
     for (int rule = 0; rule < 3; rule++) {
@@ -413,10 +413,10 @@ typedef struct ngram_slot {
     const int32_t *ids; /* first token of the n-gram in the corpus' token array; NULL if empty */
     uint32_t n;
     uint32_t hash;
-    int64_t count;      /* corpus table: occurrences in all references */
-    int64_t hyp_count;  /* segment table: occurrences in the hypothesis */
-    int64_t ref_max;    /* segment table: most occurrences in one reference */
-    int64_t ref_count;  /* segment table: occurrences in the reference `ref_stamp` */
+    int64_t count;     /* corpus table: occurrences in all references */
+    int64_t hyp_count; /* segment table: occurrences in the hypothesis */
+    int64_t ref_max;   /* segment table: most occurrences in one reference */
+    int64_t ref_count; /* segment table: occurrences in the reference `ref_stamp` */
     int64_t ref_stamp;
 } ngram_slot;
 
@@ -479,7 +479,8 @@ static ngram_slot *table_insert(ngram_table *table, const int32_t *ids, uint32_t
     const uint32_t h = hash_ngram(ids, n);
     ngram_slot *slot = table_find(table, ids, n, h);
     if (slot) return slot;
-    if (2 * (table->count + 1) > table->cap && table_rehash(table, table->cap ? 2 * table->cap : 256))
+    if (2 * (table->count + 1) > table->cap &&
+        table_rehash(table, table->cap ? 2 * table->cap : 256))
         return NULL;
     size_t j = h & (table->cap - 1);
     while (table->slots[j].ids) j = (j + 1) & (table->cap - 1);
@@ -511,7 +512,8 @@ static double compute_bleu(const spdf_bleu_options *o, const int64_t *matches,
                            double *precisions, double *brevity_penalty)
 {
     double bp = 1.0;
-    if (hyp_length < ref_length) bp = hyp_length > 0 ? exp(1.0 - (double)ref_length / hyp_length) : 0.0;
+    if (hyp_length < ref_length)
+        bp = hyp_length > 0 ? exp(1.0 - (double)ref_length / hyp_length) : 0.0;
     *brevity_penalty = bp;
     for (int n = 0; n < o->max_order; n++) precisions[n] = 0.0;
     int any_match = 0;
@@ -618,8 +620,8 @@ static double information(const ngram_table *corpus_ngrams, const int32_t *ids, 
                           int64_t words)
 {
     const ngram_slot *ngram = table_find(corpus_ngrams, ids, n, hash_ngram(ids, n));
-    const ngram_slot *prefix = n > 1 ? table_find(corpus_ngrams, ids, n - 1, hash_ngram(ids, n - 1))
-                                     : NULL;
+    const ngram_slot *prefix =
+        n > 1 ? table_find(corpus_ngrams, ids, n - 1, hash_ngram(ids, n - 1)) : NULL;
     const double prefix_count = n > 1 ? (double)prefix->count : (double)words;
     return log2(prefix_count / (double)ngram->count);
 }
@@ -672,7 +674,8 @@ static int score_segment(const spdf_bleu *bleu, const corpus *c, int64_t s, int 
         if (m == 0) continue;
         st->matches[slot->n - 1] += m;
         if ((int)slot->n <= nist_order)
-            st->information[slot->n - 1] += (double)m * information(corpus_ngrams, slot->ids, slot->n, words);
+            st->information[slot->n - 1] +=
+                (double)m * information(corpus_ngrams, slot->ids, slot->n, words);
     }
     for (int n = 1; n <= orders; n++)
         st->totals[n - 1] += hyp_len >= (size_t)n ? (int64_t)(hyp_len - n + 1) : 0;
@@ -688,9 +691,11 @@ static int gather_stats(const spdf_bleu *bleu, const spdf_bleu_options *o, corpu
     ngram_table corpus_ngrams = {0}, segment = {0};
     int64_t words = 0;
     int status = corpus_tokenize(bleu, &c);
-    if (status == 0) status = count_reference_ngrams(bleu, &c, o->nist_order, &corpus_ngrams, &words);
+    if (status == 0)
+        status = count_reference_ngrams(bleu, &c, o->nist_order, &corpus_ngrams, &words);
     for (int64_t s = 0; s < bleu->count && status == 0; s++)
-        status = score_segment(bleu, &c, s, orders, o->nist_order, &corpus_ngrams, words, &segment, st);
+        status =
+            score_segment(bleu, &c, s, orders, o->nist_order, &corpus_ngrams, words, &segment, st);
     table_free(&corpus_ngrams);
     table_free(&segment);
     corpus_free(&c);
@@ -713,7 +718,8 @@ spdf_status spdf_bleu_score(const spdf_bleu *bleu, const spdf_bleu_options *opti
     SPDF_TRY(resolve_options(options, &o));
     corpus_stats st = {0};
     if (gather_stats(bleu, &o, &st) != 0)
-        return spdf_fail(SPDF_ENOMEM, "out of memory scoring %lld segments", (long long)bleu->count);
+        return spdf_fail(SPDF_ENOMEM, "out of memory scoring %lld segments",
+                         (long long)bleu->count);
 
     spdf_bleu_result r = {0};
     r.segments = bleu->count;
@@ -727,11 +733,12 @@ spdf_status spdf_bleu_score(const spdf_bleu *bleu, const spdf_bleu_options *opti
                           &r.brevity_penalty);
     /* mteval's NIST reference length: the mean number of references per segment divides the
      * total reference words, i.e. segments x the mean length of a reference. */
-    r.nist_ref_length = st.ref_segments ? (double)st.ref_words * (double)bleu->count /
-                                              (double)st.ref_segments
-                                        : 0.0;
-    r.nist_brevity_penalty =
-        r.nist_ref_length > 0 ? nist_brevity_penalty((double)st.hyp_length / r.nist_ref_length) : 1.0;
+    r.nist_ref_length = st.ref_segments
+                            ? (double)st.ref_words * (double)bleu->count / (double)st.ref_segments
+                            : 0.0;
+    r.nist_brevity_penalty = r.nist_ref_length > 0
+                                 ? nist_brevity_penalty((double)st.hyp_length / r.nist_ref_length)
+                                 : 1.0;
     double nist = 0.0;
     for (int n = 0; n < o.nist_order; n++)
         nist += st.information[n] / (double)(st.totals[n] > 1 ? st.totals[n] : 1);

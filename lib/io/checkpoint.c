@@ -204,22 +204,33 @@ static spdf_status put(writer *w, const void *data, size_t bytes)
     return SPDF_OK;
 }
 
-static spdf_status put_floats(writer *w, const float *values, int64_t count)
+/* Writes values[slot[k]] (values[k] without a slot table) for k = 0 .. count-1. */
+static spdf_status put_floats(writer *w, const float *values, const int32_t *slot, int64_t count)
 {
     unsigned char buf[CHUNK_BYTES];
     for (int64_t done = 0; done < count; done += CHUNK_FLOATS) {
         const int64_t n = count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS;
-        for (int64_t i = 0; i < n; i++) store_f32(buf + 4 * i, values[done + i]);
+        for (int64_t i = 0; i < n; i++) store_f32(buf + 4 * i, values[slot ? slot[done + i] : done + i]);
         SPDF_TRY(put(w, buf, (size_t)n * 4));
     }
     return SPDF_OK;
 }
 
-/* Every tensor's stored values in table order: dense tensors whole, masked ones in CSR order. */
+/* Where CSR element k of a tensor is stored: NULL when the tensor is dense or the backend keeps
+ * its non-zeros in CSR order. */
+static const int32_t *csr_to_slot(const spdf_model *model, int tensor)
+{
+    const int slot = model->tensors[tensor].sparse_slot;
+    return slot >= 0 ? model->sparse[slot].csr_to_slot : NULL;
+}
+
+/* Every tensor's stored values in table order: dense tensors whole, masked ones in canonical CSR
+ * order whatever order the backend stores them in. */
 static spdf_status put_stored(writer *w, const spdf_model *model, const float *array)
 {
     for (int i = 0; i < model->num_tensors; i++)
-        SPDF_TRY(put_floats(w, array + model->tensors[i].offset, model->tensors[i].stored));
+        SPDF_TRY(put_floats(w, array + model->tensors[i].offset, csr_to_slot(model, i),
+                            model->tensors[i].stored));
     return SPDF_OK;
 }
 
@@ -885,12 +896,12 @@ static spdf_status build_mask(const checkpoint_file *cf, spdf_mask **out)
     return SPDF_OK;
 }
 
-/* Reads count floats at offset into dst, adding their bytes to *crc. */
-static spdf_status read_floats(const checkpoint_file *cf, uint64_t offset, float *dst,
+/* Reads the next count floats of the file into dst[slot[k]] (dst[k] without a slot table),
+ * adding their bytes to *crc. */
+static spdf_status read_floats(const checkpoint_file *cf, float *dst, const int32_t *slot,
                                int64_t count, uint32_t *crc)
 {
     unsigned char buf[CHUNK_BYTES];
-    if (fseeko(cf->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", cf->path);
     for (int64_t done = 0; done < count; done += CHUNK_FLOATS) {
         const int64_t n = count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS;
         if (fread(buf, 1, (size_t)n * 4, cf->file) != (size_t)n * 4) {
@@ -898,8 +909,19 @@ static spdf_status read_floats(const checkpoint_file *cf, uint64_t offset, float
             return format_fail(cf, "ended early: the file was shortened while being read");
         }
         *crc = spdf_crc32c(*crc, buf, (size_t)n * 4);
-        for (int64_t i = 0; i < n; i++) dst[done + i] = load_f32(buf + 4 * i);
+        for (int64_t i = 0; i < n; i++) dst[slot ? slot[done + i] : done + i] = load_f32(buf + 4 * i);
     }
+    return SPDF_OK;
+}
+
+/* Reads a TENSORS-shaped run of floats at offset into a stored array, in the backend's order. */
+static spdf_status read_stored(const checkpoint_file *cf, uint64_t offset, const spdf_model *model,
+                               float *array, uint32_t *crc)
+{
+    if (fseeko(cf->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", cf->path);
+    for (int i = 0; i < model->num_tensors; i++)
+        SPDF_TRY(read_floats(cf, array + model->tensors[i].offset, csr_to_slot(model, i),
+                             model->tensors[i].stored, crc));
     return SPDF_OK;
 }
 
@@ -917,18 +939,17 @@ static spdf_status fill_state(const checkpoint_file *cf, spdf_model *model, spdf
     if (model->num_stored != cf->stored || model->num_tensors != count_tensors(&cf->config))
         return spdf_fail(SPDF_EINTERNAL, "checkpoint '%s': the loaded model stores %lld weights, "
                          "the file %lld", cf->path, (long long)model->num_stored, (long long)cf->stored);
-    /* Offsets are the running sum of the stored sizes, so each array is one contiguous run. */
     uint32_t crc = 0;
-    SPDF_TRY(read_floats(cf, cf->sections[SECTION_TENSORS].offset, model->params, cf->stored, &crc));
+    SPDF_TRY(read_stored(cf, cf->sections[SECTION_TENSORS].offset, model, model->params, &crc));
     SPDF_TRY(recheck(cf, SECTION_TENSORS, crc));
     if (!opt) return SPDF_OK;
     const uint64_t at = cf->sections[SECTION_OPTIMIZER].offset;
     unsigned char head[OPTIMIZER_HEADER_BYTES];
     SPDF_TRY(read_at(cf, at, head, sizeof head));
     crc = spdf_crc32c(0, head, sizeof head);
-    SPDF_TRY(read_floats(cf, at + OPTIMIZER_HEADER_BYTES, opt->m, cf->stored, &crc));
-    SPDF_TRY(read_floats(cf, at + OPTIMIZER_HEADER_BYTES + 4 * (uint64_t)cf->stored, opt->v,
-                         cf->stored, &crc));
+    SPDF_TRY(read_stored(cf, at + OPTIMIZER_HEADER_BYTES, model, opt->m, &crc));
+    SPDF_TRY(read_stored(cf, at + OPTIMIZER_HEADER_BYTES + 4 * (uint64_t)cf->stored, model, opt->v,
+                         &crc));
     SPDF_TRY(recheck(cf, SECTION_OPTIMIZER, crc));
     if (load_i64(head + 40) != cf->step || load_i64(head + 48) != cf->moment_step)
         return format_fail(cf, "section OPTIMIZER changed while the checkpoint was being loaded");

@@ -69,7 +69,8 @@ static spdf_status read_quoted(csv_reader *reader)
     }
     if (reader->pos < reader->end && *reader->pos != ',' && *reader->pos != '\n' &&
         *reader->pos != '\r')
-        return spdf_fail(SPDF_EFORMAT, "%s:%lld: unexpected '%c' after the closing quote of a field",
+        return spdf_fail(SPDF_EFORMAT,
+                         "%s:%lld: unexpected '%c' after the closing quote of a field",
                          reader->path, (long long)reader->line, *reader->pos);
     return SPDF_OK;
 }

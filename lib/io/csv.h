@@ -9,9 +9,9 @@
 typedef struct csv_reader {
     const char *path; /* for messages */
     const char *pos, *end;
-    int64_t line;     /* physical line of pos, from 1 */
-    text_buffer fields;  /* the current record's fields, each followed by its NUL */
-    size_t *offsets;     /* start of field i in `fields` */
+    int64_t line;       /* physical line of pos, from 1 */
+    text_buffer fields; /* the current record's fields, each followed by its NUL */
+    size_t *offsets;    /* start of field i in `fields` */
     size_t offsets_cap;
 } csv_reader;
 

@@ -136,9 +136,8 @@ static spdf_status unicode_escape(parser *p)
         uint32_t low;
         if (p->end - p->pos < 6 || p->pos[0] != '\\' || p->pos[1] != 'u' ||
             hex4(p->pos + 2, p->end, &low) != 0 || low < 0xDC00 || low > 0xDFFF)
-            return syntax_error(p, p->line,
-                                "\\u%04X is a high surrogate not followed by a \\u low surrogate",
-                                cp);
+            return syntax_error(
+                p, p->line, "\\u%04X is a high surrogate not followed by a \\u low surrogate", cp);
         p->pos += 6;
         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
     }
@@ -186,8 +185,10 @@ static spdf_status parse_string(parser *p, char **text, size_t *length)
             break;
         }
         if (c < 0x20)
-            return syntax_error(p, p->line, "control character 0x%02X in a string (write it as "
-                                "an escape such as \\n)", c);
+            return syntax_error(p, p->line,
+                                "control character 0x%02X in a string (write it as "
+                                "an escape such as \\n)",
+                                c);
         if (c == '\\') {
             p->pos++;
             SPDF_TRY(escape(p));
@@ -387,9 +388,7 @@ static spdf_status parse_value(parser *p, json_value *out)
         p->depth--;
         return status;
     }
-    case '"':
-        out->type = JSON_STRING;
-        return parse_string(p, &out->text, &out->length);
+    case '"': out->type = JSON_STRING; return parse_string(p, &out->text, &out->length);
     case 't': return parse_literal(p, "true", JSON_TRUE, out);
     case 'f': return parse_literal(p, "false", JSON_FALSE, out);
     case 'n': return parse_literal(p, "null", JSON_NULL, out);

@@ -19,26 +19,29 @@
 
 struct spdf_task_data {
     int64_t item_count;
-    char **prompts;        /* (item_count) */
-    int64_t *ref_offsets;  /* (item_count + 1): item i owns references[ref_offsets[i], [i+1]) */
+    char **prompts;       /* (item_count) */
+    int64_t *ref_offsets; /* (item_count + 1): item i owns references[ref_offsets[i], [i+1]) */
     int64_t pair_count;
-    char **references;     /* (pair_count), grouped by item */
-    int64_t *pair_items;   /* (pair_count): the item of each reference */
+    char **references;   /* (pair_count), grouped by item */
+    int64_t *pair_items; /* (pair_count): the item of each reference */
 };
 
 /* ---- building the items while a file is read ---- */
 
 typedef struct builder {
-    int group_by_prompt;  /* E2E, JSONL: one item per distinct prompt */
+    int group_by_prompt;   /* E2E, JSONL: one item per distinct prompt */
     text_map prompt_items; /* prompt -> item, when grouping */
     char **prompts;
     int64_t item_count, item_cap;
-    char **ref_texts;     /* references in file order ... */
-    int64_t *ref_items;   /* ... and the item each belongs to */
+    char **ref_texts;   /* references in file order ... */
+    int64_t *ref_items; /* ... and the item each belongs to */
     int64_t ref_count, ref_cap;
 } builder;
 
-static spdf_status no_memory(void) { return spdf_fail(SPDF_ENOMEM, "out of memory loading task data"); }
+static spdf_status no_memory(void)
+{
+    return spdf_fail(SPDF_ENOMEM, "out of memory loading task data");
+}
 
 static char *copy_string(const char *s, size_t n)
 {
@@ -194,9 +197,8 @@ static spdf_status load_e2e(const char *path, const char *text, size_t len, buil
         status = csv_next(&csv, &count, &line);
         if (status != SPDF_OK || count == 0) break;
         if (count != columns) {
-            status = spdf_fail(SPDF_EFORMAT, "%s:%lld: expected %zu field(s) (%s), found %zu",
-                               path, (long long)line, columns, columns == 2 ? "mr,ref" : "mr",
-                               count);
+            status = spdf_fail(SPDF_EFORMAT, "%s:%lld: expected %zu field(s) (%s), found %zu", path,
+                               (long long)line, columns, columns == 2 ? "mr,ref" : "mr", count);
             break;
         }
         const char *mr = csv_field(&csv, 0);
@@ -215,7 +217,8 @@ static spdf_status load_e2e(const char *path, const char *text, size_t len, buil
         status = builder_reference(b, item, ref, strlen(ref));
     }
     if (status == SPDF_OK && b->item_count == 0)
-        status = spdf_fail(SPDF_EFORMAT, "%s: no rows after the header", path);
+        status =
+            spdf_fail(SPDF_EFORMAT, "%s:%lld: no rows after the header", path, (long long)line);
     csv_free(&csv);
     return status;
 }
@@ -232,21 +235,22 @@ static spdf_status webnlg_entry(const char *path, const xml_element *entry, buil
                                 "a second <modifiedtripleset> in one <entry>", NULL);
         triples = &entry->children[i];
     }
-    if (!triples) return format_error(path, entry->line, "<entry> without <modifiedtripleset>", NULL);
+    if (!triples)
+        return format_error(path, entry->line, "<entry> without <modifiedtripleset>", NULL);
     text_buffer prompt = {0};
     spdf_status status = SPDF_OK;
     for (size_t i = 0; i < triples->child_count && status == SPDF_OK; i++) {
         const xml_element *triple = &triples->children[i];
         if (strcmp(triple->name, "mtriple") != 0) {
-            status = format_error(path, triple->line, "unexpected element in <modifiedtripleset>: ",
-                                  triple->name);
+            status = format_error(path, triple->line,
+                                  "unexpected element in <modifiedtripleset>: ", triple->name);
             break;
         }
         size_t n;
         const char *t = trim(triple->text, &n);
         if (n == 0 || triple->child_count) {
-            status = format_error(path, triple->line, "<mtriple> must hold plain, non-empty text",
-                                  NULL);
+            status =
+                format_error(path, triple->line, "<mtriple> must hold plain, non-empty text", NULL);
             break;
         }
         if ((prompt.len && text_append(&prompt, TRIPLE_SEPARATOR, strlen(TRIPLE_SEPARATOR))) ||
@@ -264,8 +268,10 @@ static spdf_status webnlg_entry(const char *path, const xml_element *entry, buil
         size_t n;
         const char *t = trim(lex->text, &n);
         if (lex->child_count)
-            status = format_error(path, lex->line, "<lex> with child elements is not supported "
-                                  "(the WebNLG 2017 layout has plain text)", NULL);
+            status = format_error(path, lex->line,
+                                  "<lex> with child elements is not supported "
+                                  "(the WebNLG 2017 layout has plain text)",
+                                  NULL);
         else if (n > 0) /* an empty <lex/> holds no reference (DART's test XML has one) */
             status = builder_reference(b, item, t, n);
     }
@@ -282,8 +288,9 @@ static spdf_status load_webnlg_file(const char *path, builder *b)
     free(text);
     if (status != SPDF_OK) return status;
     if (strcmp(root->name, "benchmark") != 0)
-        status = spdf_fail(SPDF_EFORMAT, "%s:%lld: expected the root element <benchmark>, found <%s>",
-                           path, (long long)root->line, root->name);
+        status =
+            spdf_fail(SPDF_EFORMAT, "%s:%lld: expected the root element <benchmark>, found <%s>",
+                      path, (long long)root->line, root->name);
     const int64_t items_before = b->item_count;
     for (size_t i = 0; i < root->child_count && status == SPDF_OK; i++) {
         const xml_element *entries = &root->children[i];
@@ -291,8 +298,8 @@ static spdf_status load_webnlg_file(const char *path, builder *b)
         for (size_t j = 0; j < entries->child_count && status == SPDF_OK; j++) {
             const xml_element *entry = &entries->children[j];
             if (strcmp(entry->name, "entry") != 0)
-                status = format_error(path, entry->line, "unexpected element in <entries>: ",
-                                      entry->name);
+                status = format_error(path, entry->line,
+                                      "unexpected element in <entries>: ", entry->name);
             else
                 status = webnlg_entry(path, entry, b);
         }
@@ -355,7 +362,8 @@ static spdf_status find_xml_files(const char *dir, path_list *list, int depth)
 static spdf_status load_webnlg(const char *path, builder *b)
 {
     struct stat st;
-    if (stat(path, &st) != 0) return spdf_fail(SPDF_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (stat(path, &st) != 0)
+        return spdf_fail(SPDF_EIO, "cannot open %s: %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return load_webnlg_file(path, b);
     path_list list = {0};
     spdf_status status = find_xml_files(path, &list, 0);
@@ -379,13 +387,13 @@ static spdf_status expect_type(const char *path, const json_value *value, json_t
                      what, json_type_name(type), json_type_name(value->type));
 }
 
-static const json_value *member_or_fail(const char *path, const json_value *object,
-                                        const char *key, spdf_status *status)
+static const json_value *member_or_fail(const char *path, const json_value *object, const char *key,
+                                        spdf_status *status)
 {
     const json_value *value = json_member(object, key);
     if (!value)
-        *status = spdf_fail(SPDF_EFORMAT, "%s:%lld: missing \"%s\"", path, (long long)object->line,
-                            key);
+        *status =
+            spdf_fail(SPDF_EFORMAT, "%s:%lld: missing \"%s\"", path, (long long)object->line, key);
     return value;
 }
 
@@ -393,18 +401,21 @@ static const json_value *member_or_fail(const char *path, const json_value *obje
 static spdf_status dart_prompt(const char *path, const json_value *tripleset, text_buffer *prompt)
 {
     SPDF_TRY(expect_type(path, tripleset, JSON_ARRAY, "\"tripleset\""));
-    if (tripleset->count == 0) return format_error(path, tripleset->line, "empty \"tripleset\"", NULL);
+    if (tripleset->count == 0)
+        return format_error(path, tripleset->line, "empty \"tripleset\"", NULL);
     for (size_t i = 0; i < tripleset->count; i++) {
         const json_value *triple = &tripleset->items[i];
         if (triple->type != JSON_ARRAY || triple->count != 3)
-            return format_error(path, triple->line,
-                                "a triple must be an array of 3 strings [subject, predicate, object]",
-                                NULL);
-        if (i && text_append(prompt, TRIPLE_SEPARATOR, strlen(TRIPLE_SEPARATOR))) return no_memory();
+            return format_error(
+                path, triple->line,
+                "a triple must be an array of 3 strings [subject, predicate, object]", NULL);
+        if (i && text_append(prompt, TRIPLE_SEPARATOR, strlen(TRIPLE_SEPARATOR)))
+            return no_memory();
         for (size_t k = 0; k < 3; k++) {
             const json_value *part = &triple->items[k];
             SPDF_TRY(expect_type(path, part, JSON_STRING, "each part of a triple"));
-            if ((k && text_append(prompt, " | ", 3)) || text_append(prompt, part->text, part->length))
+            if ((k && text_append(prompt, " | ", 3)) ||
+                text_append(prompt, part->text, part->length))
                 return no_memory();
         }
     }
@@ -416,8 +427,8 @@ static spdf_status dart_element(const char *path, const json_value *element, bui
     SPDF_TRY(expect_type(path, element, JSON_OBJECT, "an element of the list"));
     spdf_status status = SPDF_OK;
     const json_value *tripleset = member_or_fail(path, element, "tripleset", &status);
-    const json_value *annotations = tripleset ? member_or_fail(path, element, "annotations", &status)
-                                              : NULL;
+    const json_value *annotations =
+        tripleset ? member_or_fail(path, element, "annotations", &status) : NULL;
     if (status != SPDF_OK) return status;
     SPDF_TRY(expect_type(path, annotations, JSON_ARRAY, "\"annotations\""));
     text_buffer prompt = {0};
@@ -475,7 +486,8 @@ static spdf_status jsonl_line(const char *path, const json_value *object, builde
     for (size_t i = 0; i < count; i++) {
         SPDF_TRY(expect_type(path, &targets[i], JSON_STRING,
                              "\"target\" (a string or a list of strings)"));
-        if (targets[i].length == 0) return format_error(path, targets[i].line, "empty \"target\"", NULL);
+        if (targets[i].length == 0)
+            return format_error(path, targets[i].line, "empty \"target\"", NULL);
         SPDF_TRY(builder_reference(b, item, targets[i].text, targets[i].length));
     }
     return SPDF_OK;
@@ -499,7 +511,8 @@ static spdf_status load_jsonl(const char *path, const char *text, size_t len, bu
         }
         pos = newline ? newline + 1 : end;
     }
-    if (b->item_count == 0) return spdf_fail(SPDF_EFORMAT, "%s: no JSON object in the file", path);
+    if (b->item_count == 0)
+        return spdf_fail(SPDF_EFORMAT, "%s:1: no JSON object in the file", path);
     return SPDF_OK;
 }
 
@@ -572,8 +585,7 @@ spdf_status spdf_task_data_prompt(const spdf_task_data *data, int64_t item, cons
     return SPDF_OK;
 }
 
-spdf_status spdf_task_data_reference_count(const spdf_task_data *data, int64_t item,
-                                           int32_t *count)
+spdf_status spdf_task_data_reference_count(const spdf_task_data *data, int64_t item, int32_t *count)
 {
     spdf_clear_error();
     SPDF_CHECK_ARG(data);

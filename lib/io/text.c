@@ -136,8 +136,8 @@ spdf_status text_check_utf8(const char *path, const char *data, size_t len)
             return spdf_fail(SPDF_EFORMAT, "%s:%lld: invalid UTF-8 (byte 0x%02X at offset %zu)",
                              path, (long long)line, (unsigned)(unsigned char)data[i], i);
         if (cp == 0)
-            return spdf_fail(SPDF_EFORMAT, "%s:%lld: NUL byte at offset %zu", path,
-                             (long long)line, i);
+            return spdf_fail(SPDF_EFORMAT, "%s:%lld: NUL byte at offset %zu", path, (long long)line,
+                             i);
         if (cp == '\n') line++;
         i += n;
     }

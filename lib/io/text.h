@@ -48,7 +48,7 @@ int unicode_is_space(uint32_t code_point);
 /* ---- string -> index map with its own copies of the keys ---- */
 
 typedef struct text_map_slot {
-    char *key;      /* NULL for an empty slot */
+    char *key; /* NULL for an empty slot */
     size_t key_len;
     uint64_t hash;
     int64_t value;
@@ -56,7 +56,7 @@ typedef struct text_map_slot {
 
 typedef struct text_map {
     text_map_slot *slots;
-    size_t cap;   /* a power of two, or 0 */
+    size_t cap; /* a power of two, or 0 */
     size_t count;
 } text_map;
 

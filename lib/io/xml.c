@@ -116,7 +116,8 @@ static spdf_status reference(parser *p, text_buffer *out)
            (is_name_char((unsigned char)*p->pos) || *p->pos == '#'))
         p->pos++;
     if (p->pos == p->end || *p->pos != ';')
-        return syntax_error(p, p->line, "'&' must start a reference such as &amp; (write a literal "
+        return syntax_error(p, p->line,
+                            "'&' must start a reference such as &amp; (write a literal "
                             "ampersand as &amp;)");
     const size_t n = (size_t)(p->pos - start);
     p->pos++;
@@ -225,8 +226,8 @@ static spdf_status parse_attribute(parser *p, xml_element *element)
     spdf_status status = SPDF_OK;
     while (status == SPDF_OK) {
         if (p->pos == p->end) {
-            status = syntax_error(p, line, "the value of attribute %s is never closed",
-                                  attribute->name);
+            status =
+                syntax_error(p, line, "the value of attribute %s is never closed", attribute->name);
         } else if (*p->pos == quote) {
             p->pos++;
             break;
@@ -381,7 +382,8 @@ spdf_status xml_parse(const char *path, const char *text, size_t len, xml_elemen
     const size_t bom = text_bom_length(text, len);
     parser p = {.path = path, .pos = text + bom, .end = text + len, .line = 1};
     SPDF_TRY(skip_misc(&p));
-    if (p.pos == p.end || *p.pos != '<') return syntax_error(&p, p.line, "expected the root element");
+    if (p.pos == p.end || *p.pos != '<')
+        return syntax_error(&p, p.line, "expected the root element");
     xml_element *element = calloc(1, sizeof *element);
     if (!element) return out_of_memory(&p);
     spdf_status status = parse_element(&p, element);

@@ -15,12 +15,12 @@ typedef struct xml_attribute {
 typedef struct xml_element xml_element;
 struct xml_element {
     char *name;
-    int64_t line;              /* line of the start tag */
+    int64_t line; /* line of the start tag */
     xml_attribute *attributes;
     size_t attribute_count;
-    xml_element *children;     /* child elements in document order */
+    xml_element *children; /* child elements in document order */
     size_t child_count;
-    char *text;                /* character data directly inside (not in children), concatenated,
+    char *text; /* character data directly inside (not in children), concatenated,
                                   references decoded, line ends normalised to LF; never NULL */
     size_t text_length;
 };

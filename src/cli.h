@@ -1,0 +1,73 @@
+/* The spdf command-line tool: exit codes, error reporting and the helpers every subcommand shares.
+ * Only the public API of libspdf (<spdf.h>) is used anywhere under src/. */
+#ifndef SPDF_CLI_H
+#define SPDF_CLI_H
+
+#include <spdf.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit codes, documented in docs/cli.md and docs/spdf.1. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILURE_RUNTIME = 1, /* the library or the system failed (also: writing an output) */
+    EXIT_USAGE = 2,           /* bad flags, missing or conflicting options */
+    EXIT_BAD_INPUT = 3,       /* an input file is missing, unreadable or malformed */
+    EXIT_INTERRUPTED = 130    /* SIGINT or SIGTERM: the state was saved, then the run stopped */
+};
+
+/* ---- Errors: one line on stderr, "spdf <command>: <message>" ---- */
+
+/* Name of the running subcommand, used as the prefix of every message ("spdf pretrain"). */
+void cli_set_command(const char *name);
+const char *cli_command(void);
+/* Prints the prefix, the formatted message and a newline to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "<message>: <library detail>", the detail being spdf_last_error() or the status name,
+ * and returns exit_code. */
+int cli_library_error(spdf_status status, int exit_code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Exit code of a failure to load an input file: EXIT_BAD_INPUT for SPDF_EIO and SPDF_EFORMAT
+ * (missing, unreadable, malformed), EXIT_FAILURE_RUNTIME otherwise. */
+int cli_input_exit_code(spdf_status status);
+
+/* ---- Files ---- */
+
+/* Reads a whole file into a NUL-terminated buffer (the NUL is not counted in *size).  On
+ * failure prints one error line and returns NULL. */
+char *cli_read_file(const char *path, size_t *size);
+/* Splits text into lines (without "\n" or "\r\n"), in place.  A final line without a newline
+ * counts; an empty last line after the final newline does not.  Returns an array of *count
+ * pointers into text (free the array only), or NULL when out of memory. */
+char **cli_split_lines(char *text, size_t *count);
+
+/* ---- The library ---- */
+
+/* Creates a context for a backend name (NULL: SPDF_BACKEND or auto) and a thread count
+ * (0: all cores).  On failure prints one line and returns the exit code, else EXIT_OK. */
+int cli_context_create(const char *backend, int32_t threads, spdf_context **ctx);
+/* Name of a phase: "dense" or "sparse". */
+const char *cli_phase_name(int32_t phase);
+/* Seconds from an arbitrary fixed point, monotonic. */
+double cli_now(void);
+
+/* ---- Signals: SIGINT and SIGTERM set a flag that training loops poll ---- */
+
+void cli_signals_install(void);
+int cli_interrupted(void);
+
+/* ---- Subcommands: each parses its own arguments (argv[0] is the subcommand name) ---- */
+
+int command_tokenize(int argc, char **argv);
+int command_pretrain(int argc, char **argv);
+int command_finetune(int argc, char **argv);
+int command_generate(int argc, char **argv);
+int command_eval(int argc, char **argv);
+int command_score(int argc, char **argv);
+int command_flops(int argc, char **argv);
+int command_info(int argc, char **argv);
+int command_demo(int argc, char **argv);
+
+#endif /* SPDF_CLI_H */

@@ -1,0 +1,255 @@
+/* Pre-training corpora (token files or text as bytes, with a held-out tail) and fine-tuning
+ * sequences with per-token loss weights, shuffled per epoch. */
+#include "data.h"
+
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The first four bytes of the two token file formats (docs/token-format.md). */
+static int starts_like_token_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file) return 0;
+    unsigned char magic[4];
+    const size_t got = fread(magic, 1, 4, file);
+    fclose(file);
+    if (got != 4) return 0;
+    const uint32_t word = (uint32_t)magic[0] | (uint32_t)magic[1] << 8 | (uint32_t)magic[2] << 16 |
+                          (uint32_t)magic[3] << 24;
+    return word == 20240520u || memcmp(magic, "SPDT", 4) == 0;
+}
+
+static int load_text(const char *path, spdf_dataset **out)
+{
+    size_t size = 0;
+    char *text = cli_read_file(path, &size);
+    if (!text) return EXIT_BAD_INPUT;
+    int32_t *tokens = malloc((size ? size : 1) * sizeof *tokens);
+    size_t count = 0;
+    spdf_status status = tokens ? spdf_byte_encode(text, size, tokens, size, &count) : SPDF_ENOMEM;
+    free(text);
+    if (status == SPDF_OK) status = spdf_dataset_from_tokens(tokens, (int64_t)count, out);
+    free(tokens);
+    if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot encode '%s'", path);
+    return EXIT_OK;
+}
+
+int corpus_load(const char *path, float val_fraction, corpus *out)
+{
+    memset(out, 0, sizeof *out);
+    spdf_dataset *all = NULL;
+    spdf_status status = spdf_dataset_load(path, &all);
+    if (status == SPDF_EFORMAT && !starts_like_token_file(path)) {
+        const int code = load_text(path, &all);
+        if (code != EXIT_OK) return code;
+        out->from_text = 1;
+    } else if (status != SPDF_OK) {
+        return cli_library_error(status, cli_input_exit_code(status), "cannot load '%s'", path);
+    }
+    int64_t count = 0;
+    const int32_t *tokens = NULL;
+    spdf_dataset_size(all, &count);
+    spdf_dataset_tokens(all, &tokens);
+    spdf_dataset_vocab_bound(all, &out->vocab_bound);
+    const int64_t held_out = (int64_t)((double)count * (double)val_fraction);
+    out->train_tokens = count - held_out;
+    out->val_tokens = held_out;
+    status = spdf_dataset_from_tokens(tokens, out->train_tokens, &out->train);
+    if (status == SPDF_OK && held_out > 0)
+        status = spdf_dataset_from_tokens(tokens + out->train_tokens, held_out, &out->val);
+    spdf_dataset_free(all);
+    if (status != SPDF_OK) {
+        corpus_free(out);
+        return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot split '%s'", path);
+    }
+    return EXIT_OK;
+}
+
+void corpus_free(corpus *c)
+{
+    spdf_dataset_free(c->train);
+    spdf_dataset_free(c->val);
+    c->train = c->val = NULL;
+}
+
+/* Appends the bytes of text to seq (length *n, capacity cap); returns how many were kept. */
+static size_t append_bytes(int32_t *seq, size_t *n, size_t cap, const char *text)
+{
+    const size_t length = strlen(text);
+    size_t kept = 0;
+    for (; kept < length && *n < cap; kept++) seq[(*n)++] = (unsigned char)text[kept];
+    return kept;
+}
+
+/* Writes one example into row (tokens T+1, weights T); returns 0 if nothing is left to learn,
+ * 1 if it fits, 2 if it was truncated. */
+static int build_example(const char *prompt, const char *target, int32_t T, int32_t *tokens,
+                         float *weights)
+{
+    const size_t cap = (size_t)T + 1;
+    size_t n = 0;
+    append_bytes(tokens, &n, cap, prompt);
+    append_bytes(tokens, &n, cap, "\n");
+    const size_t target_start = n; /* index of the first token that carries loss */
+    append_bytes(tokens, &n, cap, target);
+    const size_t full_length = strlen(prompt) + 1 + strlen(target) + 1;
+    if (n < cap) tokens[n++] = SPDF_TOKEN_EOT;
+    const size_t end = n; /* tokens [target_start, end) are predicted with weight 1 */
+    for (; n < cap; n++) tokens[n] = SPDF_TOKEN_EOT;
+    for (size_t t = 0; t < (size_t)T; t++) weights[t] = (t + 1 >= target_start && t + 1 < end) ? 1.0f : 0.0f;
+    if (target_start >= end) return 0;
+    return full_length > cap ? 2 : 1;
+}
+
+int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t context,
+                        finetune_data *out)
+{
+    memset(out, 0, sizeof *out);
+    out->context = context;
+    int64_t pairs = 0, item_count = 0;
+    spdf_task_data_pair_count(task, &pairs);
+    spdf_task_data_count(task, &item_count);
+    if (items > 0 && items < item_count) {
+        /* pairs are item by item in reference order: count those of the first `items` items */
+        int64_t limit = 0;
+        for (int64_t i = 0; i < items; i++) {
+            int32_t refs = 0;
+            spdf_task_data_reference_count(task, i, &refs);
+            limit += refs;
+        }
+        pairs = limit;
+    }
+    const size_t row = (size_t)context + 1;
+    out->tokens = malloc((size_t)(pairs ? pairs : 1) * row * sizeof *out->tokens);
+    out->weights = malloc((size_t)(pairs ? pairs : 1) * (size_t)context * sizeof *out->weights);
+    if (!out->tokens || !out->weights) {
+        finetune_data_free(out);
+        cli_error("out of memory for %lld fine-tuning examples", (long long)pairs);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    out->pairs = pairs;
+    for (int64_t p = 0; p < pairs; p++) {
+        const char *prompt = NULL, *target = NULL;
+        spdf_task_data_pair(task, p, &prompt, &target);
+        int32_t *tokens = out->tokens + (size_t)out->count * row;
+        float *weights = out->weights + (size_t)out->count * (size_t)context;
+        const int kind = build_example(prompt, target, context, tokens, weights);
+        if (kind == 0) {
+            out->dropped++;
+            continue;
+        }
+        if (kind == 2) out->truncated++;
+        out->count++;
+    }
+    if (out->count == 0) {
+        finetune_data_free(out);
+        cli_error("no fine-tuning example fits a context of %d tokens", (int)context);
+        return EXIT_BAD_INPUT;
+    }
+    return EXIT_OK;
+}
+
+void finetune_data_free(finetune_data *d)
+{
+    free(d->tokens);
+    free(d->weights);
+    d->tokens = NULL;
+    d->weights = NULL;
+}
+
+/* SplitMix64: the shuffle's random numbers, a pure function of the state. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Fisher-Yates permutation of 0..n-1 for one epoch. */
+static void epoch_order(uint64_t seed, int64_t epoch, int64_t n, int64_t *order)
+{
+    uint64_t state = seed * 0x2545F4914F6CDD1Dull ^ (uint64_t)epoch * 0x9E3779B97F4A7C15ull;
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        const int64_t j = (int64_t)(splitmix64(&state) % (uint64_t)(i + 1));
+        const int64_t swap = order[i];
+        order[i] = order[j];
+        order[j] = swap;
+    }
+}
+
+void finetune_batch(const finetune_data *d, uint64_t seed, int64_t step, int32_t B,
+                    int32_t *inputs, int32_t *targets, float *weights)
+{
+    const int32_t T = d->context;
+    const size_t row = (size_t)T + 1;
+    int64_t *order = malloc((size_t)d->count * sizeof *order);
+    int64_t order_epoch = -1;
+    for (int32_t b = 0; b < B; b++) {
+        const int64_t position = step * B + b;
+        const int64_t epoch = position / d->count;
+        int64_t example = position % d->count;
+        if (order) {
+            if (epoch != order_epoch) epoch_order(seed, epoch, d->count, order);
+            order_epoch = epoch;
+            example = order[example];
+        }
+        const int32_t *tokens = d->tokens + (size_t)example * row;
+        memcpy(inputs + (size_t)b * (size_t)T, tokens, (size_t)T * sizeof *tokens);
+        memcpy(targets + (size_t)b * (size_t)T, tokens + 1, (size_t)T * sizeof *tokens);
+        memcpy(weights + (size_t)b * (size_t)T, d->weights + (size_t)example * (size_t)T,
+               (size_t)T * sizeof *weights);
+    }
+    free(order);
+}
+
+spdf_status finetune_data_loss(spdf_model *model, const finetune_data *d, int32_t B, double *loss)
+{
+    const int32_t T = d->context;
+    const size_t row = (size_t)T + 1;
+    int32_t *inputs = malloc((size_t)B * (size_t)T * sizeof *inputs);
+    int32_t *targets = malloc((size_t)B * (size_t)T * sizeof *targets);
+    spdf_status status = inputs && targets ? SPDF_OK : SPDF_ENOMEM;
+    double total = 0, weight_total = 0;
+    for (int64_t first = 0; status == SPDF_OK && first < d->count; first += B) {
+        const int32_t rows = (int32_t)(d->count - first < B ? d->count - first : B);
+        double batch_weight = 0;
+        for (int32_t b = 0; b < rows; b++) {
+            const int32_t *tokens = d->tokens + (size_t)(first + b) * row;
+            memcpy(inputs + (size_t)b * (size_t)T, tokens, (size_t)T * sizeof *tokens);
+            memcpy(targets + (size_t)b * (size_t)T, tokens + 1, (size_t)T * sizeof *tokens);
+            for (int32_t t = 0; t < T; t++) batch_weight += d->weights[(size_t)(first + b) * (size_t)T + (size_t)t];
+        }
+        float batch_loss = 0;
+        status = spdf_model_forward(model, inputs, targets, d->weights + (size_t)first * (size_t)T,
+                                    rows, T, &batch_loss);
+        total += (double)batch_loss * batch_weight;
+        weight_total += batch_weight;
+    }
+    free(inputs);
+    free(targets);
+    if (status == SPDF_OK) *loss = weight_total > 0 ? total / weight_total : 0;
+    return status;
+}
+
+const char *const task_format_names[] = {"e2e", "webnlg", "dart", "jsonl", NULL};
+
+int task_load(const char *path, int32_t format, spdf_task_data **task)
+{
+    static const spdf_task_format formats[] = {SPDF_TASK_E2E_CSV, SPDF_TASK_WEBNLG_XML, SPDF_TASK_DART_JSON,
+                                               SPDF_TASK_JSONL};
+    const spdf_status status = spdf_task_data_load(path, formats[format], task);
+    if (status != SPDF_OK) return cli_library_error(status, cli_input_exit_code(status), "cannot load '%s'", path);
+    int64_t items = 0;
+    spdf_task_data_count(*task, &items);
+    if (items == 0) {
+        spdf_task_data_free(*task);
+        *task = NULL;
+        cli_error("'%s' holds no items", path);
+        return EXIT_BAD_INPUT;
+    }
+    return EXIT_OK;
+}

@@ -1,0 +1,59 @@
+/* Training data for the CLI: a pre-training corpus (a token file, or text read as bytes) split
+ * into training and validation parts, and fine-tuning sequences built from task pairs. */
+#ifndef SPDF_CLI_DATA_H
+#define SPDF_CLI_DATA_H
+
+#include <spdf.h>
+
+#include <stdint.h>
+
+typedef struct corpus {
+    spdf_dataset *train;
+    spdf_dataset *val;    /* NULL when nothing is held out */
+    int64_t train_tokens, val_tokens;
+    int32_t vocab_bound;  /* largest id + 1 */
+    int from_text;        /* 1: the file was text, encoded as bytes */
+} corpus;
+
+/* Loads path as a token file when spdf_dataset_load recognises it, else as text (one token per
+ * byte; a file that starts like a token file but is damaged is an error, never text), and
+ * holds out the last val_fraction of the tokens.  Prints one error line and returns an exit
+ * code on failure. */
+int corpus_load(const char *path, float val_fraction, corpus *out);
+void corpus_free(corpus *c);
+
+/* Fine-tuning examples: bytes(prompt) "\n" bytes(target) EOT, padded with EOT to context + 1
+ * tokens.  The loss weight is 1 where the next token is a target byte or the final EOT and 0
+ * elsewhere (prompt, separator, padding). */
+typedef struct finetune_data {
+    int32_t context;    /* T: each example holds T + 1 tokens and T weights */
+    int64_t count;      /* examples kept */
+    int32_t *tokens;    /* (count, T + 1) */
+    float *weights;     /* (count, T): weight of predicting tokens[t + 1] from position t */
+    int64_t truncated;  /* examples longer than T + 1 tokens, cut to fit */
+    int64_t dropped;    /* examples whose prompt alone fills the context (nothing to learn) */
+    int64_t pairs;      /* (prompt, target) pairs read */
+} finetune_data;
+
+/* One example per training pair of the task (or per pair of its first `items` items when
+ * items > 0).  Returns an exit code (one error line printed on failure). */
+int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t context,
+                        finetune_data *out);
+void finetune_data_free(finetune_data *d);
+
+/* Fills a (B, T) batch for training step `step`: examples in a seeded shuffle that is drawn
+ * anew for every epoch (a pure function of seed, epoch and the example count). */
+void finetune_batch(const finetune_data *d, uint64_t seed, int64_t step, int32_t B,
+                    int32_t *inputs, int32_t *targets, float *weights);
+
+/* Weighted mean cross-entropy of the model over every example, in order, in batches of B.
+ * Returns SPDF_OK or the failing status. */
+spdf_status finetune_data_loss(spdf_model *model, const finetune_data *d, int32_t B, double *loss);
+
+/* Task file formats by their --format names (index = position): e2e, webnlg, dart, jsonl. */
+extern const char *const task_format_names[];
+/* Loads a task file; an unreadable, malformed or empty file prints one line and returns
+ * EXIT_BAD_INPUT. */
+int task_load(const char *path, int32_t format, spdf_task_data **task);
+
+#endif /* SPDF_CLI_DATA_H */

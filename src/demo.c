@@ -1,0 +1,490 @@
+/* `spdf demo`: the SPDF experiment in miniature.  The same byte-level GPT is pre-trained on Tiny
+ * Shakespeare densely and with static random sparsity, then fine-tuned on E2E densely (from the
+ * dense model, and from the sparse one after the in-place transition: SPDF) and sparsely (the
+ * ablation), decoded greedily and scored with BLEU and NIST against a copy-the-MR baseline. */
+#include "cli.h"
+#include "data.h"
+#include "evaluate.h"
+#include "options.h"
+#include "report.h"
+#include "trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef SPDF_CLI_DATA_DIR
+#define SPDF_CLI_DATA_DIR "examples/data"
+#endif
+
+static const char *const size_names[] = {"tiny", "small", "base", NULL};
+
+/* The presets.  small (the default) was sized by measurement to finish in well under 10 minutes
+ * on two cores (docs/cli.md); tiny is the CI smoke run; base trains longer for clearer numbers. */
+static const demo_config presets[] = {
+    {.size_name = "tiny", .layers = 2, .heads = 2, .width = 64, .positions = 256,
+     .pretrain_context = 64, .pretrain_batch = 8, .pretrain_steps = 60, .pretrain_warmup = 10, .eval_every = 20,
+     .pretrain_lr = 3e-3f, .finetune_context = 256, .finetune_batch = 4, .finetune_steps = 30,
+     .finetune_warmup = 5, .finetune_lr = 2e-3f, .eval_items = 6, .max_new = 96},
+    {.size_name = "small", .layers = 4, .heads = 4, .width = 128, .positions = 320,
+     .pretrain_context = 128, .pretrain_batch = 8, .pretrain_steps = 400, .pretrain_warmup = 40, .eval_every = 50,
+     .pretrain_lr = 2e-3f, .finetune_context = 320, .finetune_batch = 8, .finetune_steps = 200,
+     .finetune_warmup = 20, .finetune_lr = 1e-3f, .eval_items = 50, .max_new = 200},
+    {.size_name = "base", .layers = 6, .heads = 6, .width = 192, .positions = 384,
+     .pretrain_context = 256, .pretrain_batch = 16, .pretrain_steps = 2000, .pretrain_warmup = 100,
+     .eval_every = 200, .pretrain_lr = 1e-3f, .finetune_context = 384, .finetune_batch = 8,
+     .finetune_steps = 1500, .finetune_warmup = 50, .finetune_lr = 5e-4f, .eval_items = 200, .max_new = 256},
+};
+
+typedef struct demo_flags {
+    const char *out, *data_dir, *backend;
+    int32_t size, steps, finetune_steps, eval_items, threads;
+    int64_t seed;
+    float sparsity;
+} demo_flags;
+
+/* mkdir -p */
+static int make_directory(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy) return -1;
+    for (char *slash = strchr(copy + 1, '/');; slash = strchr(slash + 1, '/')) {
+        if (slash) *slash = '\0';
+        if (mkdir(copy, 0777) != 0 && errno != EEXIST) {
+            free(copy);
+            return -1;
+        }
+        if (!slash) break;
+        *slash = '/';
+    }
+    free(copy);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    const size_t length = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(length);
+    if (path) snprintf(path, length, "%s/%s", dir, name);
+    return path;
+}
+
+/* The command as typed, quoted for a POSIX shell where needed, for the report. */
+static char *command_line(int argc, char **argv)
+{
+    size_t length = 16;
+    for (int i = 0; i < argc; i++) length += 4 * strlen(argv[i]) + 3;
+    char *line = malloc(length);
+    if (!line) return NULL;
+    strcpy(line, "spdf");
+    char *end = line + strlen(line);
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const int plain = arg[0] && strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                "-_./=:,+@%") == strlen(arg);
+        *end++ = ' ';
+        if (!plain) *end++ = '\'';
+        for (const char *c = arg; *c; c++) {
+            if (*c == '\'' && !plain) {
+                memcpy(end, "'\\''", 4);
+                end += 4;
+            } else {
+                *end++ = *c;
+            }
+        }
+        if (!plain) *end++ = '\'';
+    }
+    *end = '\0';
+    return line;
+}
+
+/* "name[The Eagle], food[French]" -> "name The Eagle, food French" */
+static char *copy_the_mr(const char *mr)
+{
+    char *out = malloc(strlen(mr) + 1), *o = out;
+    if (!out) return NULL;
+    for (const char *c = mr; *c; c++) {
+        if (*c == '[') *o++ = ' ';
+        else if (*c != ']') *o++ = *c;
+    }
+    *o = '\0';
+    return out;
+}
+
+typedef struct demo_state {
+    demo_config config;
+    demo_flags flags;
+    spdf_context *ctx;
+    metrics_log log;
+    corpus text;
+    spdf_task_data *dev, *test;
+    finetune_data train, held_out;
+    progress_mode progress;
+} demo_state;
+
+static void log_result(demo_state *d, const demo_variant *v)
+{
+    json_writer w;
+    if (!metrics_begin(&d->log, &w, "result")) return;
+    json_string(&w, "variant", v->label);
+    json_number(&w, "pretrain_flops", v->trained ? v->pretrain_flops : NAN);
+    json_number(&w, "pretrain_seconds", v->trained ? v->pretrain_seconds : NAN);
+    json_number(&w, "finetune_seconds", v->trained ? v->finetune_seconds : NAN);
+    json_number(&w, "pretrain_val_loss", v->trained ? v->pretrain_val_loss : NAN);
+    json_number(&w, "finetune_loss", v->trained ? v->finetune_loss : NAN);
+    json_number(&w, "finetune_train_loss", v->trained ? v->finetune_train_loss : NAN);
+    json_scores(&w, &v->scores);
+    json_end(&w);
+}
+
+static int pretrain_variant(demo_state *d, const char *label, float sparsity, const char *path,
+                            session *s, train_result *r, demo_variant *v)
+{
+    const demo_config *c = &d->config;
+    pretrain_settings ps;
+    memset(&ps, 0, sizeof ps);
+    spdf_model_config_init(&ps.model);
+    ps.model.num_layers = c->layers;
+    ps.model.num_heads = c->heads;
+    ps.model.channels = c->width;
+    ps.model.max_seq_len = c->positions;
+    ps.model.seed = c->seed;
+    spdf_optimizer_config_init(&ps.optim);
+    ps.optim.learning_rate = c->pretrain_lr;
+    ps.optim.warmup_steps = c->pretrain_warmup;
+    ps.optim.total_steps = c->pretrain_steps;
+    ps.context = c->pretrain_context;
+    ps.batch = c->pretrain_batch;
+    ps.steps = c->pretrain_steps;
+    ps.seed = c->seed;
+    ps.sparsity = sparsity;
+    ps.mask_method = SPDF_MASK_RANDOM;
+    ps.eval_every = c->eval_every;
+    ps.eval_batches = 4;
+    ps.out_path = path;
+    ps.label = label;
+    ps.progress = d->progress;
+    s->ctx = d->ctx;
+    int code = pretrain_create(s, &ps);
+    spdf_sampler *sampler = NULL;
+    if (code == EXIT_OK) {
+        const spdf_status status = spdf_sampler_create(d->text.train, ps.batch, ps.context, ps.seed,
+                                                       SPDF_SAMPLE_RANDOM, &sampler);
+        if (status != SPDF_OK) code = cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot create the sampler");
+    }
+    if (code == EXIT_OK) code = pretrain_run(s, sampler, &d->text, &ps, &d->log, r);
+    spdf_sampler_free(sampler);
+    if (code != EXIT_OK) return code;
+    spdf_flop_report flops;
+    memset(&flops, 0, sizeof flops);
+    flops.struct_size = sizeof flops;
+    spdf_model_flops(s->model, ps.context, ps.batch, &flops);
+    v->pretrain_flops = (sparsity > 0 ? flops.train_per_step_sparse : flops.train_per_step_dense) * ps.steps;
+    v->pretrain_seconds = r->seconds;
+    v->pretrain_val_loss = r->final_val_loss;
+    v->pretrain_curve = &r->loss;
+    v->pretrain_val_curve = &r->val_loss;
+    printf("      %.0f s, validation loss %.4f nats/byte, %.3g training FLOPs\n", r->seconds, r->final_val_loss,
+           v->pretrain_flops);
+    fflush(stdout);
+    return EXIT_OK;
+}
+
+static int finetune_variant(demo_state *d, session *s, int keep_sparse, const char *path, train_result *r,
+                            demo_variant *v)
+{
+    const demo_config *c = &d->config;
+    finetune_settings fs;
+    memset(&fs, 0, sizeof fs);
+    spdf_optimizer_config_init(&fs.optim);
+    fs.optim.learning_rate = c->finetune_lr;
+    fs.optim.warmup_steps = c->finetune_warmup;
+    fs.optim.total_steps = c->finetune_steps;
+    fs.context = c->finetune_context;
+    fs.batch = c->finetune_batch;
+    fs.steps = c->finetune_steps;
+    fs.seed = c->seed;
+    fs.keep_sparse = keep_sparse;
+    fs.out_path = path;
+    char label[96];
+    snprintf(label, sizeof label, "finetune %s", v->label);
+    fs.label = label;
+    fs.progress = d->progress;
+    int code = finetune_prepare(s, &fs);
+    if (code == EXIT_OK) code = finetune_run(s, &d->train, &fs, &d->log, r);
+    if (code != EXIT_OK) return code;
+    spdf_flop_report flops;
+    memset(&flops, 0, sizeof flops);
+    flops.struct_size = sizeof flops;
+    spdf_model_flops(s->model, fs.context, fs.batch, &flops);
+    v->finetune_flops = (keep_sparse ? flops.train_per_step_sparse : flops.train_per_step_dense) * fs.steps;
+    v->finetune_seconds = r->seconds;
+    v->finetune_train_loss = r->tail_loss;
+    v->finetune_curve = &r->loss;
+    const spdf_status status = finetune_data_loss(s->model, &d->held_out, c->finetune_batch, &v->finetune_loss);
+    if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "evaluation failed");
+    spdf_generate_config gc;
+    spdf_generate_config_init(&gc);
+    gc.strategy = SPDF_DECODE_GREEDY;
+    gc.max_new_tokens = c->max_new;
+    task_outputs out;
+    snprintf(label, sizeof label, "decode %s", v->label);
+    code = decode_task(s->model, d->test, c->eval_items, &gc, d->progress, label, &out);
+    if (code == EXIT_OK) code = score_task(d->test, (const char *const *)out.hyps, out.count, &v->scores);
+    v->decode_seconds = out.seconds;
+    v->hyps = out.hyps; /* kept for the report; freed by the caller */
+    for (int64_t i = out.count; i < c->eval_items; i++) (void)i;
+    if (code != EXIT_OK) {
+        out.hyps = NULL;
+        return code;
+    }
+    printf("      fine-tuning %.0f s, held-out loss %.4f; decoding %.0f s; BLEU %.4f, NIST %.4f\n", r->seconds,
+           v->finetune_loss, out.seconds, v->scores.bleu, v->scores.nist);
+    fflush(stdout);
+    log_result(d, v);
+    return EXIT_OK;
+}
+
+static int baseline_variant(demo_state *d, demo_variant *v)
+{
+    v->hyps = calloc((size_t)d->config.eval_items, sizeof *v->hyps);
+    if (!v->hyps) return EXIT_FAILURE_RUNTIME;
+    for (int64_t i = 0; i < d->config.eval_items; i++) {
+        const char *mr = NULL;
+        spdf_task_data_prompt(d->test, i, &mr);
+        v->hyps[i] = copy_the_mr(mr);
+        if (!v->hyps[i]) return EXIT_FAILURE_RUNTIME;
+    }
+    const int code = score_task(d->test, (const char *const *)v->hyps, d->config.eval_items, &v->scores);
+    if (code == EXIT_OK) {
+        printf("      BLEU %.4f, NIST %.4f\n", v->scores.bleu, v->scores.nist);
+        log_result(d, v);
+    }
+    return code;
+}
+
+static int load_data(demo_state *d)
+{
+    const char *dir = d->config.data_dir;
+    char *text = join(dir, "tinyshakespeare/input.txt"), *dev = join(dir, "e2e/devset.csv");
+    char *test = join(dir, "e2e/testset_w_refs.csv");
+    int code = text && dev && test ? EXIT_OK : EXIT_FAILURE_RUNTIME;
+    const char *paths[3] = {text, dev, test};
+    for (int i = 0; code == EXIT_OK && i < 3; i++) {
+        if (access(paths[i], R_OK) != 0) {
+            cli_error("cannot read the demo data '%s': %s (pass --data-dir DIR, the examples/data directory "
+                      "of the source tree)", paths[i], strerror(errno));
+            code = EXIT_BAD_INPUT;
+        }
+    }
+    if (code == EXIT_OK) code = corpus_load(text, 0.1f, &d->text);
+    if (code == EXIT_OK) code = task_load(dev, 0, &d->dev);
+    if (code == EXIT_OK) code = task_load(test, 0, &d->test);
+    if (code == EXIT_OK) {
+        int64_t items = 0;
+        spdf_task_data_count(d->test, &items);
+        if (d->config.eval_items > items) d->config.eval_items = (int32_t)items;
+        code = finetune_data_build(d->dev, 0, d->config.finetune_context, &d->train);
+    }
+    if (code == EXIT_OK) code = finetune_data_build(d->test, d->config.eval_items, d->config.finetune_context, &d->held_out);
+    free(text);
+    free(dev);
+    free(test);
+    return code;
+}
+
+static int configure(demo_state *d, const command_spec *command)
+{
+    demo_flags *f = &d->flags;
+    d->config = presets[f->size];
+    demo_config *c = &d->config;
+    if (options_given(command, "steps")) c->pretrain_steps = f->steps;
+    if (options_given(command, "finetune-steps")) c->finetune_steps = f->finetune_steps;
+    if (options_given(command, "eval-items")) c->eval_items = f->eval_items;
+    if (c->eval_every > c->pretrain_steps) c->eval_every = c->pretrain_steps;
+    if (c->pretrain_warmup > c->pretrain_steps / 2) c->pretrain_warmup = c->pretrain_steps / 2;
+    if (c->finetune_warmup > c->finetune_steps / 2) c->finetune_warmup = c->finetune_steps / 2;
+    c->sparsity = f->sparsity;
+    c->seed = (uint64_t)f->seed;
+    c->data_dir = f->data_dir;
+    int code = cli_context_create(f->backend, f->threads, &d->ctx);
+    if (code != EXIT_OK) return code;
+    spdf_context_backend(d->ctx, &c->backend);
+    spdf_context_num_threads(d->ctx, &c->threads);
+    return EXIT_OK;
+}
+
+static void stage(int number, const char *what)
+{
+    printf("[%d/6] %s\n", number, what);
+    fflush(stdout);
+}
+
+static int run_demo(demo_state *d, const char *command_text)
+{
+    const demo_config *c = &d->config;
+    const char *out_dir = d->flags.out;
+    if (make_directory(out_dir) != 0) {
+        cli_error("cannot create the output directory '%s': %s", out_dir, strerror(errno));
+        return EXIT_FAILURE_RUNTIME;
+    }
+    char *metrics = join(out_dir, "metrics.jsonl"), *report_md = join(out_dir, "report.md");
+    char *report_svg = join(out_dir, "loss.svg"), *pre_dense = join(out_dir, "pretrain-dense.ckpt");
+    char *pre_sparse = join(out_dir, "pretrain-sparse.ckpt"), *ft_dense = join(out_dir, "finetune-dense.ckpt");
+    char *ft_spdf = join(out_dir, "finetune-spdf.ckpt"), *ft_sparse = join(out_dir, "finetune-sparse.ckpt");
+    session dense = {0}, sparse = {0}, ablation = {0};
+    train_result pre_r[2], ft_r[3];
+    memset(pre_r, 0, sizeof pre_r);
+    memset(ft_r, 0, sizeof ft_r);
+    demo_variant variants[4] = {
+        {.name = "copy the MR (baseline)", .label = "copy the MR", .color = "#7f7f7f"},
+        {.name = "dense pre-training, dense fine-tuning", .label = "dense -> dense", .color = "#1f77b4",
+         .trained = 1},
+        {.name = "SPDF: sparse pre-training, dense fine-tuning", .label = "sparse -> dense (SPDF)",
+         .color = "#2ca02c", .trained = 1},
+        {.name = "sparse pre-training, sparse fine-tuning", .label = "sparse -> sparse", .color = "#d62728",
+         .trained = 1},
+    };
+    const double start = cli_now();
+    int code = metrics && report_md && report_svg && pre_dense && pre_sparse && ft_dense && ft_spdf && ft_sparse
+                   ? metrics_open(&d->log, metrics, 0) : EXIT_FAILURE_RUNTIME;
+    if (code == EXIT_OK) code = load_data(d);
+    if (code == EXIT_OK) {
+        printf("spdf demo --size %s: %d layers, width %d; backend %s, %d threads; output in %s\n", c->size_name,
+               (int)c->layers, (int)c->width, c->backend, (int)c->threads, out_dir);
+        printf("fine-tuning on %lld pairs of devset.csv (%lld truncated to %d tokens); evaluating on the first "
+               "%d MRs of testset_w_refs.csv\n", (long long)d->train.count, (long long)d->train.truncated,
+               (int)c->finetune_context + 1, (int)c->eval_items);
+        stage(1, "baseline: copy the MR");
+        code = baseline_variant(d, &variants[0]);
+    }
+    char what[160];
+    if (code == EXIT_OK) {
+        snprintf(what, sizeof what, "dense pre-training: %d steps of %d x %d bytes", (int)c->pretrain_steps,
+                 (int)c->pretrain_batch, (int)c->pretrain_context);
+        stage(2, what);
+        code = pretrain_variant(d, "pretrain dense", 0, pre_dense, &dense, &pre_r[0], &variants[1]);
+    }
+    if (code == EXIT_OK) {
+        snprintf(what, sizeof what, "sparse pre-training at %.0f %% random sparsity (same seed and data order)",
+                 (double)c->sparsity * 100);
+        stage(3, what);
+        code = pretrain_variant(d, "pretrain sparse", c->sparsity, pre_sparse, &sparse, &pre_r[1], &variants[2]);
+    }
+    if (code == EXIT_OK) {
+        variants[3].pretrain_flops = variants[2].pretrain_flops;
+        variants[3].pretrain_seconds = variants[2].pretrain_seconds;
+        variants[3].pretrain_val_loss = variants[2].pretrain_val_loss;
+        variants[3].pretrain_curve = variants[2].pretrain_curve;
+        variants[3].pretrain_val_curve = variants[2].pretrain_val_curve;
+        stage(4, "dense fine-tuning of the dense model");
+        code = finetune_variant(d, &dense, 0, ft_dense, &ft_r[0], &variants[1]);
+    }
+    if (code == EXIT_OK) {
+        stage(5, "SPDF: the sparse model turned dense in place, then dense fine-tuning");
+        code = finetune_variant(d, &sparse, 0, ft_spdf, &ft_r[1], &variants[2]);
+    }
+    if (code == EXIT_OK) {
+        stage(6, "ablation: sparse fine-tuning of the sparse model (reloaded from its checkpoint)");
+        code = session_load(d->ctx, pre_sparse, 1, &ablation);
+        ablation.ctx = d->ctx;
+        if (code == EXIT_OK) code = finetune_variant(d, &ablation, 1, ft_sparse, &ft_r[2], &variants[3]);
+    }
+    if (code == EXIT_OK) {
+        demo_report report = {
+            .config = c, .command_line = command_text, .variants = variants, .variant_count = 4,
+            .test = d->test, .eval_items = c->eval_items, .train_examples = d->train.count,
+            .train_truncated = d->train.truncated, .corpus_train_tokens = d->text.train_tokens,
+            .corpus_val_tokens = d->text.val_tokens, .total_seconds = cli_now() - start,
+        };
+        printf("\n");
+        report_print_table(&report, stdout);
+        code = report_write_markdown(&report, report_md);
+        if (code == EXIT_OK) code = report_write_svg(&report, report_svg);
+        if (code == EXIT_OK)
+            printf("\n%.0f s in all; wrote %s, %s and %s\n", report.total_seconds, report_md, report_svg, metrics);
+    } else if (code == EXIT_INTERRUPTED) {
+        cli_error("interrupted; the checkpoints written so far are in %s", out_dir);
+    }
+    for (int v = 0; v < 4; v++) {
+        for (int64_t i = 0; variants[v].hyps && i < c->eval_items; i++) free(variants[v].hyps[i]);
+        free(variants[v].hyps);
+    }
+    for (int i = 0; i < 2; i++) train_result_free(&pre_r[i]);
+    for (int i = 0; i < 3; i++) train_result_free(&ft_r[i]);
+    session_free(&ablation);
+    session_free(&sparse);
+    session_free(&dense);
+    free(metrics);
+    free(report_md);
+    free(report_svg);
+    free(pre_dense);
+    free(pre_sparse);
+    free(ft_dense);
+    free(ft_spdf);
+    free(ft_sparse);
+    return code;
+}
+
+int command_demo(int argc, char **argv)
+{
+    demo_state d;
+    memset(&d, 0, sizeof d);
+    demo_flags *f = &d.flags;
+    f->out = "out/demo";
+    f->data_dir = SPDF_CLI_DATA_DIR;
+    f->size = 1;
+    f->seed = 1337;
+    f->sparsity = 0.75f;
+    f->steps = presets[1].pretrain_steps;
+    f->finetune_steps = presets[1].finetune_steps;
+    f->eval_items = presets[1].eval_items;
+    option_spec options[] = {
+        OPT_STRING("out", &f->out, "DIR", "directory for report.md, loss.svg, metrics.jsonl and the checkpoints"),
+        OPT_CHOICE("size", &f->size, NULL, size_names, "preset: tiny (about a minute), small, base (long)"),
+        OPT_INT("steps", &f->steps, "N", 1, 1000000000, "pre-training steps (default: the preset's)"),
+        OPT_INT("finetune-steps", &f->finetune_steps, "N", 1, 1000000000, "fine-tuning steps (default: the preset's)"),
+        OPT_INT("eval-items", &f->eval_items, "N", 1, 1000000, "evaluate on the first N test MRs (default: the preset's)"),
+        OPT_FLOAT("sparsity", &f->sparsity, "S", 0.01f, 0.99f, "sparsity of the sparse pre-training"),
+        OPT_INT64("seed", &f->seed, "N", 0, 9.2e18, "seed of initialisation, mask and data order"),
+        OPT_STRING("data-dir", &f->data_dir, "DIR", "holds tinyshakespeare/input.txt and e2e/{devset,testset_w_refs}.csv"),
+        OPT_INT("threads", &f->threads, "N", 0, 4096, "compute threads (0: all cores)"),
+        OPT_STRING("backend", &f->backend, "NAME", "kernel backend: auto, ref, xsmm (default: $SPDF_BACKEND or auto)"),
+    };
+    command_spec command = {
+        .name = "demo",
+        .usage = "[--out DIR] [--size tiny|small|base] [--steps N] [options]",
+        .summary = "The SPDF experiment in miniature.  Pre-train one byte-level GPT on Tiny Shakespeare densely and\n"
+                   "with random sparsity (same seed and data order); fine-tune on E2E (devset.csv) the dense model\n"
+                   "densely, the sparse model densely after the in-place transition (SPDF) and sparsely (ablation);\n"
+                   "decode the first test MRs greedily and score BLEU and NIST against a copy-the-MR baseline.\n"
+                   "Prints a table and writes report.md, loss.svg and metrics.jsonl to --out.",
+        .options = options,
+        .option_count = COUNT_OF(options),
+        .epilog = "Presets (layers x width; pre-training steps x batch x context; fine-tuning steps x batch x context;\n"
+                  "evaluation MRs):\n"
+                  "  tiny   2 x 64;    60 x 8 x 64;     30 x 4 x 256;  6 MRs\n"
+                  "  small  4 x 128;  400 x 8 x 128;   200 x 8 x 320; 50 MRs\n"
+                  "  base   6 x 192; 2000 x 16 x 256; 1500 x 8 x 384; 200 MRs",
+    };
+    const int parsed = options_parse(&command, argc, argv, NULL, NULL);
+    if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    char *command_text = command_line(argc, argv);
+    d.progress = progress_default_mode(PROGRESS_LINES);
+    cli_signals_install();
+    int code = command_text ? configure(&d, &command) : EXIT_FAILURE_RUNTIME;
+    if (code == EXIT_OK) code = run_demo(&d, command_text);
+    metrics_close(&d.log);
+    finetune_data_free(&d.train);
+    finetune_data_free(&d.held_out);
+    spdf_task_data_free(d.dev);
+    spdf_task_data_free(d.test);
+    corpus_free(&d.text);
+    spdf_context_free(d.ctx);
+    free(command_text);
+    return code;
+}

@@ -1,0 +1,95 @@
+/* The spdf command: dispatch to the subcommands, the overall --help and --version. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    int computes; /* runs a model: worth passive OpenMP waiting */
+    const char *summary;
+} subcommand;
+
+static const subcommand subcommands[] = {
+    {"tokenize", command_tokenize, 0, "encode a text file as a byte-level token file"},
+    {"pretrain", command_pretrain, 1, "pre-train a model, dense or sparse (--sparsity); resumable"},
+    {"finetune", command_finetune, 1, "fine-tune a pre-trained checkpoint on a task, dense (SPDF) or sparse"},
+    {"generate", command_generate, 1, "continue a prompt with a trained model"},
+    {"eval", command_eval, 1, "loss and perplexity on text, or BLEU and NIST on a task"},
+    {"score", command_score, 0, "BLEU and NIST of system outputs against references (E2E or plain text)"},
+    {"flops", command_flops, 0, "training FLOPs, dense against sparse, as the SPDF paper counts them"},
+    {"info", command_info, 0, "what a checkpoint holds"},
+    {"demo", command_demo, 1, "the SPDF experiment in miniature: Tiny Shakespeare, then E2E"},
+};
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "usage: spdf COMMAND [OPTIONS]\n       spdf --version | --help | help COMMAND\n\n"
+                 "Sparse pre-training and dense fine-tuning (SPDF) of GPT-style models on the CPU.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+        fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\n'spdf COMMAND --help' describes a command's options.  Exit status: 0 success, 1 runtime\n"
+                 "failure, 2 usage error, 3 missing or malformed input file, 130 interrupted (state saved).\n");
+}
+
+static void print_version(void)
+{
+    printf("spdf %s (libspdf %s; backends:", SPDF_VERSION_STRING, spdf_version_string());
+    int32_t count = 0;
+    spdf_backend_count(&count);
+    for (int32_t i = 0; i < count; i++) {
+        const char *name = NULL;
+        int32_t available = 0;
+        spdf_backend_name(i, &name);
+        spdf_backend_available(name, &available);
+        printf(" %s%s", name, available ? "" : " (unavailable here)");
+    }
+    printf(")\n");
+}
+
+/* OpenMP reads OMP_WAIT_POLICY once, when the runtime loads, before main.  Idle workers that
+ * spin (the default) slow training down many times over when another process holds a core, so
+ * unless the user chose a policy, the process runs itself again with passive waiting. */
+static void prefer_passive_waiting(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the runtime's default policy */
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || (strcmp(name, "help") == 0 && argc == 2)) {
+        print_usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        print_version();
+        return EXIT_OK;
+    }
+    int help_for = strcmp(name, "help") == 0;
+    if (help_for) name = argv[2];
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
+        if (strcmp(name, subcommands[i].name) != 0) continue;
+        char command_name[64];
+        snprintf(command_name, sizeof command_name, "spdf %s", subcommands[i].name);
+        cli_set_command(command_name);
+        if (help_for) {
+            char *help_argv[] = {argv[2], (char *)"--help", NULL};
+            return subcommands[i].run(2, help_argv);
+        }
+        if (subcommands[i].computes) prefer_passive_waiting(argv);
+        return subcommands[i].run(argc - 1, argv + 1);
+    }
+    cli_error("unknown command '%s' (see 'spdf --help')", name);
+    return EXIT_USAGE;
+}

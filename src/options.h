@@ -1,0 +1,79 @@
+/* Command-line flags shared by every subcommand: a table of typed options, parsed in one place so
+ * that --help, defaults, range checks and error messages look the same everywhere. */
+#ifndef SPDF_CLI_OPTIONS_H
+#define SPDF_CLI_OPTIONS_H
+
+#include <stdint.h>
+
+typedef enum option_type {
+    OPTION_FLAG,        /* no value; sets an int32_t to 1 */
+    OPTION_INT,         /* int32_t within [min, max] */
+    OPTION_INT64,       /* int64_t within [min, max] (for seeds and counts) */
+    OPTION_FLOAT,       /* float within [min, max] */
+    OPTION_STRING,      /* const char *, borrowed from argv */
+    OPTION_CHOICE,      /* int32_t: the index of the value in choices */
+    OPTION_STRING_LIST  /* string_list: the option may be repeated */
+} option_type;
+
+typedef struct string_list {
+    const char **items; /* borrowed from argv */
+    int count;
+} string_list;
+
+typedef struct option_spec {
+    const char *name;     /* without the dashes: "steps" for --steps */
+    option_type type;
+    void *value;          /* where the parsed value goes; holds the default before parsing */
+    const char *metavar;  /* "N", "FILE", ... (unused for flags) */
+    const char *help;     /* one line */
+    double min, max;      /* range of numeric values (inclusive) */
+    const char *const *choices; /* OPTION_CHOICE: NULL-terminated list of accepted values */
+    int required;
+    int seen;             /* set by the parser when the option was given */
+} option_spec;
+
+typedef struct command_spec {
+    const char *name;        /* "pretrain" */
+    const char *usage;       /* "--data FILE --out CKPT [options]" */
+    const char *summary;     /* what the command does, one or more lines */
+    option_spec *options;
+    int option_count;
+    const char *positional_names; /* "INPUT OUTPUT", or NULL when none are accepted */
+    int min_positional, max_positional;
+    const char *epilog;      /* printed after the options (notes, examples), or NULL */
+} command_spec;
+
+enum { PARSE_OK = 0, PARSE_HELP = 1, PARSE_ERROR = 2 };
+
+/* Parses argv[1..argc-1] (argv[0] is the subcommand).  --help or -h prints the command's help to
+ * stdout and returns PARSE_HELP; a bad flag prints one line to stderr and returns PARSE_ERROR.
+ * Positional arguments go to positional[0..*positional_count-1] (room for max_positional). */
+int options_parse(command_spec *command, int argc, char **argv, const char **positional,
+                  int *positional_count);
+/* Prints the help of a command (usage, summary, options with their defaults). */
+void options_print_help(const command_spec *command);
+/* The spec of an option by name, to ask whether it was given (->seen); NULL if unknown. */
+const option_spec *options_find(const command_spec *command, const char *name);
+int options_given(const command_spec *command, const char *name);
+
+/* Designated-initialiser shorthands for the option tables. */
+#define OPT_FLAG(n, ptr, h) \
+    { .name = (n), .type = OPTION_FLAG, .value = (ptr), .help = (h) }
+#define OPT_INT(n, ptr, mv, lo, hi, h) \
+    { .name = (n), .type = OPTION_INT, .value = (ptr), .metavar = (mv), .min = (lo), .max = (hi), .help = (h) }
+#define OPT_INT64(n, ptr, mv, lo, hi, h) \
+    { .name = (n), .type = OPTION_INT64, .value = (ptr), .metavar = (mv), .min = (lo), .max = (hi), .help = (h) }
+#define OPT_FLOAT(n, ptr, mv, lo, hi, h) \
+    { .name = (n), .type = OPTION_FLOAT, .value = (ptr), .metavar = (mv), .min = (lo), .max = (hi), .help = (h) }
+#define OPT_STRING(n, ptr, mv, h) \
+    { .name = (n), .type = OPTION_STRING, .value = (ptr), .metavar = (mv), .help = (h) }
+#define OPT_REQUIRED_STRING(n, ptr, mv, h) \
+    { .name = (n), .type = OPTION_STRING, .value = (ptr), .metavar = (mv), .help = (h), .required = 1 }
+#define OPT_CHOICE(n, ptr, mv, list, h) \
+    { .name = (n), .type = OPTION_CHOICE, .value = (ptr), .metavar = (mv), .choices = (list), .help = (h) }
+#define OPT_LIST(n, ptr, mv, h) \
+    { .name = (n), .type = OPTION_STRING_LIST, .value = (ptr), .metavar = (mv), .help = (h) }
+
+#define COUNT_OF(array) ((int)(sizeof(array) / sizeof((array)[0])))
+
+#endif /* SPDF_CLI_OPTIONS_H */

@@ -1,0 +1,370 @@
+/* The demo's outputs for people: an aligned table (stdout and report.md), report.md with the
+ * settings and sample outputs, and loss.svg drawn by hand (axes, ticks, curves, legends). */
+#include "report.h"
+
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the table ---- */
+
+enum { COLUMNS = 8, CELL = 64 };
+
+static const char *const headers[COLUMNS] = {
+    "variant", "pre-training FLOPs", "pre-training time", "fine-tuning time", "pre-training val loss",
+    "fine-tuning loss", "BLEU", "NIST",
+};
+
+static void format_loss(char *cell, double value)
+{
+    if (isnan(value)) snprintf(cell, CELL, "-");
+    else snprintf(cell, CELL, "%.4f", value);
+}
+
+static void row_cells(const demo_variant *v, char cells[COLUMNS][CELL])
+{
+    snprintf(cells[0], CELL, "%s", v->label);
+    if (v->trained) {
+        snprintf(cells[1], CELL, "%.3g", v->pretrain_flops);
+        snprintf(cells[2], CELL, "%.0f s", v->pretrain_seconds);
+        snprintf(cells[3], CELL, "%.0f s", v->finetune_seconds);
+        format_loss(cells[4], v->pretrain_val_loss);
+        format_loss(cells[5], v->finetune_loss);
+    } else {
+        for (int c = 1; c < 6; c++) snprintf(cells[c], CELL, "-");
+    }
+    snprintf(cells[6], CELL, "%.4f", v->scores.bleu);
+    snprintf(cells[7], CELL, "%.4f", v->scores.nist);
+}
+
+void report_print_table(const demo_report *r, FILE *out)
+{
+    int widths[COLUMNS];
+    char (*cells)[COLUMNS][CELL] = calloc((size_t)r->variant_count, sizeof *cells);
+    if (!cells) return;
+    for (int c = 0; c < COLUMNS; c++) widths[c] = (int)strlen(headers[c]);
+    for (int i = 0; i < r->variant_count; i++) {
+        row_cells(&r->variants[i], cells[i]);
+        for (int c = 0; c < COLUMNS; c++)
+            if ((int)strlen(cells[i][c]) > widths[c]) widths[c] = (int)strlen(cells[i][c]);
+    }
+    fputc('|', out);
+    for (int c = 0; c < COLUMNS; c++) fprintf(out, " %-*s |", widths[c], headers[c]);
+    fputs("\n|", out);
+    for (int c = 0; c < COLUMNS; c++) {
+        fputc(' ', out);
+        for (int k = 0; k < widths[c] - (c > 0); k++) fputc('-', out);
+        fputs(c > 0 ? ": |" : " |", out);
+    }
+    fputc('\n', out);
+    for (int i = 0; i < r->variant_count; i++) {
+        fputc('|', out);
+        for (int c = 0; c < COLUMNS; c++)
+            fprintf(out, c == 0 ? " %-*s |" : " %*s |", widths[c], cells[i][c]);
+        fputc('\n', out);
+    }
+    free(cells);
+}
+
+/* ---- report.md ---- */
+
+static void write_settings(const demo_report *r, FILE *out)
+{
+    const demo_config *c = r->config;
+    fprintf(out, "## Settings (`--size %s`)\n\n", c->size_name);
+    fprintf(out, "| | |\n| --- | --- |\n");
+    fprintf(out, "| model | GPT-2 style, %d layers, %d heads, width %d, %d positions, byte vocabulary (257) |\n",
+            (int)c->layers, (int)c->heads, (int)c->width, (int)c->positions);
+    fprintf(out, "| pre-training data | `tinyshakespeare/input.txt` as bytes: %lld training tokens, the last "
+                 "%lld held out for validation |\n", (long long)r->corpus_train_tokens,
+            (long long)r->corpus_val_tokens);
+    fprintf(out, "| pre-training | %d steps of %d x %d tokens, AdamW lr %g, %d warmup steps, cosine to 10 %%, "
+                 "same seed and data order for both runs |\n", (int)c->pretrain_steps, (int)c->pretrain_batch,
+            (int)c->pretrain_context, (double)c->pretrain_lr, (int)c->pretrain_warmup);
+    fprintf(out, "| sparsity | %.0f %% uniform random, static, exact count per layer, on the 4 linear weights of "
+                 "every block |\n", (double)c->sparsity * 100);
+    fprintf(out, "| fine-tuning data | `e2e/devset.csv`: %lld (MR, reference) pairs, %lld truncated to %d tokens |\n",
+            (long long)r->train_examples, (long long)r->train_truncated, (int)c->finetune_context + 1);
+    fprintf(out, "| fine-tuning | %d steps of %d x %d tokens, lr %g, %d warmup steps, schedule restarted, "
+                 "moments kept; loss on the reference and end token only |\n", (int)c->finetune_steps,
+            (int)c->finetune_batch, (int)c->finetune_context, (double)c->finetune_lr, (int)c->finetune_warmup);
+    fprintf(out, "| evaluation | the first %lld distinct MRs of `e2e/testset_w_refs.csv`, greedy decoding of "
+                 "MR + newline (at most %d bytes), BLEU and NIST as the E2E scorer computes them against "
+                 "all references of each MR |\n", (long long)r->eval_items, (int)c->max_new);
+    fprintf(out, "| compute | backend `%s`, %d threads |\n\n", c->backend, (int)c->threads);
+}
+
+static void write_samples(const demo_report *r, FILE *out, int count)
+{
+    fprintf(out, "## Sample outputs\n\nThe first %d evaluation MRs, with their first reference.\n\n", count);
+    for (int64_t i = 0; i < count && i < r->eval_items; i++) {
+        const char *mr = NULL, *ref = NULL;
+        spdf_task_data_prompt(r->test, i, &mr);
+        spdf_task_data_reference(r->test, i, 0, &ref);
+        fprintf(out, "**MR %lld:** `%s`\n\n- *reference:* %s\n", (long long)i + 1, mr, ref);
+        for (int v = 0; v < r->variant_count; v++)
+            fprintf(out, "- *%s:* %s\n", r->variants[v].label, r->variants[v].hyps ? r->variants[v].hyps[i] : "");
+        fputc('\n', out);
+    }
+}
+
+int report_write_markdown(const demo_report *r, const char *path)
+{
+    FILE *out = fopen(path, "w");
+    if (!out) {
+        cli_error("cannot write '%s': %s", path, strerror(errno));
+        return EXIT_FAILURE_RUNTIME;
+    }
+    fprintf(out, "# SPDF in miniature: sparse pre-training, dense fine-tuning\n\n");
+    fprintf(out, "A small byte-level GPT is pre-trained on Tiny Shakespeare twice from the same initialisation, "
+                 "densely and with %.0f %% static random sparsity, then fine-tuned on the E2E NLG restaurant "
+                 "task and scored with BLEU and NIST. This follows the experiment of Thangarasa et al., "
+                 "*SPDF: Sparse Pre-training and Dense Fine-tuning for Large Language Models* "
+                 "(arXiv:2303.10464), at a scale that runs on two CPU cores.\n\n", (double)r->config->sparsity * 100);
+    fprintf(out, "Command:\n\n```sh\n%s\n```\n\nTotal wall time: %.0f s.\n\n## Results\n\n", r->command_line,
+            r->total_seconds);
+    report_print_table(r, out);
+    fprintf(out, "\n- *pre-training FLOPs*: training FLOPs of the whole pre-training run as `spdf_model_flops` "
+                 "counts them for the model in its pre-training phase (2 x non-zero block weights + attention "
+                 "+ LM head per token, x 3 for training). The two sparse-pre-trained rows share one run.\n"
+                 "- *pre-training val loss*: mean cross-entropy in nats per byte on the held-out end of the "
+                 "corpus after pre-training.\n"
+                 "- *fine-tuning loss*: mean cross-entropy per target byte (reference and end token) on all "
+                 "references of the evaluation MRs after fine-tuning: a held-out loss.\n"
+                 "- *copy the MR*: the hypothesis is the MR with its brackets turned into words, "
+                 "`name[The Eagle], food[French]` -> `name The Eagle, food French`; a floor any useful model "
+                 "should beat.\n"
+                 "- Wall times are of this machine's sparse kernels, which skip the masked weights but are "
+                 "not as fast per FLOP as the dense ones: FLOPs, not seconds, are what sparsity saves here.\n\n");
+    fprintf(out, "Fine-tuning training loss (mean over the last tenth of the steps):");
+    for (int v = 0; v < r->variant_count; v++)
+        if (r->variants[v].trained)
+            fprintf(out, " %s %.4f%s", r->variants[v].label, r->variants[v].finetune_train_loss,
+                    v + 1 < r->variant_count ? ";" : ".");
+    fprintf(out, "\n\n![Pre-training and fine-tuning loss](loss.svg)\n\n");
+    write_settings(r, out);
+    write_samples(r, out, 5);
+    fprintf(out, "## Data\n\nTiny Shakespeare (public domain; github.com/karpathy/char-rnn). E2E NLG Challenge "
+                 "data (Novikova, Dušek & Rieser, SIGDIAL 2017; CC BY-SA 4.0): the official training set is not "
+                 "part of the repository, so the demo fine-tunes on the development set and evaluates on test "
+                 "MRs, which share no MR with it.\n\nPer-step metrics of every run are in `metrics.jsonl`.\n");
+    if (fclose(out) != 0) {
+        cli_error("cannot write '%s': %s", path, strerror(errno));
+        return EXIT_FAILURE_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+/* ---- loss.svg ---- */
+
+typedef struct panel {
+    double left, top, width, height;       /* plot area in pixels */
+    double xmin, xmax, ymin, ymax;          /* data range */
+} panel;
+
+static double to_x(const panel *p, double x)
+{
+    return p->left + (x - p->xmin) / (p->xmax - p->xmin) * p->width;
+}
+
+static double to_y(const panel *p, double y)
+{
+    return p->top + (p->ymax - y) / (p->ymax - p->ymin) * p->height;
+}
+
+/* A "nice" tick spacing (1, 2 or 5 x 10^k) giving about `target` ticks over [lo, hi]. */
+static double tick_step(double lo, double hi, int target)
+{
+    const double raw = (hi - lo) / target;
+    const double magnitude = pow(10, floor(log10(raw)));
+    const double fraction = raw / magnitude;
+    return (fraction < 1.5 ? 1 : fraction < 3.5 ? 2 : fraction < 7.5 ? 5 : 10) * magnitude;
+}
+
+static void svg_text(FILE *out, double x, double y, const char *anchor, int size, const char *text,
+                     const char *extra)
+{
+    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\"%s>", x, y, anchor, size,
+            extra ? extra : "");
+    for (const char *c = text; *c; c++) {
+        if (*c == '<') fputs("&lt;", out);
+        else if (*c == '>') fputs("&gt;", out);
+        else if (*c == '&') fputs("&amp;", out);
+        else fputc(*c, out);
+    }
+    fputs("</text>\n", out);
+}
+
+static void draw_axes(FILE *out, const panel *p, const char *title, const char *xlabel, const char *ylabel)
+{
+    fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n",
+            p->left, p->top, p->width, p->height);
+    const double xs = tick_step(p->xmin, p->xmax, 5), ys = tick_step(p->ymin, p->ymax, 5);
+    char label[32];
+    for (double x = ceil(p->xmin / xs) * xs; x <= p->xmax + 1e-9; x += xs) {
+        const double px = to_x(p, x);
+        fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", px, p->top, px,
+                p->top + p->height);
+        fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", px,
+                p->top + p->height, px, p->top + p->height + 5);
+        snprintf(label, sizeof label, "%g", x);
+        svg_text(out, px, p->top + p->height + 18, "middle", 11, label, NULL);
+    }
+    for (double y = ceil(p->ymin / ys) * ys; y <= p->ymax + 1e-9; y += ys) {
+        const double py = to_y(p, y);
+        fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", p->left, py,
+                p->left + p->width, py);
+        fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", p->left - 5, py,
+                p->left, py);
+        snprintf(label, sizeof label, "%g", y);
+        svg_text(out, p->left - 8, py + 4, "end", 11, label, NULL);
+    }
+    svg_text(out, p->left + p->width / 2, p->top - 10, "middle", 14, title, " font-weight=\"bold\"");
+    svg_text(out, p->left + p->width / 2, p->top + p->height + 36, "middle", 12, xlabel, NULL);
+    char rotate[96];
+    snprintf(rotate, sizeof rotate, " transform=\"rotate(-90 %.1f %.1f)\"", p->left - 42, p->top + p->height / 2);
+    svg_text(out, p->left - 42, p->top + p->height / 2, "middle", 12, ylabel, rotate);
+}
+
+/* The curve as a trailing moving average over `window` points, at most ~500 vertices. */
+static void draw_curve(FILE *out, const panel *p, const curve *c, int window, const char *color,
+                       const char *dash)
+{
+    if (!c || c->count == 0) return;
+    if (window < 1) window = 1;
+    const int stride = c->count / 500 + 1;
+    fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\"%s%s%s points=\"", color,
+            dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
+    double sum = 0;
+    for (int i = 0; i < c->count; i++) {
+        sum += c->values[i];
+        if (i >= window) sum -= c->values[i - window];
+        const int n = i + 1 < window ? i + 1 : window;
+        if (i % stride == 0 || i == c->count - 1)
+            fprintf(out, "%.1f,%.1f ", to_x(p, (double)c->steps[i]), to_y(p, fmin(fmax(sum / n, p->ymin), p->ymax)));
+    }
+    fputs("\"/>\n", out);
+}
+
+static void draw_points(FILE *out, const panel *p, const curve *c, const char *color)
+{
+    if (!c) return;
+    for (int i = 0; i < c->count; i++)
+        fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"white\" stroke=\"%s\" stroke-width=\"1.8\"/>\n",
+                to_x(p, (double)c->steps[i]), to_y(p, fmin(fmax(c->values[i], p->ymin), p->ymax)), color);
+}
+
+static void legend_entry(FILE *out, const panel *p, int row, const char *color, const char *dash, int marker,
+                         const char *text)
+{
+    const double x = p->left + p->width - 210, y = p->top + 18 + 18 * row;
+    fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"1.8\"%s%s%s/>\n",
+            x, y - 4, x + 24, y - 4, color, dash ? " stroke-dasharray=\"" : "", dash ? dash : "", dash ? "\"" : "");
+    if (marker)
+        fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"white\" stroke=\"%s\" stroke-width=\"1.8\"/>\n",
+                x + 12, y - 4, color);
+    svg_text(out, x + 30, y, "start", 11, text, NULL);
+}
+
+/* Data range of smoothed curves (and raw points, with window 1), then a margin. */
+static void range_reset(panel *p)
+{
+    p->xmin = 0;
+    p->xmax = 1;
+    p->ymin = INFINITY;
+    p->ymax = -INFINITY;
+}
+
+static void range_extend(panel *p, const curve *c, int window)
+{
+    if (!c) return;
+    double sum = 0;
+    for (int i = 0; i < c->count; i++) {
+        sum += c->values[i];
+        if (i >= window) sum -= c->values[i - window];
+        const double v = sum / (i + 1 < window ? i + 1 : window);
+        if (isfinite(v)) {
+            p->ymin = fmin(p->ymin, v);
+            p->ymax = fmax(p->ymax, v);
+        }
+        p->xmax = fmax(p->xmax, (double)c->steps[i]);
+    }
+}
+
+static void range_finish(panel *p)
+{
+    if (!isfinite(p->ymin)) {
+        p->ymin = 0;
+        p->ymax = 1;
+    }
+    const double margin = 0.05 * (p->ymax - p->ymin) + 1e-6;
+    p->ymin -= margin;
+    p->ymax += margin;
+}
+
+int report_write_svg(const demo_report *r, const char *path)
+{
+    FILE *out = fopen(path, "w");
+    if (!out) {
+        cli_error("cannot write '%s': %s", path, strerror(errno));
+        return EXIT_FAILURE_RUNTIME;
+    }
+    const int width = 1000, height = 420;
+    fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                 "font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            width, height, width, height);
+    /* left: pre-training (dense and sparse runs); right: fine-tuning of every trained variant */
+    const demo_variant *dense = NULL, *sparse = NULL;
+    for (int i = 0; i < r->variant_count; i++) {
+        const demo_variant *v = &r->variants[i];
+        if (!v->trained || !v->pretrain_curve) continue;
+        if (!dense) dense = v;
+        else if (!sparse && v->pretrain_curve != dense->pretrain_curve) sparse = v;
+    }
+    const int pre_window = r->config->pretrain_steps / 25 + 1, ft_window = r->config->finetune_steps / 25 + 1;
+    panel left = {.left = 75, .top = 40, .width = 380, .height = 310};
+    const curve *pre[4] = {dense ? dense->pretrain_curve : NULL, sparse ? sparse->pretrain_curve : NULL,
+                           dense ? dense->pretrain_val_curve : NULL, sparse ? sparse->pretrain_val_curve : NULL};
+    range_reset(&left);
+    for (int k = 0; k < 4; k++) range_extend(&left, pre[k], k < 2 ? pre_window : 1);
+    range_finish(&left);
+    draw_axes(out, &left, "Pre-training on Tiny Shakespeare", "step", "loss (nats per byte)");
+    const char *const pre_colors[2] = {"#1f77b4", "#d62728"};
+    const char *const pre_names[2] = {"dense", "sparse"};
+    for (int k = 0; k < 2; k++) {
+        if (!pre[k]) continue;
+        draw_curve(out, &left, pre[k], pre_window, pre_colors[k], NULL);
+        draw_curve(out, &left, pre[k + 2], 1, pre_colors[k], "4 3");
+        draw_points(out, &left, pre[k + 2], pre_colors[k]);
+        char text[96];
+        snprintf(text, sizeof text, "%s: training (smoothed)", pre_names[k]);
+        legend_entry(out, &left, 2 * k, pre_colors[k], NULL, 0, text);
+        snprintf(text, sizeof text, "%s: validation", pre_names[k]);
+        legend_entry(out, &left, 2 * k + 1, pre_colors[k], "4 3", 1, text);
+    }
+    panel right = {.left = 585, .top = 40, .width = 380, .height = 310};
+    range_reset(&right);
+    for (int i = 0; i < r->variant_count; i++)
+        if (r->variants[i].trained) range_extend(&right, r->variants[i].finetune_curve, ft_window);
+    range_finish(&right);
+    draw_axes(out, &right, "Fine-tuning on E2E", "step", "loss on target bytes (nats)");
+    int row = 0;
+    for (int i = 0; i < r->variant_count; i++) {
+        const demo_variant *v = &r->variants[i];
+        if (!v->trained) continue;
+        draw_curve(out, &right, v->finetune_curve, ft_window, v->color, NULL);
+        legend_entry(out, &right, row++, v->color, NULL, 0, v->label);
+    }
+    char note[160];
+    snprintf(note, sizeof note, "training losses as moving averages over %d and %d steps", pre_window, ft_window);
+    svg_text(out, width / 2.0, height - 12, "middle", 11, note, " fill=\"#555\"");
+    fputs("</svg>\n", out);
+    if (fclose(out) != 0) {
+        cli_error("cannot write '%s': %s", path, strerror(errno));
+        return EXIT_FAILURE_RUNTIME;
+    }
+    return EXIT_OK;
+}

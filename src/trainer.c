@@ -1,0 +1,398 @@
+/* Training loops over the public API: pre-training on a corpus with a sampler, fine-tuning on
+ * task sequences with loss weights, both logged, checkpointed and interruptible. */
+#include "trainer.h"
+
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void session_free(session *s)
+{
+    spdf_phase_free(s->phase);
+    spdf_optimizer_free(s->opt);
+    spdf_model_free(s->model);
+    s->phase = NULL;
+    s->opt = NULL;
+    s->model = NULL;
+}
+
+void curve_add(curve *c, int64_t step, double value)
+{
+    if (c->count == c->capacity) {
+        const int capacity = c->capacity ? 2 * c->capacity : 256;
+        int64_t *steps = realloc(c->steps, (size_t)capacity * sizeof *steps);
+        if (steps) c->steps = steps;
+        double *values = realloc(c->values, (size_t)capacity * sizeof *values);
+        if (values) c->values = values;
+        if (!steps || !values) return; /* the plot loses a point, the run goes on */
+        c->capacity = capacity;
+    }
+    c->steps[c->count] = step;
+    c->values[c->count] = value;
+    c->count++;
+}
+
+void curve_free(curve *c)
+{
+    free(c->steps);
+    free(c->values);
+    memset(c, 0, sizeof *c);
+}
+
+void train_result_free(train_result *r)
+{
+    curve_free(&r->loss);
+    curve_free(&r->val_loss);
+}
+
+int save_checkpoint(const session *s, const spdf_sampler *sampler, const char *path)
+{
+    const spdf_status status = spdf_checkpoint_save(path, s->model, s->opt, sampler);
+    if (status != SPDF_OK)
+        return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot save the checkpoint '%s'", path);
+    return EXIT_OK;
+}
+
+static double tail_mean(const curve *c)
+{
+    if (c->count == 0) return NAN;
+    const int n = c->count / 10 > 0 ? c->count / 10 : 1;
+    double sum = 0;
+    for (int i = c->count - n; i < c->count; i++) sum += c->values[i];
+    return sum / n;
+}
+
+static const char *phase_of(const session *s)
+{
+    spdf_phase_kind kind = SPDF_PHASE_DENSE;
+    if (s->phase) spdf_phase_get_kind(s->phase, &kind);
+    return cli_phase_name(kind);
+}
+
+/* One training record in the log: what a resumed run must reproduce exactly. */
+static void log_step(metrics_log *log, const char *run, const char *phase, int64_t step, float loss,
+                     float lr, float grad_norm, int64_t tokens, double elapsed)
+{
+    json_writer w;
+    if (!metrics_begin(log, &w, "step")) return;
+    json_string(&w, "run", run);
+    json_string(&w, "phase", phase);
+    json_int(&w, "step", step);
+    json_float(&w, "loss", loss);
+    json_float(&w, "lr", lr);
+    json_float(&w, "grad_norm", grad_norm);
+    json_number(&w, "elapsed_s", elapsed);
+    json_number(&w, "tokens_per_s", elapsed > 0 ? (double)tokens / elapsed : 0);
+    json_end(&w);
+}
+
+static void log_eval(metrics_log *log, const char *run, int64_t step, double loss)
+{
+    json_writer w;
+    if (!metrics_begin(log, &w, "eval")) return;
+    json_string(&w, "run", run);
+    json_int(&w, "step", step);
+    json_number(&w, "val_loss", loss);
+    json_number(&w, "val_perplexity", exp(loss));
+    json_end(&w);
+}
+
+static int step_failed(spdf_status status, int64_t step)
+{
+    if (status == SPDF_ENUMERIC)
+        return cli_library_error(status, EXIT_FAILURE_RUNTIME,
+                                 "training diverged at step %lld (try a lower --lr)", (long long)step + 1);
+    return cli_library_error(status, EXIT_FAILURE_RUNTIME, "training step %lld failed", (long long)step + 1);
+}
+
+static int create_error(spdf_status status, const char *what)
+{
+    return cli_library_error(status, status == SPDF_EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME,
+                             "cannot create the %s", what);
+}
+
+int pretrain_create(session *s, const pretrain_settings *ps)
+{
+    spdf_status status = spdf_model_create(s->ctx, &ps->model, &s->model);
+    if (status != SPDF_OK) return create_error(status, "model");
+    status = spdf_optimizer_create(s->model, &ps->optim, &s->opt);
+    if (status != SPDF_OK) return create_error(status, "optimizer");
+    if (ps->sparsity <= 0) {
+        status = spdf_phase_create(s->model, s->opt, SPDF_PHASE_DENSE, NULL, &s->phase);
+        return status == SPDF_OK ? EXIT_OK : create_error(status, "dense phase");
+    }
+    spdf_mask_config mc;
+    spdf_mask_config_init(&mc);
+    mc.method = ps->mask_method;
+    mc.sparsity = ps->sparsity;
+    mc.seed = ps->seed;
+    spdf_mask *mask = NULL;
+    status = spdf_mask_create_ex(s->model, &mc, &mask);
+    if (status != SPDF_OK) return create_error(status, "mask");
+    status = spdf_phase_create(s->model, s->opt, SPDF_PHASE_SPARSE, mask, &s->phase);
+    spdf_mask_free(mask);
+    return status == SPDF_OK ? EXIT_OK : create_error(status, "sparse phase");
+}
+
+int pretrain_resume(session *s, const char *path, spdf_sampler *sampler)
+{
+    spdf_checkpoint_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    spdf_status status = spdf_checkpoint_info_read(path, &info);
+    if (status != SPDF_OK)
+        return cli_library_error(status, cli_input_exit_code(status), "cannot resume from '%s'", path);
+    if (!info.has_optimizer || !info.has_sampler) {
+        cli_error("cannot resume from '%s': it holds no %s state (not written by spdf pretrain?)", path,
+                  info.has_optimizer ? "sampler" : "optimizer");
+        return EXIT_BAD_INPUT;
+    }
+    status = spdf_checkpoint_load(path, s->ctx, &s->model, &s->opt, &s->phase, sampler);
+    if (status == SPDF_EINVAL)
+        return cli_library_error(status, EXIT_USAGE, "cannot resume from '%s' (pass the --batch, "
+                                 "--context and --seed of the original run)", path);
+    if (status != SPDF_OK)
+        return cli_library_error(status, cli_input_exit_code(status), "cannot resume from '%s'", path);
+    return EXIT_OK;
+}
+
+/* Validation windows: up to `batch` rows, fewer when the held-out part is short. */
+static int32_t validation_rows(const corpus *data, int32_t batch, int32_t T)
+{
+    if (!data->val || data->val_tokens <= T) return 0;
+    const int64_t rows = (data->val_tokens - 1) / T;
+    return rows < batch ? (int32_t)rows : batch;
+}
+
+static int evaluate_now(const session *s, const corpus *data, const pretrain_settings *ps,
+                        double *loss)
+{
+    const int32_t rows = validation_rows(data, ps->batch, ps->context);
+    *loss = NAN;
+    if (rows == 0) return EXIT_OK;
+    const spdf_status status = spdf_model_evaluate(s->model, data->val, rows, ps->context,
+                                                   ps->eval_batches, loss, NULL);
+    if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "validation failed");
+    return EXIT_OK;
+}
+
+static void log_start(metrics_log *log, const session *s, const char *run, const char *command,
+                      int32_t B, int32_t T, int64_t step, int64_t steps)
+{
+    json_writer w;
+    if (!metrics_begin(log, &w, "start")) return;
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    spdf_model_get_config(s->model, &mc);
+    spdf_optimizer_config oc;
+    spdf_optimizer_config_init(&oc);
+    spdf_optimizer_get_config(s->opt, &oc);
+    json_string(&w, "run", run);
+    json_string(&w, "command", command);
+    json_string(&w, "phase", phase_of(s));
+    json_int(&w, "layers", mc.num_layers);
+    json_int(&w, "heads", mc.num_heads);
+    json_int(&w, "width", mc.channels);
+    json_int(&w, "max_seq_len", mc.max_seq_len);
+    json_int(&w, "vocab", mc.vocab_size);
+    json_int(&w, "batch", B);
+    json_int(&w, "context", T);
+    json_int(&w, "first_step", step);
+    json_int(&w, "steps", steps);
+    json_float(&w, "lr", oc.learning_rate);
+    json_int(&w, "warmup", oc.warmup_steps);
+    json_end(&w);
+}
+
+int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pretrain_settings *ps,
+                 metrics_log *log, train_result *r)
+{
+    const int32_t B = ps->batch, T = ps->context;
+    int64_t step = 0;
+    spdf_optimizer_get_step(s->opt, &step);
+    r->first_step = step;
+    r->final_val_loss = NAN;
+    int32_t *inputs = malloc((size_t)B * (size_t)T * sizeof *inputs);
+    int32_t *targets = malloc((size_t)B * (size_t)T * sizeof *targets);
+    if (!inputs || !targets) {
+        free(inputs);
+        free(targets);
+        cli_error("out of memory for a (%d, %d) batch", (int)B, (int)T);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    progress p;
+    progress_start(&p, ps->progress, ps->label, step, ps->steps, (int64_t)B * T);
+    log_start(log, s, ps->label, "pretrain", B, T, step, ps->steps);
+    const char *phase = phase_of(s);
+    const double start = cli_now();
+    int code = EXIT_OK, stopped = 0;
+    while (code == EXIT_OK && step < ps->steps) {
+        if (cli_interrupted()) {
+            code = EXIT_INTERRUPTED;
+            break;
+        }
+        if (ps->stop_at > 0 && step >= ps->stop_at) {
+            stopped = 1;
+            break;
+        }
+        float loss = 0, norm = 0, lr = 0;
+        spdf_status status = spdf_sampler_next(sampler, inputs, targets);
+        if (status == SPDF_OK) status = spdf_model_forward(s->model, inputs, targets, NULL, B, T, &loss);
+        if (status == SPDF_OK) status = spdf_model_backward(s->model);
+        if (status == SPDF_OK) status = spdf_optimizer_step(s->opt, &norm, &lr);
+        if (status != SPDF_OK) {
+            code = step_failed(status, step);
+            break;
+        }
+        step++;
+        r->last_loss = loss;
+        curve_add(&r->loss, step, loss);
+        log_step(log, ps->label, phase, step, loss, lr, norm, (step - r->first_step) * B * T,
+                 cli_now() - start);
+        progress_update(&p, step, loss, lr);
+        if (ps->eval_every > 0 && step % ps->eval_every == 0 && step < ps->steps) {
+            double val = NAN;
+            code = evaluate_now(s, data, ps, &val);
+            if (code == EXIT_OK && !isnan(val)) {
+                curve_add(&r->val_loss, step, val);
+                log_eval(log, ps->label, step, val);
+                progress_note(&p, "%s  step %lld  validation loss %.4f", ps->label, (long long)step, val);
+            }
+        }
+        if (code == EXIT_OK && ps->out_path && ps->save_every > 0 && step % ps->save_every == 0 &&
+            step < ps->steps)
+            code = save_checkpoint(s, sampler, ps->out_path);
+    }
+    progress_finish(&p);
+    if (code == EXIT_OK && !stopped) {
+        code = evaluate_now(s, data, ps, &r->final_val_loss);
+        if (code == EXIT_OK && !isnan(r->final_val_loss)) {
+            curve_add(&r->val_loss, step, r->final_val_loss);
+            log_eval(log, ps->label, step, r->final_val_loss);
+        }
+    }
+    if ((code == EXIT_OK || code == EXIT_INTERRUPTED) && ps->out_path) {
+        const int saved = save_checkpoint(s, sampler, ps->out_path);
+        if (saved != EXIT_OK) code = saved;
+    }
+    r->steps_done = step;
+    r->seconds = cli_now() - start;
+    r->tail_loss = tail_mean(&r->loss);
+    r->interrupted = code == EXIT_INTERRUPTED;
+    free(inputs);
+    free(targets);
+    return code;
+}
+
+int finetune_prepare(session *s, const finetune_settings *fs)
+{
+    spdf_status status;
+    if (!s->opt) {
+        status = spdf_optimizer_create(s->model, &fs->optim, &s->opt);
+        if (status != SPDF_OK) return create_error(status, "optimizer");
+    }
+    if (!s->phase) {
+        cli_error("internal error: the model has no phase handle");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    spdf_phase_kind kind = SPDF_PHASE_DENSE;
+    spdf_phase_get_kind(s->phase, &kind);
+    if (kind == SPDF_PHASE_SPARSE) {
+        spdf_transition_config tc;
+        spdf_transition_config_init(&tc);
+        tc.reset_moments = fs->reset_moments;
+        tc.restart_schedule = 1;
+        tc.optimizer = &fs->optim;
+        status = spdf_phase_transition(s->phase, fs->keep_sparse ? SPDF_PHASE_SPARSE : SPDF_PHASE_DENSE,
+                                       NULL, &tc);
+        if (status != SPDF_OK)
+            return cli_library_error(status, status == SPDF_EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME,
+                                     "the phase transition failed");
+        return EXIT_OK;
+    }
+    if (fs->keep_sparse) {
+        cli_error("--sparse needs a sparse checkpoint, but the model is dense");
+        return EXIT_USAGE;
+    }
+    status = spdf_optimizer_restart(s->opt, &fs->optim, fs->reset_moments);
+    if (status != SPDF_OK)
+        return cli_library_error(status, status == SPDF_EINVAL ? EXIT_USAGE : EXIT_FAILURE_RUNTIME,
+                                 "cannot restart the optimizer");
+    return EXIT_OK;
+}
+
+int finetune_run(session *s, const finetune_data *data, const finetune_settings *fs,
+                 metrics_log *log, train_result *r)
+{
+    const int32_t B = fs->batch, T = data->context;
+    int64_t step = 0;
+    spdf_optimizer_get_step(s->opt, &step);
+    r->first_step = step;
+    r->final_val_loss = NAN;
+    const size_t cells = (size_t)B * (size_t)T;
+    int32_t *inputs = malloc(cells * sizeof *inputs), *targets = malloc(cells * sizeof *targets);
+    float *weights = malloc(cells * sizeof *weights);
+    if (!inputs || !targets || !weights) {
+        free(inputs);
+        free(targets);
+        free(weights);
+        cli_error("out of memory for a (%d, %d) batch", (int)B, (int)T);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    progress p;
+    progress_start(&p, fs->progress, fs->label, step, fs->steps, (int64_t)B * T);
+    log_start(log, s, fs->label, "finetune", B, T, step, fs->steps);
+    const char *phase = phase_of(s);
+    const double start = cli_now();
+    int code = EXIT_OK;
+    while (step < fs->steps) {
+        if (cli_interrupted()) {
+            code = EXIT_INTERRUPTED;
+            break;
+        }
+        float loss = 0, norm = 0, lr = 0;
+        finetune_batch(data, fs->seed, step, B, inputs, targets, weights);
+        spdf_status status = spdf_model_forward(s->model, inputs, targets, weights, B, T, &loss);
+        if (status == SPDF_OK) status = spdf_model_backward(s->model);
+        if (status == SPDF_OK) status = spdf_optimizer_step(s->opt, &norm, &lr);
+        if (status != SPDF_OK) {
+            code = step_failed(status, step);
+            break;
+        }
+        step++;
+        r->last_loss = loss;
+        curve_add(&r->loss, step, loss);
+        log_step(log, fs->label, phase, step, loss, lr, norm, (step - r->first_step) * B * T,
+                 cli_now() - start);
+        progress_update(&p, step, loss, lr);
+    }
+    progress_finish(&p);
+    if ((code == EXIT_OK || code == EXIT_INTERRUPTED) && fs->out_path) {
+        const int saved = save_checkpoint(s, NULL, fs->out_path);
+        if (saved != EXIT_OK) code = saved;
+    }
+    r->steps_done = step;
+    r->seconds = cli_now() - start;
+    r->tail_loss = tail_mean(&r->loss);
+    r->interrupted = code == EXIT_INTERRUPTED;
+    free(inputs);
+    free(targets);
+    free(weights);
+    return code;
+}
+
+int session_load(spdf_context *ctx, const char *path, int with_training_state, session *s)
+{
+    spdf_checkpoint_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    spdf_status status = spdf_checkpoint_info_read(path, &info);
+    if (status == SPDF_OK)
+        status = spdf_checkpoint_load(path, ctx, &s->model,
+                                      with_training_state && info.has_optimizer ? &s->opt : NULL,
+                                      with_training_state ? &s->phase : NULL, NULL);
+    if (status != SPDF_OK) return cli_library_error(status, cli_input_exit_code(status), "cannot load '%s'", path);
+    return EXIT_OK;
+}

@@ -1,0 +1,95 @@
+/* The training loops behind `spdf pretrain`, `spdf finetune` and `spdf demo`: a model with its
+ * optimizer and phase, stepped, logged, evaluated, checkpointed and stopped on a signal. */
+#ifndef SPDF_CLI_TRAINER_H
+#define SPDF_CLI_TRAINER_H
+
+#include "data.h"
+#include "progress.h"
+
+#include <spdf.h>
+
+#include <stdint.h>
+
+/* The handles of one training run; the context belongs to the caller. */
+typedef struct session {
+    spdf_context *ctx;
+    spdf_model *model;
+    spdf_optimizer *opt;
+    spdf_phase *phase;
+} session;
+
+void session_free(session *s);
+
+/* A (step, value) series, for the report's plots. */
+typedef struct curve {
+    int64_t *steps;
+    double *values;
+    int count, capacity;
+} curve;
+
+void curve_add(curve *c, int64_t step, double value);
+void curve_free(curve *c);
+
+typedef struct train_result {
+    int64_t first_step;    /* the step the run started from (non-zero when resumed) */
+    int64_t steps_done;    /* the optimizer's step count at the end */
+    double seconds;        /* wall time of the loop, evaluations and saves included */
+    float last_loss;
+    double tail_loss;      /* mean training loss over the last tenth of the run's steps */
+    double final_val_loss; /* NaN when there is no validation data */
+    int interrupted;       /* stopped by SIGINT or SIGTERM (the state was saved) */
+    curve loss, val_loss;  /* training loss per step, validation loss per evaluation */
+} train_result;
+
+void train_result_free(train_result *r);
+
+typedef struct pretrain_settings {
+    spdf_model_config model;
+    spdf_optimizer_config optim;
+    int32_t context, batch, steps;
+    uint64_t seed;          /* model initialisation, mask and data order */
+    float sparsity;         /* 0: dense */
+    int32_t mask_method;    /* spdf_mask_method */
+    int32_t eval_every, eval_batches, save_every;
+    int32_t stop_at;        /* 0, or save and stop (exit 0) once this many steps are done */
+    const char *out_path;   /* the checkpoint; NULL: never saved */
+    const char *label;      /* progress label, also "run" in the log */
+    progress_mode progress;
+} pretrain_settings;
+
+/* A fresh model with its optimizer, and with a mask attached when sparsity > 0.  Returns an
+ * exit code (one error line printed on failure). */
+int pretrain_create(session *s, const pretrain_settings *ps);
+/* Loads a checkpoint written by pretrain_run, with its optimizer and the sampler position. */
+int pretrain_resume(session *s, const char *path, spdf_sampler *sampler);
+/* Trains until ps->steps optimizer steps are done, evaluating, logging and saving on the way.
+ * Returns EXIT_OK, EXIT_INTERRUPTED (saved) or an error exit code. */
+int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pretrain_settings *ps,
+                 metrics_log *log, train_result *r);
+
+typedef struct finetune_settings {
+    spdf_optimizer_config optim;
+    int32_t context, batch, steps;
+    uint64_t seed;          /* data order */
+    int32_t keep_sparse;    /* 1: SPARSE -> SPARSE (sparse fine-tuning); 0: SPARSE -> DENSE */
+    int32_t reset_moments;  /* 1: AdamW moments restart at 0 */
+    const char *out_path;   /* saved at the end and on a signal; NULL: never */
+    const char *label;
+    progress_mode progress;
+} finetune_settings;
+
+/* Starts fine-tuning on a loaded model: a sparse one moves to DENSE (or stays SPARSE with
+ * keep_sparse) through spdf_phase_transition with a restarted schedule; a dense one restarts
+ * its schedule with spdf_optimizer_restart.  A model without an optimizer gets a new one. */
+int finetune_prepare(session *s, const finetune_settings *fs);
+int finetune_run(session *s, const finetune_data *data, const finetune_settings *fs,
+                 metrics_log *log, train_result *r);
+
+/* Loads a checkpoint into s (s->ctx is not touched; pass the context): the model, and with
+ * with_training_state also its phase handle and its optimizer when the file has one. */
+int session_load(spdf_context *ctx, const char *path, int with_training_state, session *s);
+
+/* Writes the checkpoint, printing one error line on failure. */
+int save_checkpoint(const session *s, const spdf_sampler *sampler, const char *path);
+
+#endif /* SPDF_CLI_TRAINER_H */

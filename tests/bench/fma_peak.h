@@ -1,0 +1,20 @@
+/* The machine's FP32 FMA peak, measured with a loop of independent fused multiply-adds that
+ * needs no memory: the ceiling a GEMM kernel on this CPU can approach. */
+#ifndef SPDF_BENCH_FMA_PEAK_H
+#define SPDF_BENCH_FMA_PEAK_H
+
+typedef struct fma_peak {
+    double best;   /* GFLOP/s, fastest of the repetitions */
+    double median; /* GFLOP/s, median of the repetitions */
+    const char *method; /* "avx2+fma" or "portable" */
+} fma_peak;
+
+/* Runs the loop on `threads` threads (one OpenMP region, each thread its own accumulators)
+ * `reps` times of about `seconds` each. */
+fma_peak fma_peak_measure(int threads, int reps, double seconds);
+
+double bench_now_seconds(void);
+/* Median of n values (sorts them). */
+double bench_median(double *values, int n);
+
+#endif

@@ -1,0 +1,46 @@
+"""spdf demo --size tiny, end to end (the CI run of the demo): pre-training dense and sparse,
+fine-tuning dense, SPDF and sparse, decoding, scoring, and the files it writes."""
+import os
+import xml.etree.ElementTree as ElementTree
+
+from clitest import check, main, ok, ok_json, read_jsonl
+
+VARIANTS = ["copy the MR", "dense -> dense", "sparse -> dense (SPDF)", "sparse -> sparse"]
+
+
+def test(workdir):
+    out_dir = os.path.join(workdir, "demo")
+    out = ok(["demo", "--size", "tiny", "--out", out_dir], timeout=1800)
+    for variant in VARIANTS:
+        check("| %s" % variant in out, "the table lacks %r:\n%s" % (variant, out))
+    with open(os.path.join(out_dir, "report.md"), encoding="utf-8") as f:
+        report = f.read()
+    check("spdf demo --size tiny --out " in report, "report.md gives the exact command")
+    for needle in ["| variant", "pre-training FLOPs", "BLEU", "NIST", "loss.svg", "**MR 1:**", "*reference:*"] + VARIANTS:
+        check(needle in report, "report.md lacks %r" % needle)
+
+    svg = ElementTree.parse(os.path.join(out_dir, "loss.svg")).getroot()
+    check(svg.tag.endswith("svg"), "loss.svg is an SVG document")
+    tags = [element.tag.split("}")[-1] for element in svg.iter()]
+    check(tags.count("polyline") >= 5, "curves: 2 pre-training + 2 validation + 3 fine-tuning")
+    texts = " ".join(element.text or "" for element in svg.iter())
+    for needle in ["Pre-training", "Fine-tuning", "step", "dense: validation"] + VARIANTS[1:]:
+        check(needle in texts, "loss.svg lacks the text %r" % needle)
+
+    records = read_jsonl(os.path.join(out_dir, "metrics.jsonl"))
+    runs = {r["run"] for r in records if r["event"] == "step"}
+    check({"pretrain dense", "pretrain sparse"} <= runs and len(runs) == 5, "runs logged: %r" % runs)
+    results = {r["variant"]: r for r in records if r["event"] == "result"}
+    check(sorted(results) == sorted(VARIANTS), "results: %r" % sorted(results))
+    dense, spdf = results["dense -> dense"], results["sparse -> dense (SPDF)"]
+    check(spdf["pretrain_flops"] < 0.8 * dense["pretrain_flops"], "sparse pre-training needs fewer FLOPs")
+    for r in results.values():
+        check(0 <= r["bleu"] <= 1 and r["nist"] >= 0 and r["segments"] == 6, "scores: %r" % r)
+
+    phases = {name: ok_json(["info", os.path.join(out_dir, name + ".ckpt")])["phase"] for name in
+              ["pretrain-dense", "pretrain-sparse", "finetune-dense", "finetune-spdf", "finetune-sparse"]}
+    check(phases == {"pretrain-dense": "dense", "pretrain-sparse": "sparse", "finetune-dense": "dense",
+                     "finetune-spdf": "dense", "finetune-sparse": "sparse"}, "checkpoint phases: %r" % phases)
+
+
+main(test)

@@ -83,10 +83,10 @@ static size_t append_bytes(int32_t *seq, size_t *n, size_t cap, const char *text
     return kept;
 }
 
-/* Writes one example into row (tokens T+1, weights T); returns 0 if nothing is left to learn,
- * 1 if it fits, 2 if it was truncated. */
+/* Writes one example into row (tokens T+1, weights T) and its span (positions through the last
+ * weighted one); returns 0 if nothing is left to learn, 1 if it fits, 2 if it was truncated. */
 static int build_example(const char *prompt, const char *target, int32_t T, int32_t *tokens,
-                         float *weights)
+                         float *weights, int32_t *span)
 {
     const size_t cap = (size_t)T + 1;
     size_t n = 0;
@@ -99,6 +99,7 @@ static int build_example(const char *prompt, const char *target, int32_t T, int3
     const size_t end = n; /* tokens [target_start, end) are predicted with weight 1 */
     for (; n < cap; n++) tokens[n] = SPDF_TOKEN_EOT;
     for (size_t t = 0; t < (size_t)T; t++) weights[t] = (t + 1 >= target_start && t + 1 < end) ? 1.0f : 0.0f;
+    *span = (int32_t)(end - 1);
     if (target_start >= end) return 0;
     return full_length > cap ? 2 : 1;
 }
@@ -124,7 +125,8 @@ int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t conte
     const size_t row = (size_t)context + 1;
     out->tokens = malloc((size_t)(pairs ? pairs : 1) * row * sizeof *out->tokens);
     out->weights = malloc((size_t)(pairs ? pairs : 1) * (size_t)context * sizeof *out->weights);
-    if (!out->tokens || !out->weights) {
+    out->spans = malloc((size_t)(pairs ? pairs : 1) * sizeof *out->spans);
+    if (!out->tokens || !out->weights || !out->spans) {
         finetune_data_free(out);
         cli_error("out of memory for %lld fine-tuning examples", (long long)pairs);
         return EXIT_FAILURE_RUNTIME;
@@ -135,7 +137,7 @@ int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t conte
         spdf_task_data_pair(task, p, &prompt, &target);
         int32_t *tokens = out->tokens + (size_t)out->count * row;
         float *weights = out->weights + (size_t)out->count * (size_t)context;
-        const int kind = build_example(prompt, target, context, tokens, weights);
+        const int kind = build_example(prompt, target, context, tokens, weights, &out->spans[out->count]);
         if (kind == 0) {
             out->dropped++;
             continue;
@@ -155,8 +157,10 @@ void finetune_data_free(finetune_data *d)
 {
     free(d->tokens);
     free(d->weights);
+    free(d->spans);
     d->tokens = NULL;
     d->weights = NULL;
+    d->spans = NULL;
 }
 
 /* SplitMix64: the shuffle's random numbers, a pure function of the state. */
@@ -168,10 +172,10 @@ static uint64_t splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-/* Fisher-Yates permutation of 0..n-1 for one epoch. */
-static void epoch_order(uint64_t seed, int64_t epoch, int64_t n, int64_t *order)
+/* Fisher-Yates permutation of 0..n-1, drawn from (seed, epoch, salt). */
+static void shuffle(uint64_t seed, int64_t epoch, uint64_t salt, int64_t n, int64_t *order)
 {
-    uint64_t state = seed * 0x2545F4914F6CDD1Dull ^ (uint64_t)epoch * 0x9E3779B97F4A7C15ull;
+    uint64_t state = seed * 0x2545F4914F6CDD1Dull ^ (uint64_t)epoch * 0x9E3779B97F4A7C15ull ^ salt;
     for (int64_t i = 0; i < n; i++) order[i] = i;
     for (int64_t i = n - 1; i > 0; i--) {
         const int64_t j = (int64_t)(splitmix64(&state) % (uint64_t)(i + 1));
@@ -181,56 +185,116 @@ static void epoch_order(uint64_t seed, int64_t epoch, int64_t n, int64_t *order)
     }
 }
 
-void finetune_batch(const finetune_data *d, uint64_t seed, int64_t step, int32_t B,
-                    int32_t *inputs, int32_t *targets, float *weights)
+static int by_key(const void *a, const void *b)
 {
-    const int32_t T = d->context;
-    const size_t row = (size_t)T + 1;
-    int64_t *order = malloc((size_t)d->count * sizeof *order);
-    int64_t order_epoch = -1;
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+enum { GROUP_WINDOW = 64 }; /* batches per window sorted by length */
+
+/* The examples of batch `batch` of `epoch`, into rows[0..B-1]. */
+static int batch_rows(const finetune_data *d, uint64_t seed, batch_order order, int64_t epoch, int64_t batch,
+                      int32_t B, int64_t *rows)
+{
+    const int64_t n = d->count, batches = n / B > 0 ? n / B : 1;
+    int64_t *examples = malloc((size_t)n * sizeof *examples);
+    if (!examples) return -1;
+    shuffle(seed, epoch, 0, n, examples);
+    if (order == BATCH_RANDOM || n < B) {
+        for (int32_t b = 0; b < B; b++) rows[b] = examples[(batch * B + b) % n];
+        free(examples);
+        return 0;
+    }
+    /* the epoch uses the last batches * B examples of the shuffle; windows sorted by length */
+    int64_t *used = examples + (n - batches * B);
+    const int64_t window = (int64_t)GROUP_WINDOW * B;
+    int64_t *batch_order_list = malloc((size_t)batches * sizeof *batch_order_list);
+    uint64_t *keys = malloc((size_t)window * sizeof *keys);
+    if (!batch_order_list || !keys) {
+        free(examples);
+        free(batch_order_list);
+        free(keys);
+        return -1;
+    }
+    shuffle(seed, epoch, 0x6261746368ull /* "batch" */, batches, batch_order_list);
+    const int64_t first = batch_order_list[batch] * B; /* in the length-sorted sequence */
+    const int64_t start = first / window * window;
+    const int64_t length = batches * B - start < window ? batches * B - start : window;
+    for (int64_t i = 0; i < length; i++)
+        keys[i] = (uint64_t)d->spans[used[start + i]] << 32 | (uint64_t)used[start + i];
+    qsort(keys, (size_t)length, sizeof *keys, by_key);
+    for (int32_t b = 0; b < B; b++) rows[b] = (int64_t)(keys[first - start + b] & 0xFFFFFFFFu);
+    free(examples);
+    free(batch_order_list);
+    free(keys);
+    return 0;
+}
+
+/* Copies rows into a (B, T) batch with the given length. */
+static void gather(const finetune_data *d, const int64_t *rows, int32_t B, int32_t T, int32_t *inputs,
+                   int32_t *targets, float *weights)
+{
+    const size_t row = (size_t)d->context + 1;
     for (int32_t b = 0; b < B; b++) {
-        const int64_t position = step * B + b;
-        const int64_t epoch = position / d->count;
-        int64_t example = position % d->count;
-        if (order) {
-            if (epoch != order_epoch) epoch_order(seed, epoch, d->count, order);
-            order_epoch = epoch;
-            example = order[example];
-        }
-        const int32_t *tokens = d->tokens + (size_t)example * row;
+        const int32_t *tokens = d->tokens + (size_t)rows[b] * row;
         memcpy(inputs + (size_t)b * (size_t)T, tokens, (size_t)T * sizeof *tokens);
         memcpy(targets + (size_t)b * (size_t)T, tokens + 1, (size_t)T * sizeof *tokens);
-        memcpy(weights + (size_t)b * (size_t)T, d->weights + (size_t)example * (size_t)T,
-               (size_t)T * sizeof *weights);
+        if (weights)
+            memcpy(weights + (size_t)b * (size_t)T, d->weights + (size_t)rows[b] * (size_t)d->context,
+                   (size_t)T * sizeof *weights);
     }
-    free(order);
+}
+
+static int32_t batch_length(const finetune_data *d, const int64_t *rows, int32_t B)
+{
+    int32_t longest = 1;
+    for (int32_t b = 0; b < B; b++)
+        if (d->spans[rows[b]] > longest) longest = d->spans[rows[b]];
+    longest = (longest + 7) / 8 * 8;
+    return longest < d->context ? longest : d->context;
+}
+
+int finetune_batch(const finetune_data *d, uint64_t seed, batch_order order, int64_t step, int32_t B,
+                   int32_t *inputs, int32_t *targets, float *weights, int32_t *T)
+{
+    const int64_t batches = d->count / B > 0 ? d->count / B : 1;
+    int64_t *rows = malloc((size_t)B * sizeof *rows);
+    if (!rows || batch_rows(d, seed, order, step / batches, step % batches, B, rows) != 0) {
+        free(rows);
+        return -1;
+    }
+    *T = batch_length(d, rows, B);
+    gather(d, rows, B, *T, inputs, targets, weights);
+    free(rows);
+    return 0;
 }
 
 spdf_status finetune_data_loss(spdf_model *model, const finetune_data *d, int32_t B, double *loss)
 {
-    const int32_t T = d->context;
-    const size_t row = (size_t)T + 1;
-    int32_t *inputs = malloc((size_t)B * (size_t)T * sizeof *inputs);
-    int32_t *targets = malloc((size_t)B * (size_t)T * sizeof *targets);
-    spdf_status status = inputs && targets ? SPDF_OK : SPDF_ENOMEM;
+    const int32_t context = d->context;
+    int32_t *inputs = malloc((size_t)B * (size_t)context * sizeof *inputs);
+    int32_t *targets = malloc((size_t)B * (size_t)context * sizeof *targets);
+    float *weights = malloc((size_t)B * (size_t)context * sizeof *weights);
+    int64_t *rows = malloc((size_t)B * sizeof *rows);
+    spdf_status status = inputs && targets && weights && rows ? SPDF_OK : SPDF_ENOMEM;
     double total = 0, weight_total = 0;
     for (int64_t first = 0; status == SPDF_OK && first < d->count; first += B) {
-        const int32_t rows = (int32_t)(d->count - first < B ? d->count - first : B);
+        const int32_t count = (int32_t)(d->count - first < B ? d->count - first : B);
+        for (int32_t b = 0; b < count; b++) rows[b] = first + b;
+        const int32_t T = batch_length(d, rows, count);
+        gather(d, rows, count, T, inputs, targets, weights);
         double batch_weight = 0;
-        for (int32_t b = 0; b < rows; b++) {
-            const int32_t *tokens = d->tokens + (size_t)(first + b) * row;
-            memcpy(inputs + (size_t)b * (size_t)T, tokens, (size_t)T * sizeof *tokens);
-            memcpy(targets + (size_t)b * (size_t)T, tokens + 1, (size_t)T * sizeof *tokens);
-            for (int32_t t = 0; t < T; t++) batch_weight += d->weights[(size_t)(first + b) * (size_t)T + (size_t)t];
-        }
+        for (size_t i = 0; i < (size_t)count * (size_t)T; i++) batch_weight += weights[i];
         float batch_loss = 0;
-        status = spdf_model_forward(model, inputs, targets, d->weights + (size_t)first * (size_t)T,
-                                    rows, T, &batch_loss);
+        status = spdf_model_forward(model, inputs, targets, weights, count, T, &batch_loss);
         total += (double)batch_loss * batch_weight;
         weight_total += batch_weight;
     }
     free(inputs);
     free(targets);
+    free(weights);
+    free(rows);
     if (status == SPDF_OK) *loss = weight_total > 0 ? total / weight_total : 0;
     return status;
 }

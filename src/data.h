@@ -30,6 +30,7 @@ typedef struct finetune_data {
     int64_t count;      /* examples kept */
     int32_t *tokens;    /* (count, T + 1) */
     float *weights;     /* (count, T): weight of predicting tokens[t + 1] from position t */
+    int32_t *spans;     /* (count): positions up to the last weighted one; the rest is padding */
     int64_t truncated;  /* examples longer than T + 1 tokens, cut to fit */
     int64_t dropped;    /* examples whose prompt alone fills the context (nothing to learn) */
     int64_t pairs;      /* (prompt, target) pairs read */
@@ -41,10 +42,23 @@ int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t conte
                         finetune_data *out);
 void finetune_data_free(finetune_data *d);
 
-/* Fills a (B, T) batch for training step `step`: examples in a seeded shuffle that is drawn
- * anew for every epoch (a pure function of seed, epoch and the example count). */
-void finetune_batch(const finetune_data *d, uint64_t seed, int64_t step, int32_t B,
-                    int32_t *inputs, int32_t *targets, float *weights);
+/* How the examples of an epoch are put into batches.  Both draw a new seeded shuffle for every
+ * epoch (a pure function of the seed, the epoch and the examples); an epoch is count / B
+ * batches and the examples left over go first in no batch of that epoch (a different few every
+ * epoch). */
+typedef enum batch_order {
+    BATCH_GROUPED = 0, /* the shuffle is cut into windows of 64 batches, each window is sorted by
+                          length and cut into batches, and the batches are shuffled: less
+                          padding, the same examples per epoch */
+    BATCH_RANDOM = 1   /* consecutive slices of the shuffle */
+} batch_order;
+
+/* Fills the (B, *T) batch of training step `step` and returns its length *T: the longest
+ * example of the batch rounded up to a multiple of 8, at most the context.  Causal attention
+ * makes the trailing padding (weight 0) irrelevant, so this equals padding to the context.
+ * Returns 0, or -1 when out of memory. */
+int finetune_batch(const finetune_data *d, uint64_t seed, batch_order order, int64_t step, int32_t B,
+                   int32_t *inputs, int32_t *targets, float *weights, int32_t *T);
 
 /* Weighted mean cross-entropy of the model over every example, in order, in batches of B.
  * Returns SPDF_OK or the failing status. */

@@ -40,7 +40,8 @@ static void print_status(const progress *p, int64_t step, float loss, float lr, 
 {
     const double elapsed = now - p->start;
     const int64_t done = step - p->first_step;
-    const double tokens_per_s = elapsed > 0 ? (double)(done * p->tokens_per_step) / elapsed : 0;
+    const int64_t tokens = p->tokens > 0 ? p->tokens : done * p->tokens_per_step;
+    const double tokens_per_s = elapsed > 0 ? (double)tokens / elapsed : 0;
     const double eta = done > 0 ? elapsed / (double)done * (double)(p->total_steps - step) : 0;
     char eta_text[32], elapsed_text[32];
     format_duration(eta_text, sizeof eta_text, eta);
@@ -48,6 +49,11 @@ static void print_status(const progress *p, int64_t step, float loss, float lr, 
     fprintf(stderr, "%s  step %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  %s elapsed  ETA %s",
             p->label, (long long)step, (long long)p->total_steps, (double)loss, (double)lr,
             tokens_per_s, elapsed_text, eta_text);
+}
+
+void progress_tokens(progress *p, int64_t tokens)
+{
+    p->tokens = tokens;
 }
 
 void progress_update(progress *p, int64_t step, float loss, float lr)

@@ -20,6 +20,7 @@ typedef struct progress {
     int64_t first_step;      /* the step the run (or the resumed run) starts from */
     int64_t total_steps;
     int64_t tokens_per_step; /* batch x context */
+    int64_t tokens;          /* set by progress_tokens: tokens processed since the start */
     double start, last_print;
     int next_decile;
     int line_open;           /* a TTY line is on screen without its newline */
@@ -31,6 +32,8 @@ void progress_start(progress *p, progress_mode mode, const char *label, int64_t 
                     int64_t total_steps, int64_t tokens_per_step);
 /* After step `step` (1-based count of steps done) with its loss and learning rate. */
 void progress_update(progress *p, int64_t step, float loss, float lr);
+/* Tokens processed so far, when steps differ in size (else tokens_per_step is used). */
+void progress_tokens(progress *p, int64_t tokens);
 /* After `done` of total_steps items (decoding): count, elapsed time and ETA only. */
 void progress_count(progress *p, int64_t done);
 /* A message on its own line (the progress line is finished first). */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 static const char *const mask_names[] = {"random", "magnitude", "erk", NULL};
+static const char *const batching_names[] = {"grouped", "random", NULL};
 
 /* ---- pretrain ---- */
 
@@ -207,7 +208,7 @@ int command_pretrain(int argc, char **argv)
 
 typedef struct finetune_flags {
     const char *init, *task, *out, *log, *backend;
-    int32_t format, dense, sparse, reset_moments;
+    int32_t format, dense, sparse, reset_moments, batching;
     int32_t steps, batch, context, warmup, threads;
     int64_t seed, items;
     float lr, min_lr_ratio, weight_decay, grad_clip;
@@ -228,6 +229,7 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     fs.steps = f->steps;
     fs.seed = (uint64_t)f->seed;
     fs.keep_sparse = f->sparse;
+    fs.order = (batch_order)f->batching;
     fs.reset_moments = f->reset_moments;
     fs.out_path = f->out;
     fs.label = "finetune";
@@ -323,6 +325,8 @@ int command_finetune(int argc, char **argv)
         OPT_FLOAT("weight-decay", &f.weight_decay, "X", 0, 10, "AdamW weight decay"),
         OPT_FLOAT("grad-clip", &f.grad_clip, "X", 0, 1e9, "clip the global gradient norm to X (0: off)"),
         OPT_INT64("seed", &f.seed, "N", 0, 9.2e18, "seed of the data order (a new shuffle every epoch)"),
+        OPT_CHOICE("batching", &f.batching, NULL, batching_names,
+                   "grouped: batches of similar length (less padding); random: plain shuffle"),
         OPT_INT64("items", &f.items, "N", 0, 1e15, "use only the pairs of the first N items (0: all)"),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics"),
         OPT_INT("threads", &f.threads, "N", 0, 4096, "compute threads (0: all cores)"),
@@ -333,7 +337,9 @@ int command_finetune(int argc, char **argv)
         .usage = "--init CKPT --task FILE --out CKPT [--format e2e|webnlg|dart|jsonl] [--dense | --sparse] [options]",
         .summary = "Fine-tune a pre-trained model on a data-to-text task.  Each (prompt, reference) pair is the\n"
                    "sequence prompt \"\\n\" reference <|endoftext|>, with the loss on the reference and the end token\n"
-                   "only; sequences are padded (weight 0) or truncated to the context, in a new shuffle every epoch.",
+                   "only; sequences longer than the context are truncated, shorter ones padded with end tokens of\n"
+                   "weight 0 (to the longest of their batch: with causal attention the same as to the context),\n"
+                   "in a new seeded shuffle every epoch.",
         .options = options,
         .option_count = COUNT_OF(options),
         .epilog = "A sparse model becomes dense in place (spdf_phase_transition, a restarted schedule with these\n"

@@ -83,8 +83,8 @@ static void log_step(metrics_log *log, const char *run, const char *phase, int64
     json_float(&w, "loss", loss);
     json_float(&w, "lr", lr);
     json_float(&w, "grad_norm", grad_norm);
-    json_number(&w, "elapsed_s", elapsed);
-    json_number(&w, "tokens_per_s", elapsed > 0 ? (double)tokens / elapsed : 0);
+    json_number(&w, "elapsed_s", round(elapsed * 1000) / 1000);
+    json_number(&w, "tokens_per_s", elapsed > 0 ? round((double)tokens / elapsed) : 0);
     json_end(&w);
 }
 
@@ -346,6 +346,7 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
     log_start(log, s, fs->label, "finetune", B, T, step, fs->steps);
     const char *phase = phase_of(s);
     const double start = cli_now();
+    int64_t tokens = 0;
     int code = EXIT_OK;
     while (step < fs->steps) {
         if (cli_interrupted()) {
@@ -353,8 +354,14 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
             break;
         }
         float loss = 0, norm = 0, lr = 0;
-        finetune_batch(data, fs->seed, step, B, inputs, targets, weights);
-        spdf_status status = spdf_model_forward(s->model, inputs, targets, weights, B, T, &loss);
+        int32_t length = T;
+        if (finetune_batch(data, fs->seed, fs->order, step, B, inputs, targets, weights, &length) != 0) {
+            cli_error("out of memory for the fine-tuning batch");
+            code = EXIT_FAILURE_RUNTIME;
+            break;
+        }
+        tokens += (int64_t)B * length;
+        spdf_status status = spdf_model_forward(s->model, inputs, targets, weights, B, length, &loss);
         if (status == SPDF_OK) status = spdf_model_backward(s->model);
         if (status == SPDF_OK) status = spdf_optimizer_step(s->opt, &norm, &lr);
         if (status != SPDF_OK) {
@@ -364,8 +371,8 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
         step++;
         r->last_loss = loss;
         curve_add(&r->loss, step, loss);
-        log_step(log, fs->label, phase, step, loss, lr, norm, (step - r->first_step) * B * T,
-                 cli_now() - start);
+        log_step(log, fs->label, phase, step, loss, lr, norm, tokens, cli_now() - start);
+        progress_tokens(&p, tokens);
         progress_update(&p, step, loss, lr);
     }
     progress_finish(&p);

@@ -71,6 +71,7 @@ typedef struct finetune_settings {
     spdf_optimizer_config optim;
     int32_t context, batch, steps;
     uint64_t seed;          /* data order */
+    batch_order order;
     int32_t keep_sparse;    /* 1: SPARSE -> SPARSE (sparse fine-tuning); 0: SPARSE -> DENSE */
     int32_t reset_moments;  /* 1: AdamW moments restart at 0 */
     const char *out_path;   /* saved at the end and on a signal; NULL: never */

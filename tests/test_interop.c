@@ -628,7 +628,8 @@ START_TEST(test_hugging_face_layout)
             for (long long c = 0; c < (t->ndim == 2 ? t->shape[1] : 1); c++) {
                 const long long cols = t->ndim == 2 ? t->shape[1] : 1;
                 const float file_value = get_f32(e.data + t->begin + 4 * (size_t)(r * cols + c));
-                const float model_value = transposed ? values[c * t->shape[0] + r] : values[r * cols + c];
+                const float model_value =
+                    transposed ? values[c * t->shape[0] + r] : values[r * cols + c];
                 ck_assert_msg(memcmp(&file_value, &model_value, 4) == 0, "%s[%lld][%lld]",
                               expected[i].name, r, c);
             }
@@ -666,8 +667,9 @@ START_TEST(test_transformers_style_file)
     size_t at = e.data_bytes;
     for (int l = 0; l < LAYERS; l++, at += buffer_bytes) {
         char member[200];
-        snprintf(member, sizeof member, ",\"transformer.h.%d.attn.bias\":{\"dtype\":\"F32\",\"shape\":"
-                 "[1,1,%d,%d],\"data_offsets\":[%zu,%zu]}", l, MAXT, MAXT, at, at + buffer_bytes);
+        snprintf(member, sizeof member, ",\"transformer.h.%d.attn.bias\":{\"dtype\":\"F32\","
+                 "\"shape\":[1,1,%d,%d],\"data_offsets\":[%zu,%zu]}", l, MAXT, MAXT, at,
+                 at + buffer_bytes);
         strcat(json, member);
     }
     char member[200];
@@ -779,7 +781,8 @@ START_TEST(test_malformed_safetensors)
         {"\"data_offsets\":[0,4096]", "\"data_offsets\":[4096,0]", "before it begins"},
         {"\"data_offsets\":[4096,5120]", "\"data_offsets\":[4092,5116]", "overlap"},
         {"\"data_offsets\":[0,4096]", "\"data_offsets\":[0,99999999999]", "outside"},
-        {"\"data_offsets\":[0,4096]", "\"data_offsets\":[18446744073709551615,0]", "two non-negative"},
+        {"\"data_offsets\":[0,4096]", "\"data_offsets\":[18446744073709551615,0]",
+         "two non-negative"},
         {"\"dtype\":\"F32\",", "\"dtype\":\"F32\",\"extra\":1,", "unknown member"},
         {"\"dtype\":\"F32\",", "", "lacks"},
         {"\"wte.weight\"", "\"wte.weight.x\"", "unexpected tensor"},
@@ -898,7 +901,8 @@ static unsigned char *llmc_file(int version, int32_t Vp, size_t *size)
 static void check_llmc_model(const spdf_model *model)
 {
     /* Elements per layer of each block kind (kinds 2..13). */
-    const int64_t per_layer[12] = {C, C, 3 * C * C, 3 * C, C * C, C, C, C, 4 * C * C, 4 * C, 4 * C * C, C};
+    const int64_t per_layer[12] = {C, C, 3 * C * C, 3 * C, C * C, C,
+                                   C, C, 4 * C * C, 4 * C, 4 * C * C, C};
     int64_t n;
     float *wte = tensor_values(model, 0, &n);
     ck_assert_int_eq(n, V * C);

@@ -18,7 +18,8 @@ int main()
     config.num_layers = 1;
     config.channels = 32;
     spdf_model *model = nullptr;
-    if (spdf_context_create(nullptr, &ctx) != SPDF_OK || spdf_model_create(ctx, &config, &model) != SPDF_OK) {
+    if (spdf_context_create(nullptr, &ctx) != SPDF_OK ||
+        spdf_model_create(ctx, &config, &model) != SPDF_OK) {
         std::fprintf(stderr, "%s\n", spdf_last_error());
         return 1;
     }

@@ -174,7 +174,8 @@ class MaskConfig(_Struct):
                 ("reserved2", c_int32)]
 
     def set(self, name, value):
-        if name == "layer_sparsity" and value is not None and not isinstance(value, ctypes._Pointer):
+        if name == "layer_sparsity" and value is not None and \
+                not isinstance(value, ctypes._Pointer):
             values = (c_float * len(value))(*value)
             self._layer_sparsity = values  # kept alive with the struct
             self.layer_sparsity_count = len(value)

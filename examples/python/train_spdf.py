@@ -83,7 +83,8 @@ def main():
         opt.restart(finetune)
     train_steps(args.finetune_steps, "fine-tune")
 
-    sample = model.generate("ROMEO:", max_new_tokens=60, stop_token=-1)
+    sample = model.generate("ROMEO:", strategy=spdf.DECODE_SAMPLE, temperature=0.8, top_k=40,
+                            seed=1, max_new_tokens=58, stop_token=-1)
     print("sample:", spdf.byte_decode(sample).decode("utf-8", "replace").replace("\n", " | "))
     if args.export:
         model.export_safetensors(args.export)

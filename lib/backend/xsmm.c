@@ -119,27 +119,31 @@ static void pack_a_transposed(float *restrict dst, int64_t ld, const float *A, i
 /* ---- the GEMM ---- */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t blocks(int64_t n, int64_t block) { return (n + block - 1) / block; }
 
-/* Kernels for every tile shape one call can meet: [beta 0 or 1][full or edge m][n][k]. */
+/* Kernels for every tile shape one call can meet: [beta 0 or 1][full or edge n][m][k]; the
+ * entries a call never uses stay NULL. */
 typedef struct plan {
     libxsmm_smmfunction kernel[2][2][2][2];
 } plan;
 
-static int make_plan(plan *pl, int64_t M, int64_t N, int64_t K, int64_t ldb_kernel, int64_t ldc)
+static int make_plan(plan *pl, int64_t M, int64_t N, int64_t K, float beta, int64_t ldb_kernel,
+                     int64_t ldc)
 {
+    memset(pl, 0, sizeof *pl);
     if (ldb_kernel > INT_MAX || ldc > INT_MAX) return 0;
-    const int64_t full_n = min64(N, BLOCK_N), edge_n = N % BLOCK_N ? N % BLOCK_N : full_n;
-    const int64_t full_m = min64(M, BLOCK_M), edge_m = M % BLOCK_M ? M % BLOCK_M : full_m;
-    const int64_t full_k = min64(K, BLOCK_K), edge_k = K % BLOCK_K ? K % BLOCK_K : full_k;
-    const int64_t ns[2] = {full_n, edge_n}, ms[2] = {full_m, edge_m}, ks[2] = {full_k, edge_k};
-    for (int beta = 0; beta < 2; beta++)
-        for (int a = 0; a < 2; a++)
-            for (int b = 0; b < 2; b++)
-                for (int c = 0; c < 2; c++) {
-                    const kernel_key key = {(int)ns[a], (int)ms[b], (int)ks[c], BLOCK_N,
-                                            (int)ldb_kernel, (int)ldc, beta};
-                    pl->kernel[beta][a][b][c] = kernel_get(key);
-                    if (!pl->kernel[beta][a][b][c]) return 0;
+    const int64_t ns[2] = {min64(N, BLOCK_N), N % BLOCK_N ? N % BLOCK_N : min64(N, BLOCK_N)};
+    const int64_t ms[2] = {min64(M, BLOCK_M), M % BLOCK_M ? M % BLOCK_M : min64(M, BLOCK_M)};
+    const int64_t ks[2] = {min64(K, BLOCK_K), K % BLOCK_K ? K % BLOCK_K : min64(K, BLOCK_K)};
+    /* beta 0 overwrites C at the first K block; beta 1 accumulates every later block. */
+    const int need[2] = {beta == 0.0f, beta != 0.0f || K > BLOCK_K};
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; i < 2 && need[b]; i++)
+            for (int j = 0; j < 2; j++)
+                for (int k = 0; k < 2; k++) {
+                    const kernel_key key = {(int)ns[i], (int)ms[j], (int)ks[k], BLOCK_N,
+                                            (int)ldb_kernel, (int)ldc, b};
+                    if (!(pl->kernel[b][i][j][k] = kernel_get(key))) return 0;
                 }
     return 1;
 }
@@ -151,12 +155,16 @@ static void scale_tile(float *C, int64_t ldc, int64_t m, int64_t n, float beta)
         for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
+/* Below this many FLOPs a second thread costs more in start-up and barriers than it saves. */
+#define PARALLEL_MIN_FLOPS 4.0e6
+
 static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose trans_b, int64_t M,
                       int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                       const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
-    if (num_threads < 1) num_threads = 1;
+    if (num_threads < 1 || 2.0 * (double)M * (double)N * (double)K < PARALLEL_MIN_FLOPS)
+        num_threads = 1;
     if (K <= 0 || alpha == 0.0f) {
 #pragma omp parallel for num_threads(num_threads) schedule(static)
         for (int64_t i = 0; i < M; i++) scale_tile(C + i * ldc, ldc, 1, N, beta);
@@ -168,9 +176,13 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
     const int64_t ldb_kernel = packed_a ? kc_max : lda;
     plan pl;
     float *b_panel = NULL, *a_block = NULL;
-    if (xsmm_available() && make_plan(&pl, M, N, K, ldb_kernel, ldc)) {
-        b_panel = spdf_aligned_alloc(sizeof(float) * PANEL_N * PANEL_K);
-        if (packed_a) a_block = spdf_aligned_alloc(sizeof(float) * PANEL_M * PANEL_K);
+    if (xsmm_available() && make_plan(&pl, M, N, K, beta, ldb_kernel, ldc)) {
+        b_panel = spdf_aligned_alloc(sizeof(float) * (size_t)(blocks(min64(N, PANEL_N), BLOCK_N) *
+                                                              blocks(kc_max, BLOCK_K)) *
+                                     BLOCK_N * BLOCK_K);
+        if (packed_a)
+            a_block = spdf_aligned_alloc(sizeof(float) * (size_t)(blocks(min64(M, PANEL_M), BLOCK_M) *
+                                                                  BLOCK_M * kc_max));
     }
     if (!b_panel || (packed_a && !a_block)) {
         /* No kernel or no memory: the reference computes the same contract. */
@@ -182,13 +194,11 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
     }
     const int general_beta = beta != 0.0f && beta != 1.0f;
 
-#pragma omp parallel num_threads(num_threads)
+#pragma omp parallel num_threads(num_threads) if (num_threads > 1)
     for (int64_t jc = 0; jc < N; jc += PANEL_N) {
-        const int64_t nc = min64(PANEL_N, N - jc);
-        const int64_t n_blocks = (nc + BLOCK_N - 1) / BLOCK_N;
+        const int64_t nc = min64(PANEL_N, N - jc), n_blocks = blocks(nc, BLOCK_N);
         for (int64_t pc = 0; pc < K; pc += PANEL_K) {
-            const int64_t kc = min64(PANEL_K, K - pc);
-            const int64_t k_blocks = (kc + BLOCK_K - 1) / BLOCK_K;
+            const int64_t kc = min64(PANEL_K, K - pc), k_blocks = blocks(kc, BLOCK_K);
             /* op(B) panel: block (jb, s) holds columns jb*BLOCK_N.. over K steps s*BLOCK_K.. */
 #pragma omp for collapse(2) schedule(static)
             for (int64_t jb = 0; jb < n_blocks; jb++)
@@ -197,8 +207,7 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
                            pc + s * BLOCK_K, min64(BLOCK_K, kc - s * BLOCK_K), jc + jb * BLOCK_N,
                            min64(BLOCK_N, nc - jb * BLOCK_N), alpha);
             for (int64_t ic = 0; ic < M; ic += PANEL_M) {
-                const int64_t mc = min64(PANEL_M, M - ic);
-                const int64_t m_blocks = (mc + BLOCK_M - 1) / BLOCK_M;
+                const int64_t mc = min64(PANEL_M, M - ic), m_blocks = blocks(mc, BLOCK_M);
                 const float *a_rows = A + ic * lda + pc;
                 if (packed_a) {
 #pragma omp for schedule(static)
@@ -224,7 +233,13 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
                                 b_blocks + s * BLOCK_N * BLOCK_K, a_tile + s * BLOCK_K, c_tile);
                         }
                     }
-                /* The next op(A) block or op(B) panel overwrites what other threads still read. */
+                /* The next op(A) block overwrites what other threads may still read. */
+                if (packed_a) {
+#pragma omp barrier
+                }
+            }
+            /* Likewise the next op(B) panel. */
+            if (!packed_a) {
 #pragma omp barrier
             }
         }

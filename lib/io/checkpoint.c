@@ -1,6 +1,7 @@
 /* Checkpoints: the model (masked weights as their non-zeros plus a bitmap), its phase, the
  * optimizer and the sampler position in one little-endian, checksummed file (docs/checkpoint-format.md). */
 #include "core/core.h"
+#include "io/file_io.h"
 #include "io/dataset.h"
 #include "mask/mask.h"
 #include "model/model.h"
@@ -169,24 +170,6 @@ static int64_t dense_param_count(const spdf_model_config *c)
 
 /* ---- errors ---- */
 
-/* strerror is not required to be thread-safe; strerror_r comes in a GNU and an XSI flavour. */
-static const char *error_text(int err, char *buf, size_t size)
-{
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(err, buf, size);
-#else
-    if (strerror_r(err, buf, size) != 0) snprintf(buf, size, "error %d", err);
-    return buf;
-#endif
-}
-
-static spdf_status io_fail(int err, const char *what, const char *path)
-{
-    char buf[128];
-    return spdf_fail(SPDF_EIO, "cannot %s checkpoint '%s': %s", what, path,
-                     error_text(err, buf, sizeof buf));
-}
-
 /* ================================ writing ================================ */
 
 typedef struct writer {
@@ -198,7 +181,7 @@ typedef struct writer {
 
 static spdf_status put(writer *w, const void *data, size_t bytes)
 {
-    if (bytes > 0 && fwrite(data, 1, bytes, w->file) != bytes) return io_fail(errno, "write", w->path);
+    if (bytes > 0 && fwrite(data, 1, bytes, w->file) != bytes) return io_fail(errno, "write", "checkpoint", w->path);
     w->crc = spdf_crc32c(w->crc, data, bytes);
     w->position += bytes;
     return SPDF_OK;
@@ -390,46 +373,22 @@ static spdf_status write_checkpoint(writer *w, const spdf_model *model, const sp
     const uint32_t flags = (model->phase == SPDF_PHASE_SPARSE ? FLAG_SPARSE : 0u) |
                            (opt ? FLAG_OPTIMIZER : 0u) | (sampler ? FLAG_SAMPLER : 0u);
     encode_head(head, table, count, flags, w->position);
-    if (fseeko(w->file, 0, SEEK_SET) != 0) return io_fail(errno, "seek in", w->path);
-    if (fwrite(head, 1, head_bytes, w->file) != head_bytes) return io_fail(errno, "write", w->path);
+    if (fseeko(w->file, 0, SEEK_SET) != 0) return io_fail(errno, "seek in", "checkpoint", w->path);
+    if (fwrite(head, 1, head_bytes, w->file) != head_bytes) return io_fail(errno, "write", "checkpoint", w->path);
     return SPDF_OK;
 }
 
-/* Creates "<path>.tmp.<pid>.<n>" exclusively, mode 0666 less the umask.  The counter keeps two
- * threads of one process saving to the same path apart. */
-static spdf_status create_temporary(const char *path, char **tmp_path, int *fd)
-{
-    static atomic_uint counter;
-    const size_t size = strlen(path) + 64;
-    char *name = malloc(size);
-    if (!name) return spdf_fail(SPDF_ENOMEM, "out of memory for a file name");
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(name, size, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1u));
-        *fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (*fd >= 0) {
-            *tmp_path = name;
-            return SPDF_OK;
-        }
-        if (errno != EEXIST) break;
-    }
-    const spdf_status status = io_fail(errno, "create the temporary file for", name);
-    free(name);
-    return status;
-}
+typedef struct save_job {
+    const spdf_model *model;
+    const spdf_optimizer *opt;
+    const spdf_sampler *sampler;
+} save_job;
 
-/* Makes the rename durable.  Best effort: some file systems refuse fsync on directories, and
- * the new file is already complete under its final name. */
-static void sync_directory_of(const char *path)
+static spdf_status write_checkpoint_file(FILE *file, const char *tmp_path, void *context)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
+    const save_job *job = context;
+    writer w = {file, tmp_path, 0, 0};
+    return write_checkpoint(&w, job->model, job->opt, job->sampler);
 }
 
 spdf_status spdf_checkpoint_save(const char *path, const spdf_model *model,
@@ -440,30 +399,8 @@ spdf_status spdf_checkpoint_save(const char *path, const spdf_model *model,
     SPDF_CHECK_ARG(model);
     if (opt && opt->model != model)
         return spdf_fail(SPDF_EINVAL, "%s: opt is not the optimizer of this model", __func__);
-    char *tmp_path = NULL;
-    int fd = -1;
-    SPDF_TRY(create_temporary(path, &tmp_path, &fd));
-    spdf_status status = SPDF_OK;
-    FILE *file = fdopen(fd, "wb");
-    if (!file) {
-        status = io_fail(errno, "open", tmp_path);
-        close(fd);
-    } else {
-        writer w = {file, tmp_path, 0, 0};
-        status = write_checkpoint(&w, model, opt, sampler);
-        if (status == SPDF_OK && fflush(file) != 0) status = io_fail(errno, "write", tmp_path);
-        if (status == SPDF_OK && fsync(fileno(file)) != 0) status = io_fail(errno, "sync", tmp_path);
-        if (fclose(file) != 0 && status == SPDF_OK) status = io_fail(errno, "close", tmp_path);
-    }
-    if (status == SPDF_OK && rename(tmp_path, path) != 0) {
-        char buf[128];
-        status = spdf_fail(SPDF_EIO, "cannot rename '%s' to checkpoint '%s': %s", tmp_path, path,
-                           error_text(errno, buf, sizeof buf));
-    }
-    if (status != SPDF_OK) unlink(tmp_path);
-    else sync_directory_of(path);
-    free(tmp_path);
-    return status;
+    save_job job = {model, opt, sampler};
+    return write_file_atomically(path, "checkpoint", write_checkpoint_file, &job);
 }
 
 /* ================================ reading ================================ */
@@ -504,9 +441,9 @@ static spdf_status format_fail(const checkpoint_file *cf, const char *fmt, ...)
 
 static spdf_status read_at(const checkpoint_file *cf, uint64_t offset, void *buf, size_t bytes)
 {
-    if (fseeko(cf->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", cf->path);
+    if (fseeko(cf->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", "checkpoint", cf->path);
     if (fread(buf, 1, bytes, cf->file) == bytes) return SPDF_OK;
-    if (ferror(cf->file)) return io_fail(errno, "read", cf->path);
+    if (ferror(cf->file)) return io_fail(errno, "read", "checkpoint", cf->path);
     return format_fail(cf, "ended early: the file was shortened while being read");
 }
 
@@ -617,11 +554,11 @@ static spdf_status check_section_crc(const checkpoint_file *cf, uint32_t id)
     const section *s = &cf->sections[id];
     unsigned char buf[CHUNK_BYTES];
     uint32_t crc = 0;
-    if (fseeko(cf->file, (off_t)s->offset, SEEK_SET) != 0) return io_fail(errno, "seek in", cf->path);
+    if (fseeko(cf->file, (off_t)s->offset, SEEK_SET) != 0) return io_fail(errno, "seek in", "checkpoint", cf->path);
     for (uint64_t done = 0; done < s->size;) {
         const size_t n = (size_t)(s->size - done < CHUNK_BYTES ? s->size - done : CHUNK_BYTES);
         if (fread(buf, 1, n, cf->file) != n) {
-            if (ferror(cf->file)) return io_fail(errno, "read", cf->path);
+            if (ferror(cf->file)) return io_fail(errno, "read", "checkpoint", cf->path);
             return format_fail(cf, "ended early: the file was shortened while being read");
         }
         crc = spdf_crc32c(crc, buf, n);
@@ -826,10 +763,10 @@ static spdf_status open_checkpoint(const char *path, checkpoint_file *cf)
     memset(cf, 0, sizeof *cf);
     cf->path = path;
     cf->file = fopen(path, "rb");
-    if (!cf->file) return io_fail(errno, "open", path);
+    if (!cf->file) return io_fail(errno, "open", "checkpoint", path);
     struct stat info;
-    if (fstat(fileno(cf->file), &info) != 0) return io_fail(errno, "stat", path);
-    if (S_ISDIR(info.st_mode)) return io_fail(EISDIR, "read", path);
+    if (fstat(fileno(cf->file), &info) != 0) return io_fail(errno, "stat", "checkpoint", path);
+    if (S_ISDIR(info.st_mode)) return io_fail(EISDIR, "read", "checkpoint", path);
     cf->size = (int64_t)info.st_size;
     if (cf->size < HEADER_BYTES)
         return format_fail(cf, "too short: %lld bytes, the header alone has %d", (long long)cf->size,
@@ -905,7 +842,7 @@ static spdf_status read_floats(const checkpoint_file *cf, float *dst, const int3
     for (int64_t done = 0; done < count; done += CHUNK_FLOATS) {
         const int64_t n = count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS;
         if (fread(buf, 1, (size_t)n * 4, cf->file) != (size_t)n * 4) {
-            if (ferror(cf->file)) return io_fail(errno, "read", cf->path);
+            if (ferror(cf->file)) return io_fail(errno, "read", "checkpoint", cf->path);
             return format_fail(cf, "ended early: the file was shortened while being read");
         }
         *crc = spdf_crc32c(*crc, buf, (size_t)n * 4);
@@ -918,7 +855,7 @@ static spdf_status read_floats(const checkpoint_file *cf, float *dst, const int3
 static spdf_status read_stored(const checkpoint_file *cf, uint64_t offset, const spdf_model *model,
                                float *array, uint32_t *crc)
 {
-    if (fseeko(cf->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", cf->path);
+    if (fseeko(cf->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", "checkpoint", cf->path);
     for (int i = 0; i < model->num_tensors; i++)
         SPDF_TRY(read_floats(cf, array + model->tensors[i].offset, csr_to_slot(model, i),
                              model->tensors[i].stored, crc));

@@ -1,6 +1,7 @@
 /* GPT-2 checkpoints of llm.c (train_gpt2.c, train_gpt2.py): a 256-word header, then each kind of
  * parameter for all layers together, fp32 or bf16, read into a new dense model. */
 #include "core/core.h"
+#include "io/file_io.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -19,7 +20,10 @@
 #define BLOCK_TENSORS 12
 
 /* Header words (llm.c's model_header[]). */
-enum { AT_MAGIC, AT_VERSION, AT_MAX_SEQ_LEN, AT_VOCAB, AT_LAYERS, AT_HEADS, AT_CHANNELS, AT_PADDED_VOCAB };
+enum {
+    AT_MAGIC, AT_VERSION, AT_MAX_SEQ_LEN, AT_VOCAB, AT_LAYERS, AT_HEADS, AT_CHANNELS,
+    AT_PADDED_VOCAB
+};
 
 typedef struct llmc_file {
     const char *path;
@@ -28,23 +32,6 @@ typedef struct llmc_file {
     int value_bytes; /* 4 (fp32) or 2 (bf16) */
     int64_t maxT, V, Vp, L, NH, C;
 } llmc_file;
-
-static const char *error_text(int err, char *buf, size_t size)
-{
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(err, buf, size);
-#else
-    if (strerror_r(err, buf, size) != 0) snprintf(buf, size, "error %d", err);
-    return buf;
-#endif
-}
-
-static spdf_status io_fail(int err, const char *what, const char *path)
-{
-    char buf[128];
-    return spdf_fail(SPDF_EIO, "cannot %s llm.c checkpoint '%s': %s", what, path,
-                     error_text(err, buf, sizeof buf));
-}
 
 static spdf_status format_fail(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -105,10 +92,11 @@ static spdf_status read_header(llmc_file *f)
                            (unsigned long long)f->size, HEADER_BYTES);
     unsigned char header[HEADER_BYTES];
     if (fread(header, 1, sizeof header, f->file) != sizeof header) {
-        if (ferror(f->file)) return io_fail(errno, "read", f->path);
+        if (ferror(f->file)) return io_fail(errno, "read", "llm.c checkpoint", f->path);
         return format_fail(f->path, "ended early: the file was shortened while being read");
     }
-    const int32_t magic = load_i32(header + 4 * AT_MAGIC), version = load_i32(header + 4 * AT_VERSION);
+    const int32_t magic = load_i32(header + 4 * AT_MAGIC);
+    const int32_t version = load_i32(header + 4 * AT_VERSION);
     if (magic != MAGIC)
         return format_fail(f->path, "not an llm.c GPT-2 checkpoint (magic %d, expected %d)",
                            (int)magic, MAGIC);
@@ -123,8 +111,8 @@ static spdf_status read_header(llmc_file *f)
     f->C = load_i32(header + 4 * AT_CHANNELS);
     f->Vp = load_i32(header + 4 * AT_PADDED_VOCAB);
     if (f->maxT < 1 || f->V < 1 || f->L < 1 || f->NH < 1 || f->C < 1)
-        return format_fail(f->path, "the header's configuration must be positive (max_seq_len %lld, "
-                           "vocab_size %lld, num_layers %lld, num_heads %lld, channels %lld)",
+        return format_fail(f->path, "the header's configuration must be positive (max_seq_len "
+                           "%lld, vocab_size %lld, num_layers %lld, num_heads %lld, channels %lld)",
                            (long long)f->maxT, (long long)f->V, (long long)f->L, (long long)f->NH,
                            (long long)f->C);
     if (f->Vp < f->V)
@@ -148,14 +136,14 @@ static spdf_status read_values(const llmc_file *f, float *dst, int64_t count)
 {
     if (!dst) {
         if (fseeko(f->file, (off_t)(count * f->value_bytes), SEEK_CUR) != 0)
-            return io_fail(errno, "seek in", f->path);
+            return io_fail(errno, "seek in", "llm.c checkpoint", f->path);
         return SPDF_OK;
     }
     unsigned char bytes[CHUNK_VALUES * 4];
     for (int64_t done = 0; done < count; done += CHUNK_VALUES) {
         const size_t n = (size_t)(count - done < CHUNK_VALUES ? count - done : CHUNK_VALUES);
         if (fread(bytes, (size_t)f->value_bytes, n, f->file) != n) {
-            if (ferror(f->file)) return io_fail(errno, "read", f->path);
+            if (ferror(f->file)) return io_fail(errno, "read", "llm.c checkpoint", f->path);
             return format_fail(f->path, "ended early: the file was shortened while being read");
         }
         for (size_t i = 0; i < n; i++)
@@ -193,11 +181,11 @@ spdf_status spdf_model_import_llmc(spdf_context *ctx, const char *path, spdf_mod
     SPDF_CHECK_ARG(out);
     llmc_file f = {.path = path};
     f.file = fopen(path, "rb");
-    if (!f.file) return io_fail(errno, "open", path);
+    if (!f.file) return io_fail(errno, "open", "llm.c checkpoint", path);
     struct stat st;
     spdf_status status = SPDF_OK;
-    if (fstat(fileno(f.file), &st) != 0) status = io_fail(errno, "inspect", path);
-    else if (S_ISDIR(st.st_mode)) status = io_fail(EISDIR, "read", path);
+    if (fstat(fileno(f.file), &st) != 0) status = io_fail(errno, "inspect", "llm.c checkpoint", path);
+    else if (S_ISDIR(st.st_mode)) status = io_fail(EISDIR, "read", "llm.c checkpoint", path);
     else f.size = (uint64_t)st.st_size;
     if (status == SPDF_OK) status = read_header(&f);
     spdf_model *model = NULL;

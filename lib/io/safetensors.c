@@ -1,6 +1,7 @@
 /* Hugging Face safetensors: a model's weights under GPT-2's names and layout (Conv1D weights
- * transposed), written atomically, and read back, from libspdf or transformers, into a new model. */
+ * transposed), written atomically, and such files, libspdf's or transformers', read back. */
 #include "core/core.h"
+#include "io/file_io.h"
 #include "io/json.h"
 #include "io/text.h"
 
@@ -87,24 +88,6 @@ static uint64_t load_u64(const unsigned char *p)
 
 /* ---- errors ---- */
 
-/* strerror is not required to be thread-safe; strerror_r comes in a GNU and an XSI flavour. */
-static const char *error_text(int err, char *buf, size_t size)
-{
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(err, buf, size);
-#else
-    if (strerror_r(err, buf, size) != 0) snprintf(buf, size, "error %d", err);
-    return buf;
-#endif
-}
-
-static spdf_status io_fail(int err, const char *what, const char *path)
-{
-    char buf[128];
-    return spdf_fail(SPDF_EIO, "cannot %s safetensors file '%s': %s", what, path,
-                     error_text(err, buf, sizeof buf));
-}
-
 static spdf_status format_fail(const char *path, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -138,7 +121,8 @@ static void hf_shape(const spdf_tensor_info *info, int kind, int64_t shape[2])
     shape[1] = is_conv1d(kind) ? info->shape[0] : info->shape[1];
 }
 
-static int append_format(text_buffer *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int append_format(text_buffer *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int append_format(text_buffer *b, const char *fmt, ...)
 {
@@ -192,7 +176,7 @@ static spdf_status build_header(const spdf_model *model, text_buffer *json, int6
 
 static spdf_status put(FILE *file, const char *path, const void *data, size_t bytes)
 {
-    if (bytes > 0 && fwrite(data, 1, bytes, file) != bytes) return io_fail(errno, "write", path);
+    if (bytes > 0 && fwrite(data, 1, bytes, file) != bytes) return io_fail(errno, "write", "safetensors file", path);
     return SPDF_OK;
 }
 
@@ -251,39 +235,9 @@ static spdf_status write_safetensors(FILE *file, const char *path, const spdf_mo
     return status;
 }
 
-/* Creates "<path>.tmp.<pid>.<n>" exclusively, mode 0666 less the umask. */
-static spdf_status create_temporary(const char *path, char **tmp_path, int *fd)
+static spdf_status write_safetensors_file(FILE *file, const char *tmp_path, void *context)
 {
-    static atomic_uint counter;
-    const size_t size = strlen(path) + 64;
-    char *name = malloc(size);
-    if (!name) return spdf_fail(SPDF_ENOMEM, "out of memory for a file name");
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(name, size, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1u));
-        *fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (*fd >= 0) {
-            *tmp_path = name;
-            return SPDF_OK;
-        }
-        if (errno != EEXIST) break;
-    }
-    const spdf_status status = io_fail(errno, "create the temporary file for", path);
-    free(name);
-    return status;
-}
-
-/* Makes the rename durable; best effort, as some file systems refuse fsync on directories. */
-static void sync_directory_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
+    return write_safetensors(file, tmp_path, context);
 }
 
 spdf_status spdf_model_export_safetensors(const spdf_model *model, const char *path)
@@ -291,29 +245,7 @@ spdf_status spdf_model_export_safetensors(const spdf_model *model, const char *p
     spdf_clear_error();
     SPDF_CHECK_ARG(model);
     SPDF_CHECK_ARG(path);
-    char *tmp_path = NULL;
-    int fd = -1;
-    SPDF_TRY(create_temporary(path, &tmp_path, &fd));
-    spdf_status status;
-    FILE *file = fdopen(fd, "wb");
-    if (!file) {
-        status = io_fail(errno, "open", tmp_path);
-        close(fd);
-    } else {
-        status = write_safetensors(file, tmp_path, model);
-        if (status == SPDF_OK && fflush(file) != 0) status = io_fail(errno, "write", tmp_path);
-        if (status == SPDF_OK && fsync(fileno(file)) != 0) status = io_fail(errno, "sync", tmp_path);
-        if (fclose(file) != 0 && status == SPDF_OK) status = io_fail(errno, "close", tmp_path);
-    }
-    if (status == SPDF_OK && rename(tmp_path, path) != 0) {
-        char buf[128];
-        status = spdf_fail(SPDF_EIO, "cannot rename '%s' to safetensors file '%s': %s", tmp_path,
-                           path, error_text(errno, buf, sizeof buf));
-    }
-    if (status != SPDF_OK) unlink(tmp_path);
-    else sync_directory_of(path);
-    free(tmp_path);
-    return status;
+    return write_file_atomically(path, "safetensors file", write_safetensors_file, (void *)model);
 }
 
 /* ================================ reading ================================ */
@@ -441,8 +373,8 @@ static spdf_status parse_entry(const st_file *f, const char *name, const json_va
         return format_fail(path, "the shape of tensor '%s' must be an array", name);
     if (offsets->type != JSON_ARRAY || offsets->count != 2 ||
         parse_count(&offsets->items[0], &e->begin) != 0 || parse_count(&offsets->items[1], &e->end))
-        return format_fail(path, "the data_offsets of tensor '%s' must be two non-negative integers",
-                           name);
+        return format_fail(path, "the data_offsets of tensor '%s' must be two non-negative "
+                           "integers", name);
     if (e->end < e->begin)
         return format_fail(path, "tensor '%s' ends (%llu) before it begins (%llu)", name,
                            (unsigned long long)e->end, (unsigned long long)e->begin);
@@ -465,12 +397,12 @@ static spdf_status parse_entry(const st_file *f, const char *name, const json_va
         numel *= dim;
         if (d < 2) e->dims[d] = (int64_t)dim;
     }
-    if (numel * (uint64_t)dtype_size(dtype->text) != e->end - e->begin)
+    const uint64_t bytes = numel * (uint64_t)dtype_size(dtype->text);
+    if (bytes != e->end - e->begin)
         return format_fail(path, "tensor '%s' of %llu %s elements needs %llu bytes, its "
                            "data_offsets [%llu, %llu] hold %llu", name, (unsigned long long)numel,
-                           dtype->text, (unsigned long long)(numel * (uint64_t)dtype_size(dtype->text)),
-                           (unsigned long long)e->begin, (unsigned long long)e->end,
-                           (unsigned long long)(e->end - e->begin));
+                           dtype->text, (unsigned long long)bytes, (unsigned long long)e->begin,
+                           (unsigned long long)e->end, (unsigned long long)(e->end - e->begin));
     e->name = name;
     e->dtype = dtype->text;
     e->shape = shape;
@@ -529,9 +461,9 @@ static spdf_status parse_metadata(st_file *f, const json_value *v)
 
 static spdf_status read_exact(const st_file *f, uint64_t offset, void *buf, size_t bytes)
 {
-    if (fseeko(f->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", f->path);
+    if (fseeko(f->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", "safetensors file", f->path);
     if (fread(buf, 1, bytes, f->file) == bytes) return SPDF_OK;
-    if (ferror(f->file)) return io_fail(errno, "read", f->path);
+    if (ferror(f->file)) return io_fail(errno, "read", "safetensors file", f->path);
     return format_fail(f->path, "ended early: the file was shortened while being read");
 }
 
@@ -566,8 +498,10 @@ static spdf_status read_header(st_file *f)
     f->entries = calloc(root->count ? root->count : 1, sizeof *f->entries);
     if (!f->entries) return spdf_fail(SPDF_ENOMEM, "out of memory for a safetensors header");
     for (size_t i = 0; i < root->count; i++) {
-        if (strcmp(root->keys[i], "__metadata__") == 0) SPDF_TRY(parse_metadata(f, &root->items[i]));
-        else SPDF_TRY(parse_entry(f, root->keys[i], &root->items[i], &f->entries[f->count++]));
+        if (strcmp(root->keys[i], "__metadata__") == 0)
+            SPDF_TRY(parse_metadata(f, &root->items[i]));
+        else
+            SPDF_TRY(parse_entry(f, root->keys[i], &root->items[i], &f->entries[f->count++]));
     }
     return check_tiling(f);
 }
@@ -748,11 +682,11 @@ static spdf_status read_floats(const st_file *f, const entry *e, float *dst, int
 {
     unsigned char bytes[CHUNK_FLOATS * 4];
     if (fseeko(f->file, (off_t)(f->data_start + e->begin), SEEK_SET) != 0)
-        return io_fail(errno, "seek in", f->path);
+        return io_fail(errno, "seek in", "safetensors file", f->path);
     for (int64_t done = 0; done < count; done += CHUNK_FLOATS) {
         const size_t n = (size_t)(count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS);
         if (fread(bytes, 4, n, f->file) != n) {
-            if (ferror(f->file)) return io_fail(errno, "read", f->path);
+            if (ferror(f->file)) return io_fail(errno, "read", "safetensors file", f->path);
             return format_fail(f->path, "ended early: the file was shortened while being read");
         }
         for (size_t k = 0; k < n; k++) dst[done + (int64_t)k] = load_f32(bytes + 4 * k);
@@ -822,8 +756,8 @@ static spdf_status import_file(st_file *f, spdf_context *ctx, const spdf_import_
         if (status == SPDF_EINVAL) {
             char reason[256];
             snprintf(reason, sizeof reason, "%s", spdf_last_error());
-            status = spdf_fail(SPDF_EUNSUPPORTED, "safetensors file '%s': libspdf cannot build this "
-                               "model: %s", f->path, reason);
+            status = spdf_fail(SPDF_EUNSUPPORTED, "safetensors file '%s': libspdf cannot build "
+                               "this model: %s", f->path, reason);
         }
     }
     if (status == SPDF_OK) status = load_weights(f, &lay, model);
@@ -847,18 +781,19 @@ spdf_status spdf_model_import_safetensors(spdf_context *ctx, const char *path,
     if (config) {
         SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof(spdf_import_config),
                                         "spdf_import_config"));
-        if (config->reserved != 0) return spdf_fail(SPDF_EINVAL, "spdf_import_config.reserved must be 0");
+        if (config->reserved != 0)
+            return spdf_fail(SPDF_EINVAL, "spdf_import_config.reserved must be 0");
         if (config->num_heads < 0)
             return spdf_fail(SPDF_EINVAL, "spdf_import_config.num_heads must be >= 0, got %d",
                              (int)config->num_heads);
     }
     st_file f = {.path = path};
     f.file = fopen(path, "rb");
-    if (!f.file) return io_fail(errno, "open", path);
+    if (!f.file) return io_fail(errno, "open", "safetensors file", path);
     struct stat st;
     spdf_status status = SPDF_OK;
-    if (fstat(fileno(f.file), &st) != 0) status = io_fail(errno, "inspect", path);
-    else if (S_ISDIR(st.st_mode)) status = io_fail(EISDIR, "read", path);
+    if (fstat(fileno(f.file), &st) != 0) status = io_fail(errno, "inspect", "safetensors file", path);
+    else if (S_ISDIR(st.st_mode)) status = io_fail(EISDIR, "read", "safetensors file", path);
     else f.size = (uint64_t)st.st_size;
     if (status == SPDF_OK) status = import_file(&f, ctx, config, out);
     json_free(f.header);

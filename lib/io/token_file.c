@@ -1,6 +1,7 @@
 /* Token files (llm.c's uint16 format and libspdf's checksummed uint32 format) and the in-memory
  * dataset they load into.  The byte-exact layouts are in docs/token-format.md. */
 #include "core/core.h"
+#include "io/file_io.h"
 #include "io/dataset.h"
 
 #include <errno.h>
@@ -82,23 +83,6 @@ static size_t encode_tokens(const int32_t *tokens, size_t n, spdf_token_format f
 }
 
 /* ---- errors ---- */
-
-/* strerror is not required to be thread-safe; strerror_r comes in a GNU and an XSI flavour. */
-static const char *error_text(int err, char *buf, size_t size)
-{
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(err, buf, size);
-#else
-    if (strerror_r(err, buf, size) != 0) snprintf(buf, size, "error %d", err);
-    return buf;
-#endif
-}
-
-static spdf_status io_fail(int err, const char *what, const char *path)
-{
-    char buf[128];
-    return spdf_fail(SPDF_EIO, "cannot %s '%s': %s", what, path, error_text(err, buf, sizeof buf));
-}
 
 /* ---- datasets ---- */
 
@@ -214,88 +198,33 @@ static void build_header(const int32_t *tokens, int64_t count, spdf_token_format
     set_header_word(header, U32_WORD_HEADER_CRC, spdf_crc32c(0, header, HEADER_BYTES));
 }
 
-static spdf_status write_contents(FILE *file, const char *tmp_path,
-                                  const unsigned char header[HEADER_BYTES],
-                                  const int32_t *tokens, int64_t count, spdf_token_format format)
+typedef struct token_job {
+    const unsigned char *header; /* (HEADER_BYTES) */
+    const int32_t *tokens;
+    int64_t count;
+    spdf_token_format format;
+} token_job;
+
+static spdf_status write_contents(FILE *file, const char *tmp_path, void *context)
 {
+    const token_job *job = context;
+    const unsigned char *header = job->header;
+    const int32_t *tokens = job->tokens;
+    const int64_t count = job->count;
+    const spdf_token_format format = job->format;
     if (fwrite(header, 1, HEADER_BYTES, file) != HEADER_BYTES)
-        return io_fail(errno, "write", tmp_path);
+        return io_fail(errno, "write", "", tmp_path);
     unsigned char buf[CHUNK_TOKENS * 4];
     for (int64_t done = 0; done < count; done += CHUNK_TOKENS) {
         const size_t n = (size_t)(count - done < CHUNK_TOKENS ? count - done : CHUNK_TOKENS);
         const size_t bytes = encode_tokens(tokens + done, n, format, buf);
-        if (fwrite(buf, 1, bytes, file) != bytes) return io_fail(errno, "write", tmp_path);
+        if (fwrite(buf, 1, bytes, file) != bytes) return io_fail(errno, "write", "", tmp_path);
     }
     return SPDF_OK;
 }
 
-/* Creates "<path>.tmp.<pid>.<n>" exclusively, with mode 0666 less the umask like any new file.
- * The counter keeps two threads of one process saving to the same path apart. */
-static spdf_status create_temporary(const char *path, char **tmp_path, int *fd)
-{
-    static atomic_uint counter;
-    const size_t size = strlen(path) + 64;
-    char *name = malloc(size);
-    if (!name) return spdf_fail(SPDF_ENOMEM, "out of memory for a file name");
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(name, size, "%s.tmp.%ld.%u", path, (long)getpid(),
-                 atomic_fetch_add(&counter, 1u));
-        *fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (*fd >= 0) {
-            *tmp_path = name;
-            return SPDF_OK;
-        }
-        if (errno != EEXIST) break;
-    }
-    const spdf_status status = io_fail(errno, "create", name);
-    free(name);
-    return status;
-}
-
-/* Makes the rename itself durable.  Best effort: some file systems refuse fsync on directories,
- * and the data is already safely in place under its final name. */
-static void sync_directory_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 /* Writes everything to a temporary file beside path, flushes it to disk and renames it over
  * path, so readers see either the old file or the complete new one, never a partial file. */
-static spdf_status write_atomically(const char *path, const unsigned char header[HEADER_BYTES],
-                                    const int32_t *tokens, int64_t count, spdf_token_format format)
-{
-    char *tmp_path = NULL;
-    int fd = -1;
-    SPDF_TRY(create_temporary(path, &tmp_path, &fd));
-    spdf_status status = SPDF_OK;
-    FILE *file = fdopen(fd, "wb");
-    if (!file) {
-        status = io_fail(errno, "open", tmp_path);
-        close(fd);
-    } else {
-        status = write_contents(file, tmp_path, header, tokens, count, format);
-        if (status == SPDF_OK && fflush(file) != 0) status = io_fail(errno, "write", tmp_path);
-        if (status == SPDF_OK && fsync(fileno(file)) != 0)
-            status = io_fail(errno, "sync", tmp_path);
-        if (fclose(file) != 0 && status == SPDF_OK) status = io_fail(errno, "close", tmp_path);
-    }
-    if (status == SPDF_OK && rename(tmp_path, path) != 0)
-        status = io_fail(errno, "rename the temporary file onto", path);
-    if (status == SPDF_OK)
-        sync_directory_of(path);
-    else
-        unlink(tmp_path);
-    free(tmp_path);
-    return status;
-}
 
 spdf_status spdf_tokens_save(const char *path, const int32_t *tokens, int64_t count,
                              spdf_token_format format)
@@ -313,7 +242,8 @@ spdf_status spdf_tokens_save(const char *path, const int32_t *tokens, int64_t co
     SPDF_TRY(check_ids(__func__, tokens, count, max_id, &bound));
     unsigned char header[HEADER_BYTES];
     build_header(tokens, count, format, bound, header);
-    return write_atomically(path, header, tokens, count, format);
+    token_job job = {header, tokens, count, format};
+    return write_file_atomically(path, "token file", write_contents, &job);
 }
 
 /* ---- reading ---- */
@@ -399,7 +329,7 @@ static spdf_status check_file_size(const char *path, const file_layout *layout, 
 static spdf_status read_exactly(FILE *file, const char *path, void *buf, size_t bytes)
 {
     if (fread(buf, 1, bytes, file) == bytes) return SPDF_OK;
-    if (ferror(file)) return io_fail(errno, "read", path);
+    if (ferror(file)) return io_fail(errno, "read", "", path);
     return spdf_fail(SPDF_EFORMAT, "'%s' ended early: it was shortened while being read", path);
 }
 
@@ -443,8 +373,8 @@ static spdf_status read_payload(FILE *file, const char *path, const file_layout 
 static spdf_status read_token_file(FILE *file, const char *path, spdf_dataset **out)
 {
     struct stat info;
-    if (fstat(fileno(file), &info) != 0) return io_fail(errno, "stat", path);
-    if (S_ISDIR(info.st_mode)) return io_fail(EISDIR, "read", path);
+    if (fstat(fileno(file), &info) != 0) return io_fail(errno, "stat", "", path);
+    if (S_ISDIR(info.st_mode)) return io_fail(EISDIR, "read", "", path);
     if (info.st_size < HEADER_BYTES)
         return spdf_fail(SPDF_EFORMAT, "'%s' is too short for a token file: %lld bytes, the header "
                          "alone is %d", path, (long long)info.st_size, HEADER_BYTES);
@@ -478,7 +408,7 @@ spdf_status spdf_dataset_load(const char *path, spdf_dataset **out)
     SPDF_CHECK_ARG(path);
     SPDF_CHECK_ARG(out);
     FILE *file = fopen(path, "rb");
-    if (!file) return io_fail(errno, "open", path);
+    if (!file) return io_fail(errno, "open", "", path);
     const spdf_status status = read_token_file(file, path, out);
     fclose(file);
     return status;

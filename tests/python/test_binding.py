@@ -70,6 +70,12 @@ class BindingCoverage(unittest.TestCase):
         stale = sorted(set(spdf.PROTOTYPES) - set(names))
         self.assertEqual(stale, [], "prototypes of functions the header no longer declares")
 
+    def test_every_header_function_is_documented(self):
+        with open(os.path.join(ROOT, "docs", "api-reference.md"), encoding="utf-8") as f:
+            reference = f.read()
+        missing = [n for n in header_functions(HEADER) if not re.search(rf"\b{n}\b", reference)]
+        self.assertEqual(missing, [], "functions of include/spdf.h not in docs/api-reference.md")
+
     def test_config_structs_match_the_library(self):
         # The library's config_init writes the size it was compiled with.
         for cls in (spdf.ContextConfig, spdf.ModelConfig, spdf.OptimizerConfig, spdf.MaskConfig,
@@ -83,9 +89,11 @@ class BindingCoverage(unittest.TestCase):
     def test_output_structs_match_the_library(self):
         # An output struct reports the smaller of the caller's and the library's size.
         with spdf.Context() as ctx, small_model(ctx) as model:
-            for cls, call in ((spdf.TensorInfo, lambda p: spdf.lib.spdf_model_tensor_info(
-                    model.handle, 0, p)), (spdf.ModelConfig, lambda p: spdf.lib.spdf_model_get_config(
-                    model.handle, p))):
+            calls = ((spdf.TensorInfo,
+                      lambda p: spdf.lib.spdf_model_tensor_info(model.handle, 0, p)),
+                     (spdf.ModelConfig,
+                      lambda p: spdf.lib.spdf_model_get_config(model.handle, p)))
+            for cls, call in calls:
                 raw = (ctypes.c_char * (ctypes.sizeof(cls) + 64))()
                 size = ctypes.cast(raw, ctypes.POINTER(ctypes.c_size_t))
                 size.contents.value = ctypes.sizeof(cls) + 64

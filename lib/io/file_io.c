@@ -1,0 +1,91 @@
+/* Error reporting for file operations and the atomic replacement of a file. */
+#include "io/file_io.h"
+#include "core/core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* strerror is not required to be thread-safe; strerror_r comes in a GNU and an XSI flavour. */
+static const char *error_text(int err, char *buf, size_t size)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(err, buf, size);
+#else
+    if (strerror_r(err, buf, size) != 0) snprintf(buf, size, "error %d", err);
+    return buf;
+#endif
+}
+
+spdf_status io_fail(int err, const char *what, const char *kind, const char *path)
+{
+    char buf[128];
+    return spdf_fail(SPDF_EIO, "cannot %s %s%s'%s': %s", what, kind, *kind ? " " : "", path,
+                     error_text(err, buf, sizeof buf));
+}
+
+/* The counter keeps two threads of one process writing the same path apart. */
+static spdf_status create_temporary(const char *path, const char *kind, char **tmp_path, int *fd)
+{
+    static atomic_uint counter;
+    const size_t size = strlen(path) + 64;
+    char *name = malloc(size);
+    if (!name) return spdf_fail(SPDF_ENOMEM, "out of memory for a file name");
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(name, size, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&counter, 1u));
+        *fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (*fd >= 0) {
+            *tmp_path = name;
+            return SPDF_OK;
+        }
+        if (errno != EEXIST) break;
+    }
+    const spdf_status status = io_fail(errno, "create the temporary file for", kind, path);
+    free(name);
+    return status;
+}
+
+/* Makes the rename durable.  Best effort: some file systems refuse fsync on directories, and
+ * the new file is already complete under its final name. */
+static void sync_directory_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir) return;
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+spdf_status write_file_atomically(const char *path, const char *kind, file_writer write,
+                                  void *context)
+{
+    char *tmp_path = NULL;
+    int fd = -1;
+    SPDF_TRY(create_temporary(path, kind, &tmp_path, &fd));
+    spdf_status status;
+    FILE *file = fdopen(fd, "wb");
+    if (!file) {
+        status = io_fail(errno, "open", "", tmp_path);
+        close(fd);
+    } else {
+        status = write(file, tmp_path, context);
+        if (status == SPDF_OK && fflush(file) != 0) status = io_fail(errno, "write", "", tmp_path);
+        if (status == SPDF_OK && fsync(fileno(file)) != 0) status = io_fail(errno, "sync", "", tmp_path);
+        if (fclose(file) != 0 && status == SPDF_OK) status = io_fail(errno, "close", "", tmp_path);
+    }
+    if (status == SPDF_OK && rename(tmp_path, path) != 0)
+        status = io_fail(errno, "rename the temporary file onto", kind, path);
+    if (status == SPDF_OK)
+        sync_directory_of(path);
+    else
+        unlink(tmp_path);
+    free(tmp_path);
+    return status;
+}

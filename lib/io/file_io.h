@@ -1,0 +1,24 @@
+/* File helpers shared by every reader and writer in lib/io: error reporting and the atomic
+ * replacement of a file (temporary file, fsync, rename). */
+#ifndef SPDF_FILE_IO_H
+#define SPDF_FILE_IO_H
+
+#include "spdf.h"
+
+#include <stdio.h>
+
+/* Records "cannot <what> <kind> '<path>': <strerror(err)>" and returns SPDF_EIO.  kind names
+ * the file ("checkpoint", "token file"); it may be "". */
+spdf_status io_fail(int err, const char *what, const char *kind, const char *path);
+
+/* Produces a file's content into `file` (the temporary file tmp_path). */
+typedef spdf_status (*file_writer)(FILE *file, const char *tmp_path, void *context);
+
+/* Writes through `write` into "<path>.tmp.<pid>.<n>" (created exclusively, mode 0666 less the
+ * umask), flushes it to disk and renames it over path, then syncs the directory.  Readers see
+ * the old file or the complete new one, never a partial file; on any failure the temporary
+ * file is removed and path is untouched. */
+spdf_status write_file_atomically(const char *path, const char *kind, file_writer write,
+                                  void *context);
+
+#endif

@@ -27,4 +27,4 @@ quietly meson compile -C "$build_dir" hello src/spdf:executable
 echo
 # Passive OpenMP waiting keeps the two compute threads from spinning on a shared machine.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-"$build_dir/src/spdf" demo --out out/demo "$@"
+"$build_dir/src/spdf" demo "$@"   # writes out/demo/ unless --out says otherwise

@@ -43,9 +43,8 @@ int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t conte
 void finetune_data_free(finetune_data *d);
 
 /* How the examples of an epoch are put into batches.  Both draw a new seeded shuffle for every
- * epoch (a pure function of the seed, the epoch and the examples); an epoch is count / B
- * batches and the examples left over go first in no batch of that epoch (a different few every
- * epoch). */
+ * epoch (a pure function of the seed, the epoch and the examples).  An epoch is count / B
+ * batches; the count % B examples left over sit that epoch out (different ones every epoch). */
 typedef enum batch_order {
     BATCH_GROUPED = 0, /* the shuffle is cut into windows of 64 batches, each window is sorted by
                           length and cut into batches, and the batches are shuffled: less

@@ -304,6 +304,15 @@ static int eval_text(const eval_flags *f, session *s)
         corpus_free(&data);
         return EXIT_BAD_INPUT;
     }
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    spdf_model_get_config(s->model, &mc);
+    if (data.vocab_bound > mc.vocab_size) {
+        cli_error("'%s' holds token id %d, outside the model's vocabulary of %d", f->text, (int)data.vocab_bound - 1,
+                  (int)mc.vocab_size);
+        corpus_free(&data);
+        return EXIT_BAD_INPUT;
+    }
     if ((count - 1) / T < rows) rows = (int32_t)((count - 1) / T);
     const int64_t available = (count - 1) / ((int64_t)rows * T);
     const int64_t batches = f->batches > 0 && f->batches < available ? f->batches : available;
@@ -361,7 +370,6 @@ static int eval_task(const eval_flags *f, session *s)
     memset(&out, 0, sizeof out);
     spdf_generate_config config;
     decode_flags_apply(&f->decode, &config);
-    cli_signals_install();
     if (code == EXIT_OK)
         code = decode_task(s->model, task, f->items, &config, progress_default_mode(PROGRESS_OFF), "eval", &out);
     spdf_bleu_result result;

@@ -85,7 +85,7 @@ void options_print_help(const command_spec *command)
             print_choices(stdout, option->choices);
         }
         if (option->required) printf(" (required)");
-        else print_default(stdout, option);
+        else if (!option->hide_default) print_default(stdout, option);
         printf("\n");
     }
     printf("  %-28s%s\n", "-h, --help", "show this help and exit");

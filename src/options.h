@@ -29,6 +29,7 @@ typedef struct option_spec {
     double min, max;      /* range of numeric values (inclusive) */
     const char *const *choices; /* OPTION_CHOICE: NULL-terminated list of accepted values */
     int required;
+    int hide_default;     /* the help shows no "(default ...)" (the default depends on other flags) */
     int seen;             /* set by the parser when the option was given */
 } option_spec;
 
@@ -61,6 +62,9 @@ int options_given(const command_spec *command, const char *name);
     { .name = (n), .type = OPTION_FLAG, .value = (ptr), .help = (h) }
 #define OPT_INT(n, ptr, mv, lo, hi, h) \
     { .name = (n), .type = OPTION_INT, .value = (ptr), .metavar = (mv), .min = (lo), .max = (hi), .help = (h) }
+#define OPT_INT_NO_DEFAULT(n, ptr, mv, lo, hi, h) \
+    { .name = (n), .type = OPTION_INT, .value = (ptr), .metavar = (mv), .min = (lo), .max = (hi), .help = (h), \
+      .hide_default = 1 }
 #define OPT_INT64(n, ptr, mv, lo, hi, h) \
     { .name = (n), .type = OPTION_INT64, .value = (ptr), .metavar = (mv), .min = (lo), .max = (hi), .help = (h) }
 #define OPT_FLOAT(n, ptr, mv, lo, hi, h) \

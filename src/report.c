@@ -257,6 +257,13 @@ static void draw_points(FILE *out, const panel *p, const curve *c, const char *c
                 to_x(p, (double)c->steps[i]), to_y(p, fmin(fmax(c->values[i], p->ymin), p->ymax)), color);
 }
 
+/* A white box behind `rows` legend entries, so curves do not run through the text. */
+static void legend_box(FILE *out, const panel *p, int rows)
+{
+    fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"204\" height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" "
+                 "stroke=\"#bbb\"/>\n", p->left + p->width - 216, p->top + 6, 18 * rows + 6);
+}
+
 static void legend_entry(FILE *out, const panel *p, int row, const char *color, const char *dash, int marker,
                          const char *text)
 {
@@ -332,6 +339,7 @@ int report_write_svg(const demo_report *r, const char *path)
     for (int k = 0; k < 4; k++) range_extend(&left, pre[k], k < 2 ? pre_window : 1);
     range_finish(&left);
     draw_axes(out, &left, "Pre-training on Tiny Shakespeare", "step", "loss (nats per byte)");
+    legend_box(out, &left, (pre[0] ? 2 : 0) + (pre[1] ? 2 : 0));
     const char *const pre_colors[2] = {"#1f77b4", "#d62728"};
     const char *const pre_names[2] = {"dense", "sparse"};
     for (int k = 0; k < 2; k++) {
@@ -351,7 +359,9 @@ int report_write_svg(const demo_report *r, const char *path)
         if (r->variants[i].trained) range_extend(&right, r->variants[i].finetune_curve, ft_window);
     range_finish(&right);
     draw_axes(out, &right, "Fine-tuning on E2E", "step", "loss on target bytes (nats)");
-    int row = 0;
+    int row = 0, trained = 0;
+    for (int i = 0; i < r->variant_count; i++) trained += r->variants[i].trained;
+    legend_box(out, &right, trained);
     for (int i = 0; i < r->variant_count; i++) {
         const demo_variant *v = &r->variants[i];
         if (!v->trained) continue;

@@ -2,27 +2,31 @@
  * and OpenMP tiling around them (libxsmm's own sgemm hands large sizes to a BLAS). */
 #include "backend.h"
 #include "core/core.h"
+#include "backend/xsmm_sparse.h"
 
 #include <libxsmm.h>
 #include <limits.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <pthread.h>
 #include <string.h>
 
 /* libxsmm is column-major, so the row-major product C (M,N) = op(A) op(B) is computed as the
  * column-major product C^T (N,M) = op(B)^T op(A)^T.  A kernel call therefore sees:
  *   its A: a packed block of op(B), BLOCK_N columns of C by BLOCK_K (vector loads, kept in L1),
- *   its B: BLOCK_M rows of op(A) by BLOCK_K, read in place when A is not transposed,
+ *   its B: a packed block of op(A), BLOCK_M rows of C by BLOCK_K (broadcasts),
  *   its C: a BLOCK_M x BLOCK_N tile of C, read and written in place with leading dimension ldc.
  * Blocking, outermost first: PANEL_N columns of C, PANEL_K steps of K (the packed op(B) panel),
- * PANEL_M rows of C (the op(A) rows in use), then tiles, then kernel calls over BLOCK_K steps.
- * None of it depends on the thread count, and every tile belongs to one thread at a time, so
- * each element of C accumulates in the same order of K for any number of threads. */
+ * PANEL_M rows of C (the packed op(A) block), then tiles, then kernel calls over BLOCK_K steps.
+ * None of it depends on the thread count, and every tile belongs to one thread, so each element
+ * of C accumulates in the same order of K for any number of threads. */
 enum {
     BLOCK_N = 64,   /* C columns per kernel (kernel m): a multiple of the 32-float AVX2 block */
-    BLOCK_M = 48,   /* C rows per kernel (kernel n): a multiple of the 3-column AVX2 block */
+    BLOCK_M = 96,   /* C rows per kernel (kernel n): a multiple of the 3-column AVX2 block */
     BLOCK_K = 64,   /* K steps per kernel: BLOCK_N x BLOCK_K floats (16 KiB) stay in L1 */
     PANEL_K = 256,  /* K steps per packed panel: C is read and written once per panel */
-    PANEL_M = 192,  /* C rows per op(A) block: PANEL_M x PANEL_K floats (192 KiB) in L2 */
+    PANEL_M = 192,  /* C rows per packed op(A) block: PANEL_M x PANEL_K floats (192 KiB), L2 */
     PANEL_N = 2048, /* C columns per packed op(B) panel: PANEL_K x PANEL_N floats (2 MiB) */
     KERNEL_CACHE = 128
 };
@@ -84,6 +88,67 @@ static int xsmm_available(void)
 
 /* ---- packing ---- */
 
+/* dst[r * ldd + c] = alpha * src[c * lds + r] for an 8 x 8 block.  The backend only runs where
+ * libxsmm targets AVX2 (xsmm_available), so the AVX2 version needs no run-time check. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+__attribute__((target("avx2"))) static void transpose_8x8(float *restrict dst, int64_t ldd,
+                                                          const float *src, int64_t lds,
+                                                          float alpha)
+{
+    const __m256 scale = _mm256_set1_ps(alpha);
+    __m256 r0 = _mm256_mul_ps(scale, _mm256_loadu_ps(src + 0 * lds));
+    __m256 r1 = _mm256_mul_ps(scale, _mm256_loadu_ps(src + 1 * lds));
+    __m256 r2 = _mm256_mul_ps(scale, _mm256_loadu_ps(src + 2 * lds));
+    __m256 r3 = _mm256_mul_ps(scale, _mm256_loadu_ps(src + 3 * lds));
+    __m256 r4 = _mm256_mul_ps(scale, _mm256_loadu_ps(src + 4 * lds));
+    __m256 r5 = _mm256_mul_ps(scale, _mm256_loadu_ps(src + 5 * lds));
+    __m256 r6 = _mm256_mul_ps(scale, _mm256_loadu_ps(src + 6 * lds));
+    __m256 r7 = _mm256_mul_ps(scale, _mm256_loadu_ps(src + 7 * lds));
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    r0 = _mm256_shuffle_ps(t0, t2, 0x44);
+    r1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    r2 = _mm256_shuffle_ps(t1, t3, 0x44);
+    r3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    r4 = _mm256_shuffle_ps(t4, t6, 0x44);
+    r5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    r6 = _mm256_shuffle_ps(t5, t7, 0x44);
+    r7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst + 0 * ldd, _mm256_permute2f128_ps(r0, r4, 0x20));
+    _mm256_storeu_ps(dst + 1 * ldd, _mm256_permute2f128_ps(r1, r5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(r2, r6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(r3, r7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(r0, r4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(r1, r5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(r2, r6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(r3, r7, 0x31));
+}
+#else
+static void transpose_8x8(float *restrict dst, int64_t ldd, const float *src, int64_t lds,
+                          float alpha)
+{
+    for (int r = 0; r < 8; r++)
+        for (int c = 0; c < 8; c++) dst[r * ldd + c] = alpha * src[c * lds + r];
+}
+#endif
+
+/* dst[r * ldd + c] = alpha * src[c * lds + r] for r < rows, c < cols. */
+static void transpose(float *restrict dst, int64_t ldd, const float *src, int64_t lds,
+                      int64_t rows, int64_t cols, float alpha)
+{
+    const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+    for (int64_t c = 0; c < cols8; c += 8)
+        for (int64_t r = 0; r < rows8; r += 8)
+            transpose_8x8(dst + r * ldd + c, ldd, src + c * lds + r, lds, alpha);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = r < rows8 ? cols8 : 0; c < cols; c++)
+            dst[r * ldd + c] = alpha * src[c * lds + r];
+}
+
 /* op(B)[p0:p0+k, j0:j0+n] * alpha as a column-major BLOCK_N x k block (leading dimension
  * BLOCK_N), columns n..BLOCK_N zero. */
 static void pack_b(float *restrict dst, const float *B, int64_t ldb, spdf_transpose trans,
@@ -94,26 +159,66 @@ static void pack_b(float *restrict dst, const float *B, int64_t ldb, spdf_transp
             const float *src = B + (p0 + p) * ldb + j0;
             float *out = dst + p * BLOCK_N;
             for (int64_t j = 0; j < n; j++) out[j] = alpha * src[j];
-            for (int64_t j = n; j < BLOCK_N; j++) out[j] = 0.0f;
         }
-        return;
+    } else {
+        transpose(dst, BLOCK_N, B + j0 * ldb + p0, ldb, k, n, alpha);
     }
-    for (int64_t j = 0; j < n; j++) {
-        const float *src = B + (j0 + j) * ldb + p0;
-        for (int64_t p = 0; p < k; p++) dst[p * BLOCK_N + j] = alpha * src[p];
-    }
-    for (int64_t p = 0; p < k; p++)
-        for (int64_t j = n; j < BLOCK_N; j++) dst[p * BLOCK_N + j] = 0.0f;
+    if (n < BLOCK_N)
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t j = n; j < BLOCK_N; j++) dst[p * BLOCK_N + j] = 0.0f;
 }
 
-/* Rows i0..i0+m of op(A) = A^T over p0..p0+k, row i at dst[i * ld], for a transposed A. */
-static void pack_a_transposed(float *restrict dst, int64_t ld, const float *A, int64_t lda,
-                              int64_t i0, int64_t m, int64_t p0, int64_t k)
+/* op(A)[i0:i0+m, p0:p0+k] with row i at dst[i * BLOCK_K] (a column-major k x m block). */
+static void pack_a(float *restrict dst, const float *A, int64_t lda, spdf_transpose trans,
+                   int64_t i0, int64_t m, int64_t p0, int64_t k)
 {
-    for (int64_t p = 0; p < k; p++) {
-        const float *src = A + (p0 + p) * lda + i0;
-        for (int64_t i = 0; i < m; i++) dst[i * ld + p] = src[i];
+    if (trans == SPDF_NO_TRANS) {
+        for (int64_t i = 0; i < m; i++)
+            memcpy(dst + i * BLOCK_K, A + (i0 + i) * lda + p0, sizeof(float) * (size_t)k);
+    } else {
+        transpose(dst, BLOCK_K, A + p0 * lda + i0, lda, m, k, 1.0f);
     }
+}
+
+/* ---- packing space, kept between calls (allocating megabytes per call costs page faults) ---- */
+
+static struct {
+    pthread_mutex_t lock;
+    float *buffer;
+    size_t floats;
+} spare = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* A buffer of at least `floats`, the spare one if it is large enough and free; NULL if out of
+ * memory.  *capacity receives its size for buffer_release. */
+static float *buffer_acquire(size_t floats, size_t *capacity)
+{
+    float *buffer = NULL;
+    pthread_mutex_lock(&spare.lock);
+    if (spare.buffer && spare.floats >= floats) {
+        buffer = spare.buffer;
+        *capacity = spare.floats;
+        spare.buffer = NULL;
+    }
+    pthread_mutex_unlock(&spare.lock);
+    if (!buffer) {
+        buffer = spdf_aligned_alloc(sizeof(float) * floats);
+        *capacity = floats;
+    }
+    return buffer;
+}
+
+/* Keeps the larger of buffer and the current spare, frees the other. */
+static void buffer_release(float *buffer, size_t capacity)
+{
+    pthread_mutex_lock(&spare.lock);
+    if (!spare.buffer || spare.floats < capacity) {
+        float *old = spare.buffer;
+        spare.buffer = buffer;
+        spare.floats = capacity;
+        buffer = old;
+    }
+    pthread_mutex_unlock(&spare.lock);
+    spdf_aligned_free(buffer);
 }
 
 /* ---- the GEMM ---- */
@@ -127,11 +232,10 @@ typedef struct plan {
     libxsmm_smmfunction kernel[2][2][2][2];
 } plan;
 
-static int make_plan(plan *pl, int64_t M, int64_t N, int64_t K, float beta, int64_t ldb_kernel,
-                     int64_t ldc)
+static int make_plan(plan *pl, int64_t M, int64_t N, int64_t K, float beta, int64_t ldc)
 {
     memset(pl, 0, sizeof *pl);
-    if (ldb_kernel > INT_MAX || ldc > INT_MAX) return 0;
+    if (ldc > INT_MAX) return 0;
     const int64_t ns[2] = {min64(N, BLOCK_N), N % BLOCK_N ? N % BLOCK_N : min64(N, BLOCK_N)};
     const int64_t ms[2] = {min64(M, BLOCK_M), M % BLOCK_M ? M % BLOCK_M : min64(M, BLOCK_M)};
     const int64_t ks[2] = {min64(K, BLOCK_K), K % BLOCK_K ? K % BLOCK_K : min64(K, BLOCK_K)};
@@ -141,8 +245,8 @@ static int make_plan(plan *pl, int64_t M, int64_t N, int64_t K, float beta, int6
         for (int i = 0; i < 2 && need[b]; i++)
             for (int j = 0; j < 2; j++)
                 for (int k = 0; k < 2; k++) {
-                    const kernel_key key = {(int)ns[i], (int)ms[j], (int)ks[k], BLOCK_N,
-                                            (int)ldb_kernel, (int)ldc, b};
+                    const kernel_key key = {(int)ns[i], (int)ms[j], (int)ks[k], BLOCK_N, BLOCK_K,
+                                            (int)ldc, b};
                     if (!(pl->kernel[b][i][j][k] = kernel_get(key))) return 0;
                 }
     return 1;
@@ -155,7 +259,81 @@ static void scale_tile(float *C, int64_t ldc, int64_t m, int64_t n, float beta)
         for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
-/* Below this many FLOPs a second thread costs more in start-up and barriers than it saves. */
+/* One GEMM call as every thread sees it. */
+typedef struct gemm_args {
+    spdf_transpose trans_a, trans_b;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    plan pl;
+} gemm_args;
+
+/* Rows [i0,i1) and columns [j0,j1) of C, both starting on tile boundaries, on one thread, with
+ * its own packing space. */
+static void gemm_region(const gemm_args *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                        float *b_panel, float *a_block)
+{
+    const int general_beta = g->beta != 0.0f && g->beta != 1.0f;
+    for (int64_t jc = j0; jc < j1; jc += PANEL_N) {
+        const int64_t nc = min64(PANEL_N, j1 - jc), n_blocks = blocks(nc, BLOCK_N);
+        for (int64_t pc = 0; pc < g->K; pc += PANEL_K) {
+            const int64_t kc = min64(PANEL_K, g->K - pc), k_blocks = blocks(kc, BLOCK_K);
+            /* op(B) panel: block (jb, s) holds columns jb*BLOCK_N.. over K steps s*BLOCK_K.. */
+            for (int64_t jb = 0; jb < n_blocks; jb++)
+                for (int64_t s = 0; s < k_blocks; s++)
+                    pack_b(b_panel + (jb * k_blocks + s) * BLOCK_N * BLOCK_K, g->B, g->ldb,
+                           g->trans_b, pc + s * BLOCK_K, min64(BLOCK_K, kc - s * BLOCK_K),
+                           jc + jb * BLOCK_N, min64(BLOCK_N, nc - jb * BLOCK_N), g->alpha);
+            for (int64_t ic = i0; ic < i1; ic += PANEL_M) {
+                const int64_t mc = min64(PANEL_M, i1 - ic), m_blocks = blocks(mc, BLOCK_M);
+                /* op(A) block: block (ib, s) holds rows ib*BLOCK_M.. over K steps s*BLOCK_K.. */
+                for (int64_t ib = 0; ib < m_blocks; ib++)
+                    for (int64_t s = 0; s < k_blocks; s++)
+                        pack_a(a_block + (ib * k_blocks + s) * BLOCK_M * BLOCK_K, g->A, g->lda,
+                               g->trans_a, ic + ib * BLOCK_M, min64(BLOCK_M, mc - ib * BLOCK_M),
+                               pc + s * BLOCK_K, min64(BLOCK_K, kc - s * BLOCK_K));
+                for (int64_t ib = 0; ib < m_blocks; ib++)
+                    for (int64_t jb = 0; jb < n_blocks; jb++) {
+                        const int64_t n = min64(BLOCK_N, nc - jb * BLOCK_N);
+                        const int64_t m = min64(BLOCK_M, mc - ib * BLOCK_M);
+                        float *c_tile = g->C + (ic + ib * BLOCK_M) * g->ldc + jc + jb * BLOCK_N;
+                        if (pc == 0 && general_beta) scale_tile(c_tile, g->ldc, m, n, g->beta);
+                        const float *b_blocks = b_panel + jb * k_blocks * BLOCK_N * BLOCK_K;
+                        const float *a_blocks = a_block + ib * k_blocks * BLOCK_M * BLOCK_K;
+                        for (int64_t s = 0; s < k_blocks; s++) {
+                            const int overwrite = pc == 0 && s == 0 && g->beta == 0.0f;
+                            const int edge_k = pc + s * BLOCK_K + BLOCK_K > g->K;
+                            g->pl.kernel[!overwrite][n != BLOCK_N][m != BLOCK_M][edge_k](
+                                b_blocks + s * BLOCK_N * BLOCK_K, a_blocks + s * BLOCK_M * BLOCK_K,
+                                c_tile);
+                        }
+                    }
+            }
+        }
+    }
+}
+
+/* Splits the tile grid (row_tiles x col_tiles) over threads as a rows x cols grid of
+ * rectangles with the smallest largest rectangle, preferring to split columns. */
+static void thread_grid(int threads, int64_t row_tiles, int64_t col_tiles, int *rows, int *cols)
+{
+    int64_t best = INT64_MAX;
+    *rows = 1;
+    *cols = 1;
+    for (int r = 1; r <= threads; r++) {
+        if (threads % r) continue;
+        const int c = threads / r;
+        const int64_t largest = blocks(row_tiles, r) * blocks(col_tiles, c);
+        if (largest < best) {
+            best = largest;
+            *rows = r;
+            *cols = c;
+        }
+    }
+}
+
+/* Below this many FLOPs a second thread costs more to start than it saves. */
 #define PARALLEL_MIN_FLOPS 4.0e6
 
 static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose trans_b, int64_t M,
@@ -170,82 +348,46 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
         for (int64_t i = 0; i < M; i++) scale_tile(C + i * ldc, ldc, 1, N, beta);
         return;
     }
-    /* Kernels read op(A) rows in place from A, or from a packed copy of A^T. */
-    const int packed_a = trans_a == SPDF_TRANS;
-    const int64_t kc_max = min64(K, PANEL_K);
-    const int64_t ldb_kernel = packed_a ? kc_max : lda;
-    plan pl;
-    float *b_panel = NULL, *a_block = NULL;
-    if (xsmm_available() && make_plan(&pl, M, N, K, beta, ldb_kernel, ldc)) {
-        b_panel = spdf_aligned_alloc(sizeof(float) * (size_t)(blocks(min64(N, PANEL_N), BLOCK_N) *
-                                                              blocks(kc_max, BLOCK_K)) *
-                                     BLOCK_N * BLOCK_K);
-        if (packed_a)
-            a_block = spdf_aligned_alloc(sizeof(float) * (size_t)(blocks(min64(M, PANEL_M), BLOCK_M) *
-                                                                  BLOCK_M * kc_max));
-    }
-    if (!b_panel || (packed_a && !a_block)) {
+    /* Each thread owns a rectangle of whole tiles, packs its own operands and never waits for
+     * another; the tile grid is the same for every thread count. */
+    const int64_t row_tiles = blocks(M, BLOCK_M), col_tiles = blocks(N, BLOCK_N);
+    if (num_threads > row_tiles * col_tiles) num_threads = (int)(row_tiles * col_tiles);
+    int grid_rows, grid_cols;
+    thread_grid(num_threads, row_tiles, col_tiles, &grid_rows, &grid_cols);
+    const int64_t row_part = blocks(row_tiles, grid_rows) * BLOCK_M;
+    const int64_t col_part = blocks(col_tiles, grid_cols) * BLOCK_N;
+
+    gemm_args g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C,
+                   {{{{{NULL}}}}}};
+    const int64_t k_blocks = blocks(min64(K, PANEL_K), BLOCK_K);
+    const size_t b_floats = (size_t)(blocks(min64(col_part, PANEL_N), BLOCK_N) * k_blocks) *
+                            BLOCK_N * BLOCK_K;
+    const size_t a_floats = (size_t)(blocks(min64(row_part, PANEL_M), BLOCK_M) * k_blocks) *
+                            BLOCK_M * BLOCK_K;
+    size_t capacity = 0;
+    float *buffers = NULL;
+    if (xsmm_available() && make_plan(&g.pl, M, N, K, beta, ldc))
+        buffers = buffer_acquire((b_floats + a_floats) * (size_t)num_threads, &capacity);
+    if (!buffers) {
         /* No kernel or no memory: the reference computes the same contract. */
-        spdf_aligned_free(b_panel);
-        spdf_aligned_free(a_block);
         spdf_backend_ref.gemm(num_threads, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
                               C, ldc);
         return;
     }
-    const int general_beta = beta != 0.0f && beta != 1.0f;
-
 #pragma omp parallel num_threads(num_threads) if (num_threads > 1)
-    for (int64_t jc = 0; jc < N; jc += PANEL_N) {
-        const int64_t nc = min64(PANEL_N, N - jc), n_blocks = blocks(nc, BLOCK_N);
-        for (int64_t pc = 0; pc < K; pc += PANEL_K) {
-            const int64_t kc = min64(PANEL_K, K - pc), k_blocks = blocks(kc, BLOCK_K);
-            /* op(B) panel: block (jb, s) holds columns jb*BLOCK_N.. over K steps s*BLOCK_K.. */
-#pragma omp for collapse(2) schedule(static)
-            for (int64_t jb = 0; jb < n_blocks; jb++)
-                for (int64_t s = 0; s < k_blocks; s++)
-                    pack_b(b_panel + (jb * k_blocks + s) * BLOCK_N * BLOCK_K, B, ldb, trans_b,
-                           pc + s * BLOCK_K, min64(BLOCK_K, kc - s * BLOCK_K), jc + jb * BLOCK_N,
-                           min64(BLOCK_N, nc - jb * BLOCK_N), alpha);
-            for (int64_t ic = 0; ic < M; ic += PANEL_M) {
-                const int64_t mc = min64(PANEL_M, M - ic), m_blocks = blocks(mc, BLOCK_M);
-                const float *a_rows = A + ic * lda + pc;
-                if (packed_a) {
-#pragma omp for schedule(static)
-                    for (int64_t ib = 0; ib < m_blocks; ib++)
-                        pack_a_transposed(a_block + ib * BLOCK_M * ldb_kernel, ldb_kernel, A, lda,
-                                          ic + ib * BLOCK_M, min64(BLOCK_M, mc - ib * BLOCK_M),
-                                          pc, kc);
-                    a_rows = a_block;
-                }
-#pragma omp for collapse(2) schedule(static) nowait
-                for (int64_t jb = 0; jb < n_blocks; jb++)
-                    for (int64_t ib = 0; ib < m_blocks; ib++) {
-                        const int64_t n = min64(BLOCK_N, nc - jb * BLOCK_N);
-                        const int64_t m = min64(BLOCK_M, mc - ib * BLOCK_M);
-                        float *c_tile = C + (ic + ib * BLOCK_M) * ldc + jc + jb * BLOCK_N;
-                        if (pc == 0 && general_beta) scale_tile(c_tile, ldc, m, n, beta);
-                        const float *b_blocks = b_panel + jb * k_blocks * BLOCK_N * BLOCK_K;
-                        const float *a_tile = a_rows + ib * BLOCK_M * ldb_kernel;
-                        for (int64_t s = 0; s < k_blocks; s++) {
-                            const int overwrite = pc == 0 && s == 0 && beta == 0.0f;
-                            const int edge_k = pc + s * BLOCK_K + BLOCK_K > K;
-                            pl.kernel[!overwrite][n != BLOCK_N][m != BLOCK_M][edge_k](
-                                b_blocks + s * BLOCK_N * BLOCK_K, a_tile + s * BLOCK_K, c_tile);
-                        }
-                    }
-                /* The next op(A) block overwrites what other threads may still read. */
-                if (packed_a) {
-#pragma omp barrier
-                }
-            }
-            /* Likewise the next op(B) panel. */
-            if (!packed_a) {
-#pragma omp barrier
-            }
-        }
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num();
+#else
+        const int t = 0;
+#endif
+        const int64_t r0 = (t / grid_cols) * row_part, c0 = (t % grid_cols) * col_part;
+        float *b_panel = buffers + (size_t)t * (b_floats + a_floats);
+        if (r0 < M && c0 < N)
+            gemm_region(&g, r0, min64(M, r0 + row_part), c0, min64(N, c0 + col_part), b_panel,
+                        b_panel + b_floats);
     }
-    spdf_aligned_free(b_panel);
-    spdf_aligned_free(a_block);
+    buffer_release(buffers, capacity);
 }
 
 const spdf_backend_ops spdf_backend_xsmm = {
@@ -253,4 +395,10 @@ const spdf_backend_ops spdf_backend_xsmm = {
     .name = "xsmm",
     .available = xsmm_available,
     .gemm = xsmm_gemm,
+    .sparse_prepare = xsmm_sparse_prepare,
+    .sparse_release = xsmm_sparse_release,
+    .sparse_order = xsmm_sparse_order,
+    .sparse_forward = xsmm_sparse_forward,
+    .sparse_backward_data = xsmm_sparse_backward_data,
+    .sparse_backward_weight = xsmm_sparse_backward_weight,
 };

@@ -1,0 +1,355 @@
+/* Sparse kernel benchmark: forward, backward-data and backward-weight of every block linear layer
+ * of the tracked shapes, for the reference sparse kernels, the xsmm sparse kernels (index and,
+ * when a JIT budget is given, libxsmm JIT) and the dense xsmm GEMM, measured side by side.
+ * Usage: bench_sparse [--threads N] [--reps R] [--shape small|gpt2|all] [--jit]
+ *                     [--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min]
+ *        bench_sparse --step small|gpt2 [--threads N] [--reps R] [--clock wall|cpu]
+ * --step times whole training steps (forward, backward, AdamW) of a dense model and of the same
+ * model at 75 % sparsity, through the public API on the default backend, alternating.
+ * --clock cpu measures the CPU time of the whole process (all threads) instead of wall-clock
+ * time: on a loaded machine it is far steadier; run it with OMP_WAIT_POLICY=passive so that
+ * threads waiting at barriers sleep instead of spinning.
+ * Prints a markdown table: median wall-clock ms, GFLOP/s of useful work (2 N nnz for the sparse
+ * kernels, 2 N rows cols for the dense GEMM) and the ratio sparse / dense GEMM per operation. */
+#include "backend/backend.h"
+#include "backend/xsmm_sparse.h"
+#include "core/core.h"
+#include "spdf.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct layer_shape {
+    const char *model, *name;
+    int64_t rows, cols, N;
+} layer_shape;
+
+static const layer_shape shapes[] = {
+    {"small", "qkv", 1152, 384, 1024},  {"small", "attn-proj", 384, 384, 1024},
+    {"small", "mlp-up", 1536, 384, 1024}, {"small", "mlp-down", 384, 1536, 1024},
+    {"gpt2", "qkv", 2304, 768, 256},    {"gpt2", "attn-proj", 768, 768, 256},
+    {"gpt2", "mlp-up", 3072, 768, 256}, {"gpt2", "mlp-down", 768, 3072, 256},
+};
+
+enum { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHT, OPS };
+enum { IMPL_DENSE, IMPL_REF, IMPL_INDEX, IMPL_JIT, IMPLS };
+static const char *const op_names[OPS] = {"forward", "backward-data", "backward-weight"};
+static const char *const impl_names[IMPLS] = {"dense xsmm GEMM", "ref sparse", "xsmm sparse",
+                                              "xsmm sparse JIT"};
+
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(clock_id, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int use_min;
+
+/* The median (or with --stat min the minimum) of n times. */
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, compare_doubles);
+    if (use_min) return v[0];
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+
+static uint64_t next_random(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static float *random_floats(int64_t count)
+{
+    float *x = spdf_aligned_alloc(sizeof(float) * (size_t)count);
+    if (!x) exit(1);
+    for (int64_t i = 0; i < count; i++) x[i] = (float)((next_random() >> 40) * (1.0 / 16777216.0)) - 0.5f;
+    return x;
+}
+
+/* Exactly round(density * rows * cols) non-zeros at uniformly random positions (shuffle). */
+static spdf_sparse_pattern random_pattern(int64_t rows, int64_t cols, double density)
+{
+    const int64_t total = rows * cols, nnz = (int64_t)llround(density * (double)total);
+    uint8_t *kept = calloc((size_t)total, 1);
+    int64_t *order = malloc(sizeof(int64_t) * (size_t)total);
+    for (int64_t i = 0; i < total; i++) order[i] = i;
+    for (int64_t i = 0; i < nnz; i++) {
+        const int64_t j = i + (int64_t)(next_random() % (uint64_t)(total - i));
+        const int64_t swap = order[i];
+        order[i] = order[j];
+        order[j] = swap;
+        kept[order[i]] = 1;
+    }
+    int32_t *row_ptr = malloc(sizeof(int32_t) * (size_t)(rows + 1));
+    int32_t *col_idx = malloc(sizeof(int32_t) * (size_t)(nnz > 0 ? nnz : 1));
+    int64_t k = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        row_ptr[r] = (int32_t)k;
+        for (int64_t c = 0; c < cols; c++)
+            if (kept[r * cols + c]) col_idx[k++] = (int32_t)c;
+    }
+    row_ptr[rows] = (int32_t)k;
+    free(kept);
+    free(order);
+    return (spdf_sparse_pattern){rows, cols, nnz, row_ptr, col_idx};
+}
+
+typedef struct operands {
+    const layer_shape *s;
+    spdf_sparse_pattern pattern;
+    float *weight;           /* dense (rows, cols), zeros off the pattern */
+    float *dweight;          /* (rows, cols) */
+    float *values, *dvalues; /* (nnz) */
+    float *inp, *dinp;       /* (N, cols) */
+    float *out, *dout;       /* (N, rows) */
+    void *ref_layer, *index_layer, *jit_layer;
+} operands;
+
+/* One timed call of (impl, op). */
+static void run(const operands *o, int impl, int op, int threads)
+{
+    const layer_shape *s = o->s;
+    const spdf_backend_ops *x = &spdf_backend_xsmm, *r = &spdf_backend_ref;
+    if (impl == IMPL_DENSE) {
+        if (op == OP_FORWARD)
+            x->gemm(threads, SPDF_NO_TRANS, SPDF_TRANS, s->N, s->rows, s->cols, 1.0f, o->inp,
+                    s->cols, o->weight, s->cols, 0.0f, o->out, s->rows);
+        else if (op == OP_BACKWARD_DATA)
+            x->gemm(threads, SPDF_NO_TRANS, SPDF_NO_TRANS, s->N, s->cols, s->rows, 1.0f, o->dout,
+                    s->rows, o->weight, s->cols, 0.0f, o->dinp, s->cols);
+        else
+            x->gemm(threads, SPDF_TRANS, SPDF_NO_TRANS, s->rows, s->cols, s->N, 1.0f, o->dout,
+                    s->rows, o->inp, s->cols, 1.0f, o->dweight, s->cols);
+        return;
+    }
+    const spdf_backend_ops *ops = impl == IMPL_REF ? r : x;
+    const void *layer = impl == IMPL_REF ? o->ref_layer : impl == IMPL_INDEX ? o->index_layer : o->jit_layer;
+    if (op == OP_FORWARD) ops->sparse_forward(threads, layer, o->values, o->out, o->inp, s->N);
+    else if (op == OP_BACKWARD_DATA)
+        ops->sparse_backward_data(threads, layer, o->values, o->dinp, o->dout, s->N);
+    else ops->sparse_backward_weight(threads, layer, o->dvalues, o->dout, o->inp, s->N);
+}
+
+static void set_budget(const char *bytes) { setenv(XSMM_SPARSE_JIT_BUDGET_ENV, bytes, 1); }
+
+static void bench_shape(const layer_shape *s, double density, int threads, int reps, int jit,
+                        int with_ref)
+{
+    operands o = {.s = s};
+    o.pattern = random_pattern(s->rows, s->cols, density);
+    o.weight = calloc((size_t)(s->rows * s->cols), sizeof(float));
+    o.dweight = random_floats(s->rows * s->cols);
+    o.values = random_floats(o.pattern.nnz > 0 ? o.pattern.nnz : 1);
+    o.dvalues = calloc((size_t)(o.pattern.nnz > 0 ? o.pattern.nnz : 1), sizeof(float));
+    o.inp = random_floats(s->N * s->cols);
+    o.dinp = random_floats(s->N * s->cols);
+    o.out = random_floats(s->N * s->rows);
+    o.dout = random_floats(s->N * s->rows);
+    for (int64_t r = 0; r < s->rows; r++)
+        for (int32_t k = o.pattern.row_ptr[r]; k < o.pattern.row_ptr[r + 1]; k++)
+            o.weight[r * s->cols + o.pattern.col_idx[k]] = o.values[k];
+    const int sparse = density < 1.0;
+    double build_seconds = 0.0;
+    size_t code_bytes = 0;
+    if (sparse) {
+        o.ref_layer = spdf_backend_ref.sparse_prepare(&o.pattern);
+        set_budget("0");
+        o.index_layer = spdf_backend_xsmm.sparse_prepare(&o.pattern);
+        if (jit) {
+            set_budget("1099511627776");
+            const double t0 = now_seconds();
+            o.jit_layer = spdf_backend_xsmm.sparse_prepare(&o.pattern);
+            build_seconds = now_seconds() - t0;
+            if (o.jit_layer && !xsmm_sparse_layer_uses_jit(o.jit_layer)) {
+                spdf_backend_xsmm.sparse_release(o.jit_layer);
+                o.jit_layer = NULL;
+            }
+            if (o.jit_layer) code_bytes = xsmm_sparse_layer_code_bytes(o.jit_layer);
+        }
+    }
+    int active[IMPLS] = {1, sparse && with_ref && o.ref_layer, sparse && o.index_layer,
+                         sparse && o.jit_layer != NULL};
+    double *times = malloc(sizeof(double) * (size_t)(IMPLS * OPS * reps));
+    /* Round-robin over implementations inside each repetition, so noise hits all alike. */
+    for (int rep = -1; rep < reps; rep++)
+        for (int op = 0; op < OPS; op++)
+            for (int impl = 0; impl < IMPLS; impl++) {
+                if (!active[impl] || (impl == IMPL_JIT && op == OP_BACKWARD_WEIGHT)) continue;
+                const double t0 = now_seconds();
+                run(&o, impl, op, threads);
+                const double t = now_seconds() - t0;
+                if (rep >= 0) times[(impl * OPS + op) * reps + rep] = t;
+            }
+    const double dense_flops = 2.0 * (double)s->N * (double)s->rows * (double)s->cols;
+    const double useful = sparse ? 2.0 * (double)s->N * (double)o.pattern.nnz : dense_flops;
+    double dense_ms[OPS];
+    for (int op = 0; op < OPS; op++) dense_ms[op] = 1e3 * median(times + op * reps, reps);
+    for (int impl = 0; impl < IMPLS; impl++) {
+        if (!active[impl] || (impl == IMPL_DENSE && sparse)) continue;
+        printf("| %s %s | %lldx%lld | %lld | %.2f | %s |", s->model, s->name, (long long)s->rows,
+               (long long)s->cols, (long long)s->N, density, impl_names[impl]);
+        for (int op = 0; op < OPS; op++) {
+            if (impl == IMPL_JIT && op == OP_BACKWARD_WEIGHT) {
+                printf(" (index) |");
+                continue;
+            }
+            const double ms = 1e3 * median(times + (impl * OPS + op) * reps, reps);
+            printf(" %.3f ms %.1f GF/s %.2fx |", ms, useful / (ms * 1e6), ms / dense_ms[op]);
+        }
+        if (impl == IMPL_JIT)
+            printf(" build %.0f ms, %.1f B/nnz |", 1e3 * build_seconds,
+                   (double)code_bytes / (double)o.pattern.nnz);
+        else printf(" |");
+        printf("\n");
+    }
+    fflush(stdout);
+    if (o.ref_layer) spdf_backend_ref.sparse_release(o.ref_layer);
+    if (o.index_layer) spdf_backend_xsmm.sparse_release(o.index_layer);
+    if (o.jit_layer) spdf_backend_xsmm.sparse_release(o.jit_layer);
+    free(times);
+    free((void *)o.pattern.row_ptr);
+    free((void *)o.pattern.col_idx);
+    free(o.weight);
+    spdf_aligned_free(o.dweight);
+    spdf_aligned_free(o.values);
+    free(o.dvalues);
+    spdf_aligned_free(o.inp);
+    spdf_aligned_free(o.dinp);
+    spdf_aligned_free(o.out);
+    spdf_aligned_free(o.dout);
+}
+
+/* Whole training steps: a dense model and a 75 %-sparse one, steps alternating. */
+static int bench_step(const char *which, int threads, int reps)
+{
+    const int gpt2 = strcmp(which, "gpt2") == 0;
+    const int V = gpt2 ? 50304 : 256, L = gpt2 ? 12 : 6, C = gpt2 ? 768 : 384;
+    const int B = gpt2 ? 4 : 8, T = gpt2 ? 64 : 128;
+    spdf_context_config cc;
+    spdf_context_config_init(&cc);
+    cc.num_threads = threads;
+    spdf_context *ctx = NULL;
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    mc.vocab_size = V;
+    mc.max_seq_len = T;
+    mc.num_layers = L;
+    mc.num_heads = L;
+    mc.channels = C;
+    spdf_model *model[2] = {NULL, NULL};
+    spdf_optimizer *opt[2] = {NULL, NULL};
+    spdf_mask *mask = NULL;
+    spdf_phase *phase = NULL;
+    if (spdf_context_create(&cc, &ctx) != SPDF_OK) goto fail;
+    for (int m = 0; m < 2; m++)
+        if (spdf_model_create(ctx, &mc, &model[m]) != SPDF_OK ||
+            spdf_optimizer_create(model[m], NULL, &opt[m]) != SPDF_OK)
+            goto fail;
+    if (spdf_mask_create(model[1], SPDF_MASK_RANDOM, 0.75f, 1, &mask) != SPDF_OK ||
+        spdf_phase_create(model[1], opt[1], SPDF_PHASE_SPARSE, mask, &phase) != SPDF_OK)
+        goto fail;
+    const char *backend;
+    spdf_context_backend(ctx, &backend);
+    int32_t *tokens = malloc(sizeof(int32_t) * (size_t)(B * T));
+    int32_t *targets = malloc(sizeof(int32_t) * (size_t)(B * T));
+    for (int i = 0; i < B * T; i++) {
+        tokens[i] = (int32_t)((i * 7 + 3) % V);
+        targets[i] = (int32_t)((i * 13 + 5) % V);
+    }
+    double *times = malloc(sizeof(double) * (size_t)(2 * reps));
+    for (int r = -1; r < reps; r++) /* r = -1 warms up */
+        for (int m = 0; m < 2; m++) {
+            float loss;
+            const double t0 = now_seconds();
+            if (spdf_model_forward(model[m], tokens, targets, NULL, B, T, &loss) != SPDF_OK ||
+                spdf_model_backward(model[m]) != SPDF_OK ||
+                spdf_optimizer_step(opt[m], NULL, NULL) != SPDF_OK)
+                goto fail;
+            if (r >= 0) times[m * reps + r] = now_seconds() - t0;
+        }
+    const double dense = median(times, reps), sparse = median(times + reps, reps);
+    printf("%s step (B=%d, T=%d), backend %s, %d threads, %s of %d: dense %.1f ms, "
+           "75 %% sparse %.1f ms, ratio %.2f\n", which, B, T, backend, threads,
+           use_min ? "minimum" : "median", reps, 1e3 * dense, 1e3 * sparse, sparse / dense);
+    free(times);
+    free(tokens);
+    free(targets);
+    spdf_phase_free(phase);
+    spdf_mask_free(mask);
+    for (int m = 0; m < 2; m++) {
+        spdf_optimizer_free(opt[m]);
+        spdf_model_free(model[m]);
+    }
+    spdf_context_free(ctx);
+    return 0;
+fail:
+    fprintf(stderr, "bench_sparse: %s\n", spdf_last_error());
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 2, reps = 7, jit = 0, with_ref = 1, num_densities = 0;
+    const char *which = "all", *step = NULL;
+    double densities[8];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) which = argv[++i];
+        else if (strcmp(argv[i], "--density") == 0 && i + 1 < argc && num_densities < 8)
+            densities[num_densities++] = atof(argv[++i]);
+        else if (strcmp(argv[i], "--jit") == 0) jit = 1;
+        else if (strcmp(argv[i], "--step") == 0 && i + 1 < argc) step = argv[++i];
+        else if (strcmp(argv[i], "--no-ref") == 0) with_ref = 0;
+        else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc)
+            clock_id = strcmp(argv[++i], "cpu") == 0 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
+        else if (strcmp(argv[i], "--stat") == 0 && i + 1 < argc) use_min = strcmp(argv[++i], "min") == 0;
+        else {
+            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--shape small|gpt2|all] [--jit] "
+                            "[--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min] "
+                            "[--step small|gpt2]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    if (step) return bench_step(step, threads, reps);
+    if (!spdf_backend_xsmm.available()) {
+        printf("bench_sparse: the xsmm backend cannot run on this machine\n");
+        return 0;
+    }
+    if (num_densities == 0) {
+        densities[0] = 1.0;
+        densities[1] = 0.5;
+        densities[2] = 0.25;
+        num_densities = 3;
+    }
+    if (reps < 1) reps = 1;
+    printf("threads %d, %d repetitions (%s), %s time\n\n", threads, reps,
+           use_min ? "minimum" : "median", clock_id == CLOCK_MONOTONIC ? "wall-clock" : "process CPU");
+    printf("| layer | rows x cols | N | density | kernels | %s | %s | %s | JIT |\n"
+           "|---|---|---|---|---|---|---|---|---|\n", op_names[0], op_names[1], op_names[2]);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        if (strcmp(which, "all") != 0 && strcmp(which, shapes[i].model) != 0) continue;
+        for (int d = 0; d < num_densities; d++)
+            bench_shape(&shapes[i], densities[d], threads, reps, jit, with_ref);
+    }
+    return 0;
+}

@@ -137,8 +137,23 @@ int report_write_markdown(const demo_report *r, const char *path)
                  "- *copy the MR*: the hypothesis is the MR with its brackets turned into words, "
                  "`name[The Eagle], food[French]` -> `name The Eagle, food French`; a floor any useful model "
                  "should beat.\n"
-                 "- Wall times are of this machine's sparse kernels, which skip the masked weights but are "
-                 "not as fast per FLOP as the dense ones: FLOPs, not seconds, are what sparsity saves here.\n\n");
+                 "- Wall times depend on the backend and on whatever else the machine runs; sparse kernels skip "
+                 "the masked weights but do less work per second than dense matrix products, so FLOPs, not "
+                 "seconds, are what sparsity reliably saves here.\n");
+    int beaten = 0, trained = 0;
+    double baseline = -1;
+    for (int v = 0; v < r->variant_count; v++) {
+        if (!r->variants[v].trained) baseline = r->variants[v].scores.bleu;
+        else trained++;
+    }
+    for (int v = 0; v < r->variant_count; v++)
+        if (r->variants[v].trained && r->variants[v].scores.bleu > baseline) beaten++;
+    if (baseline >= 0 && beaten == 0 && trained > 0)
+        fprintf(out, "- No fine-tuned model beats copying the MR at this budget: a byte-level model has to learn "
+                     "spelling, words and copying the slot values first, which takes far more steps than this "
+                     "run has (try `--size base`, or more `--steps` and `--finetune-steps`). The losses show the "
+                     "SPDF comparison meanwhile.\n");
+    fputc('\n', out);
     fprintf(out, "Fine-tuning training loss (mean over the last tenth of the steps):");
     for (int v = 0; v < r->variant_count; v++)
         if (r->variants[v].trained)

@@ -137,7 +137,7 @@ static double *element_bounds(const gemm_case *g, const operands *o)
     ck_assert(abs_a && abs_b && product && bound);
     for (int64_t i = 0; i < a_count; i++) abs_a[i] = fabsf(o->A[i]);
     for (int64_t i = 0; i < b_count; i++) abs_b[i] = fabsf(o->B[i]);
-    spdf_backend_ref.gemm(2, g->ta, g->tb, g->M, g->N, g->K, fabsf(g->alpha), abs_a, o->lda, abs_b,
+    spdf_backend_ref.gemm(1, g->ta, g->tb, g->M, g->N, g->K, fabsf(g->alpha), abs_a, o->lda, abs_b,
                           o->ldb, 0.0f, product, g->N);
     for (int64_t i = 0; i < g->M; i++)
         for (int64_t j = 0; j < g->N; j++) {
@@ -196,7 +196,8 @@ static void check_result(const spdf_backend_ops *ops, const gemm_case *g, const 
 static void check_case(const gemm_case *g, int threads, int samples)
 {
     operands o = make_operands(g);
-    float *C_ref = run_gemm(&spdf_backend_ref, threads, g, &o);
+    /* The oracle runs on one thread: its result does not depend on the count. */
+    float *C_ref = run_gemm(&spdf_backend_ref, 1, g, &o);
     /* Bounds for all elements cost another GEMM: skipped above 4 GFLOP, where sampling does. */
     const int sampled_only = samples > 0 && 2.0 * (double)g->M * (double)g->N * (double)g->K > 4e9;
     double *bound = sampled_only ? NULL : element_bounds(g, &o);
@@ -292,7 +293,13 @@ static void check_model_shapes(int64_t C, int64_t tokens, int64_t V)
 START_TEST(gemm_model_shapes_small) { check_model_shapes(384, 1024, 256); }
 END_TEST
 
+/* The double-precision check of the LM head (256 x 50304 x 768) dominates; under
+ * AddressSanitizer a vocabulary of 4096 keeps the same code paths at a tenth of the cost. */
+#if defined(__SANITIZE_ADDRESS__)
+START_TEST(gemm_model_shapes_gpt2) { check_model_shapes(768, 256, 4096); }
+#else
 START_TEST(gemm_model_shapes_gpt2) { check_model_shapes(768, 256, 50304); }
+#endif
 END_TEST
 
 START_TEST(gemm_1024)

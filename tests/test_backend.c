@@ -5,7 +5,8 @@
  * the K products differs from the exact value by at most about K * eps * bound, where
  * bound = |alpha| sum_p |a_ip| |b_pj| + |beta| |c0|; rounding errors of random data grow like
  * sqrt(K) instead.  The tests accept |c - exact| <= GEMM_TOLERANCE * sqrt(K + 1) * eps * bound
- * (eps = FLT_EPSILON), tight enough that one missing or doubled product of a K-step fails. */
+ * (eps = FLT_EPSILON): on random data in [-1, 1] a product left out or counted twice exceeds it
+ * for K up to a few thousand, and a whole block of 64 products for every K tested (up to 50304). */
 #include "backend/backend.h"
 #include "core/core.h"
 #include "spdf.h"
@@ -91,7 +92,8 @@ static float *run_gemm(const spdf_backend_ops *ops, int threads, const gemm_case
     float *C = malloc(sizeof(float) * (size_t)(g->M * o->ldc > 0 ? g->M * o->ldc : 1));
     ck_assert_ptr_nonnull(C);
     for (int64_t i = 0; i < g->M; i++)
-        for (int64_t j = 0; j < o->ldc; j++) C[i * o->ldc + j] = j < g->N ? o->C0[i * o->ldc + j] : sentinel;
+        for (int64_t j = 0; j < o->ldc; j++)
+            C[i * o->ldc + j] = j < g->N ? o->C0[i * o->ldc + j] : sentinel;
     ops->gemm(threads, g->ta, g->tb, g->M, g->N, g->K, g->alpha, o->A, o->lda, o->B, o->ldb,
               g->beta, C, o->ldc);
     return C;
@@ -103,7 +105,8 @@ static void exact_element(const gemm_case *g, const operands *o, int64_t i, int6
 {
     double sum = 0.0, magnitude = 0.0;
     for (int64_t p = 0; p < g->K; p++) {
-        const double prod = (double)op_at(o->A, o->lda, g->ta, i, p) * op_at(o->B, o->ldb, g->tb, p, j);
+        const double prod =
+            (double)op_at(o->A, o->lda, g->ta, i, p) * op_at(o->B, o->ldb, g->tb, p, j);
         sum += prod;
         magnitude += fabs(prod);
     }
@@ -175,7 +178,8 @@ static void check_result(const spdf_backend_ops *ops, const gemm_case *g, const 
                       (long long)j, c, exact, element_bound);
         const float r = C_ref[i * o->ldc + j];
         if (!(fabs((double)c - r) <= 2.0 * tolerance(g, element_bound)))
-            ck_abort_msg("%s: C[%lld,%lld] = %.9g, ref %.9g", what, (long long)i, (long long)j, c, r);
+            ck_abort_msg("%s: C[%lld,%lld] = %.9g, ref %.9g", what, (long long)i, (long long)j, c,
+                         r);
     }
     for (int64_t i = 0; i < g->M; i++) {
         for (int64_t j = 0; j < g->N; j++) {
@@ -272,7 +276,8 @@ static int model_gemms(int64_t C, int64_t tokens, int64_t V, model_gemm *out)
     int n = 0;
     for (int l = 0; l < 5; l++) {
         out[n++] = (model_gemm){"forward", SPDF_NO_TRANS, SPDF_TRANS, tokens, oc[l], in[l]};
-        out[n++] = (model_gemm){"backward-data", SPDF_NO_TRANS, SPDF_NO_TRANS, tokens, in[l], oc[l]};
+        out[n++] =
+            (model_gemm){"backward-data", SPDF_NO_TRANS, SPDF_NO_TRANS, tokens, in[l], oc[l]};
         out[n++] = (model_gemm){"backward-weight", SPDF_TRANS, SPDF_NO_TRANS, oc[l], in[l], tokens};
     }
     return n;
@@ -373,7 +378,8 @@ static int train_losses(const char *backend, int threads, float losses[STEPS])
         targets[i] = (int32_t)((i * 53 + 5) % TV);
     }
     for (int s = 0; s < STEPS; s++) {
-        ck_assert_int_eq(spdf_model_forward(model, tokens, targets, NULL, TB, TT, &losses[s]), SPDF_OK);
+        ck_assert_int_eq(spdf_model_forward(model, tokens, targets, NULL, TB, TT, &losses[s]),
+                         SPDF_OK);
         ck_assert_int_eq(spdf_model_backward(model), SPDF_OK);
         ck_assert_int_eq(spdf_optimizer_step(opt, NULL, NULL), SPDF_OK);
     }

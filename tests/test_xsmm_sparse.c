@@ -96,14 +96,15 @@ static double allowed(double bound, int64_t terms)
     return KERNEL_TOLERANCE * sqrt((double)terms + 1.0) * FLT_EPSILON * bound + 1e-30;
 }
 
-/* got and ref against the exact value within the tolerance. */
+/* got and ref against the exact value within the tolerance.  (Check records every passing
+ * ck_assert, a system call each: per-element checks only call it to fail.) */
 static void check_value(const char *what, int64_t at, float got, float ref, double exact,
                         double bound, int64_t terms)
 {
     const double tol = allowed(bound, terms);
-    ck_assert_msg(fabs((double)got - exact) <= tol && fabs((double)ref - exact) <= tol,
-                  "%s [%lld]: xsmm %.9g ref %.9g exact %.9g (tolerance %.3g)", what, (long long)at,
-                  (double)got, (double)ref, exact, tol);
+    if (!(fabs((double)got - exact) <= tol && fabs((double)ref - exact) <= tol))
+        ck_abort_msg("%s [%lld]: xsmm %.9g ref %.9g exact %.9g (tolerance %.3g)", what,
+                     (long long)at, (double)got, (double)ref, exact, tol);
 }
 
 /* The inputs of one case, values given in canonical CSR order and in the xsmm slot order. */
@@ -251,7 +252,7 @@ static void set_jit_budget(const char *bytes) { setenv(XSMM_SPARSE_JIT_BUDGET_EN
 
 typedef struct shape {
     int64_t rows, cols;
-    int large; /* fewer densities, no portable run at the largest N */
+    int large; /* fewer densities; at the largest N only 75 % sparse and no portable run */
 } shape;
 
 static const shape shapes[] = {
@@ -324,8 +325,11 @@ START_TEST(kernels_match_reference)
     const double *ds = s->large ? large_densities : densities;
     const int nd = s->large ? 2 : 6;
     for (size_t n = 0; n < sizeof token_counts / sizeof token_counts[0]; n++)
-        for (int d = 0; d < nd && token_counts[n] <= MAX_CHECKED_TOKENS; d++)
-            check_case(s->rows, s->cols, ds[d], token_counts[n], !s->large || token_counts[n] < 1024);
+        for (int d = 0; d < nd && token_counts[n] <= MAX_CHECKED_TOKENS; d++) {
+            const int biggest = s->large && token_counts[n] == 1024;
+            if (biggest && ds[d] == 1.0) continue; /* dense large layers: up to N = 100 */
+            check_case(s->rows, s->cols, ds[d], token_counts[n], !biggest);
+        }
 }
 END_TEST
 
@@ -338,8 +342,10 @@ START_TEST(empty_patterns_give_zeros)
         problem pb = make_problem(cases[i][0], cases[i][1], 0.0, 37);
         results ref = run_ops(&spdf_backend_ref, &pb, 2);
         results got = run_ops(&spdf_backend_xsmm, &pb, 2);
-        for (int64_t k = 0; k < pb.N * cases[i][0]; k++) ck_assert(got.out[k] == 0.0f);
-        for (int64_t k = 0; k < pb.N * cases[i][1]; k++) ck_assert(got.dinp[k] == 0.0f);
+        for (int64_t k = 0; k < pb.N * cases[i][0]; k++)
+            if (got.out[k] != 0.0f) ck_abort_msg("out[%lld] = %g", (long long)k, (double)got.out[k]);
+        for (int64_t k = 0; k < pb.N * cases[i][1]; k++)
+            if (got.dinp[k] != 0.0f) ck_abort_msg("dinp[%lld] = %g", (long long)k, (double)got.dinp[k]);
         free_results(&ref);
         free_results(&got);
         free_problem(&pb);
@@ -359,7 +365,8 @@ START_TEST(storage_order_is_a_permutation)
     ck_assert_ptr_nonnull(order); /* several column tiles: not the canonical order */
     uint8_t *seen = calloc((size_t)pt.p.nnz, 1);
     for (int64_t s = 0; s < pt.p.nnz; s++) {
-        ck_assert(order[s] >= 0 && order[s] < pt.p.nnz && !seen[order[s]]);
+        if (order[s] < 0 || order[s] >= pt.p.nnz || seen[order[s]])
+            ck_abort_msg("slot %lld holds %d: not a permutation", (long long)s, order[s]);
         seen[order[s]] = 1;
     }
     free(seen);
@@ -429,8 +436,9 @@ static void check_masked_zero(const spdf_model *model, const spdf_mask *mask, co
         ck_assert_int_eq(spdf_model_tensor_read(model, li.tensor_index, w, ti.numel), SPDF_OK);
         int64_t nonzero_kept = 0;
         for (int64_t i = 0; i < ti.numel; i++) {
-            if (!kept[i]) ck_assert_msg(w[i] == 0.0f, "%s: layer %d [%lld] = %g", when, l, (long long)i, (double)w[i]);
-            else nonzero_kept += w[i] != 0.0f;
+            if (!kept[i] && w[i] != 0.0f)
+                ck_abort_msg("%s: layer %d [%lld] = %g", when, l, (long long)i, (double)w[i]);
+            nonzero_kept += kept[i] && w[i] != 0.0f;
         }
         ck_assert_int_gt(nonzero_kept, 0);
         free(kept);

@@ -18,9 +18,10 @@
  *   its B: a packed block of op(A), BLOCK_M rows of C by BLOCK_K (broadcasts),
  *   its C: a BLOCK_M x BLOCK_N tile of C, read and written in place with leading dimension ldc.
  * Blocking, outermost first: PANEL_N columns of C, PANEL_K steps of K (the packed op(B) panel),
- * PANEL_M rows of C (the packed op(A) block), then tiles, then kernel calls over BLOCK_K steps.
- * None of it depends on the thread count, and every tile belongs to one thread, so each element
- * of C accumulates in the same order of K for any number of threads. */
+ * PANEL_M rows of C (the packed op(A) block), then tiles, then kernel calls over BLOCK_K steps,
+ * all inside one rectangle of tiles (a unit) that one thread computes with its own packing space.
+ * None of the blocking depends on the thread count, and every tile belongs to one thread, so
+ * each element of C accumulates in the same order of K for any number of threads. */
 enum {
     BLOCK_N = 64,   /* C columns per kernel (kernel m): a multiple of the 32-float AVX2 block */
     BLOCK_M = 96,   /* C rows per kernel (kernel n): a multiple of the 3-column AVX2 block */
@@ -28,6 +29,7 @@ enum {
     PANEL_K = 256,  /* K steps per packed panel: C is read and written once per panel */
     PANEL_M = 192,  /* C rows per packed op(A) block: PANEL_M x PANEL_K floats (192 KiB), L2 */
     PANEL_N = 2048, /* C columns per packed op(B) panel: PANEL_K x PANEL_N floats (2 MiB) */
+    UNITS_PER_THREAD = 1, /* work units per thread: balance under background load vs packing */
     KERNEL_CACHE = 128
 };
 
@@ -256,7 +258,8 @@ static int make_plan(plan *pl, int64_t M, int64_t N, int64_t K, float beta, int6
 static void scale_tile(float *C, int64_t ldc, int64_t m, int64_t n, float beta)
 {
     for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+        for (int64_t j = 0; j < n; j++)
+            C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
 /* One GEMM call as every thread sees it. */
@@ -314,19 +317,23 @@ static void gemm_region(const gemm_args *g, int64_t i0, int64_t i1, int64_t j0, 
     }
 }
 
-/* Splits the tile grid (row_tiles x col_tiles) over threads as a rows x cols grid of
- * rectangles with the smallest largest rectangle, preferring to split columns. */
-static void thread_grid(int threads, int64_t row_tiles, int64_t col_tiles, int *rows, int *cols)
+/* Splits the tile grid (row_tiles x col_tiles) into `units` rectangles as a rows x cols grid.
+ * A unit costs its multiply-adds plus packing its rows of op(A) and columns of op(B) (about 40
+ * FLOPs' time per packed float: ~2 G floats/s against ~80 GFLOP/s per core); the grid with the
+ * cheapest unit wins. */
+static void unit_grid(int units, int64_t row_tiles, int64_t col_tiles, int *rows, int *cols)
 {
-    int64_t best = INT64_MAX;
+    double best = 0.0;
     *rows = 1;
-    *cols = 1;
-    for (int r = 1; r <= threads; r++) {
-        if (threads % r) continue;
-        const int c = threads / r;
-        const int64_t largest = blocks(row_tiles, r) * blocks(col_tiles, c);
-        if (largest < best) {
-            best = largest;
+    *cols = units;
+    for (int r = 1; r <= units; r++) {
+        if (units % r) continue;
+        const int c = units / r;
+        const double unit_rows = (double)(blocks(row_tiles, r) * BLOCK_M);
+        const double unit_cols = (double)(blocks(col_tiles, c) * BLOCK_N);
+        const double cost = 2.0 * unit_rows * unit_cols + 40.0 * (unit_rows + unit_cols);
+        if (r == 1 || cost < best) {
+            best = cost;
             *rows = r;
             *cols = c;
         }
@@ -348,14 +355,18 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
         for (int64_t i = 0; i < M; i++) scale_tile(C + i * ldc, ldc, 1, N, beta);
         return;
     }
-    /* Each thread owns a rectangle of whole tiles, packs its own operands and never waits for
-     * another; the tile grid is the same for every thread count. */
+    /* C is cut into rectangles of whole tiles ("units"), UNITS_PER_THREAD per thread, handed
+     * out dynamically: a thread that starts late leaves its units to the others.  Each unit packs
+     * its own operands; the tile grid, and so every result, is the same for any thread count. */
     const int64_t row_tiles = blocks(M, BLOCK_M), col_tiles = blocks(N, BLOCK_N);
     if (num_threads > row_tiles * col_tiles) num_threads = (int)(row_tiles * col_tiles);
+    const int64_t units_wanted = num_threads > 1 ? (int64_t)num_threads * UNITS_PER_THREAD : 1;
     int grid_rows, grid_cols;
-    thread_grid(num_threads, row_tiles, col_tiles, &grid_rows, &grid_cols);
+    unit_grid((int)min64(units_wanted, row_tiles * col_tiles), row_tiles, col_tiles, &grid_rows,
+              &grid_cols);
     const int64_t row_part = blocks(row_tiles, grid_rows) * BLOCK_M;
     const int64_t col_part = blocks(col_tiles, grid_cols) * BLOCK_N;
+    const int64_t units = (int64_t)grid_rows * grid_cols;
 
     gemm_args g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C,
                    {{{{{NULL}}}}}};
@@ -381,11 +392,14 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
 #else
         const int t = 0;
 #endif
-        const int64_t r0 = (t / grid_cols) * row_part, c0 = (t % grid_cols) * col_part;
         float *b_panel = buffers + (size_t)t * (b_floats + a_floats);
-        if (r0 < M && c0 < N)
-            gemm_region(&g, r0, min64(M, r0 + row_part), c0, min64(N, c0 + col_part), b_panel,
-                        b_panel + b_floats);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < units; u++) {
+            const int64_t r0 = (u / grid_cols) * row_part, c0 = (u % grid_cols) * col_part;
+            if (r0 < M && c0 < N)
+                gemm_region(&g, r0, min64(M, r0 + row_part), c0, min64(N, c0 + col_part),
+                            b_panel, b_panel + b_floats);
+        }
     }
     buffer_release(buffers, capacity);
 }

@@ -1,8 +1,10 @@
 /* Dense GEMM benchmark: every linear-layer GEMM of the two tracked model shapes (forward,
  * backward-data, backward-weight of the QKV, attention-projection, MLP and MLP-projection layers
- * and of the LM head), median GFLOP/s of ref and of every other backend side by side, their
- * ratio, and the share of the machine's FMA peak measured in the same run.
- * Usage: bench_gemm [--threads N] [--reps R] [--shape small|gpt2|all] [--markdown] */
+ * and of the LM head), median GFLOP/s of ref and of the first other available backend side by
+ * side (their calls alternate, so both see the same background load), their ratio, the share of
+ * the machine's FMA peak measured in the same run, and the fastest repetition.
+ * Usage: bench_gemm [--threads N] [--reps R] [--shape small|gpt2|all] [--clock wall|cpu]
+ *                   [--markdown] */
 #include "backend/backend.h"
 #include "fma_peak.h"
 
@@ -52,9 +54,10 @@ static int model_gemms(const model_shape *m, gemm_shape *out)
     return n;
 }
 
+/* 64-byte aligned, like the model's activations and parameters (spdf_aligned_alloc). */
 static float *random_buffer(int64_t count, unsigned seed)
 {
-    float *x = malloc(sizeof(float) * (size_t)count);
+    float *x = aligned_alloc(64, (sizeof(float) * (size_t)count + 63) / 64 * 64);
     if (!x) {
         fprintf(stderr, "bench_gemm: out of memory\n");
         exit(1);
@@ -66,41 +69,87 @@ static float *random_buffer(int64_t count, unsigned seed)
     return x;
 }
 
-/* Median seconds of reps calls (after one warm-up call). */
-static double time_gemm(const spdf_backend_ops *ops, int threads, const gemm_shape *g,
-                        const float *A, const float *B, float *C, int reps)
+static void call_gemm(const spdf_backend_ops *ops, int threads, const gemm_shape *g,
+                      const float *A, const float *B, float *C)
 {
     const int64_t lda = g->ta == SPDF_NO_TRANS ? g->K : g->M;
     const int64_t ldb = g->tb == SPDF_NO_TRANS ? g->N : g->K;
-    double *times = malloc(sizeof(double) * (size_t)(reps + 1));
-    for (int r = 0; r <= reps; r++) {
-        const double t0 = bench_now_seconds();
-        ops->gemm(threads, g->ta, g->tb, g->M, g->N, g->K, 1.0f, A, lda, B, ldb, g->beta, C, g->N);
-        times[r] = bench_now_seconds() - t0;
+    ops->gemm(threads, g->ta, g->tb, g->M, g->N, g->K, 1.0f, A, lda, B, ldb, g->beta, C, g->N);
+}
+
+/* Median and fastest seconds per call of two backends, their calls alternating so that both see
+ * the same background load (one warm-up call each first). */
+static void time_pair(const spdf_backend_ops *ops[2], int threads, const gemm_shape *g,
+                      const float *A, const float *B, float *C, int reps, double median[2],
+                      double fastest[2])
+{
+    double *times[2] = {malloc(sizeof(double) * (size_t)reps),
+                        malloc(sizeof(double) * (size_t)reps)};
+    for (int b = 0; b < 2; b++) call_gemm(ops[b], threads, g, A, B, C);
+    for (int r = 0; r < reps; r++)
+        for (int b = 0; b < 2; b++) {
+            const double t0 = bench_now_seconds(threads);
+            call_gemm(ops[b], threads, g, A, B, C);
+            times[b][r] = bench_now_seconds(threads) - t0;
+        }
+    for (int b = 0; b < 2; b++) {
+        median[b] = bench_median(times[b], reps); /* sorts */
+        fastest[b] = times[b][0];
+        free(times[b]);
     }
-    const double median = bench_median(times + 1, reps);
-    free(times);
-    return median;
+}
+
+typedef struct result {
+    const char *model;
+    gemm_shape shape;
+    double ref, fast, fast_fastest; /* GFLOP/s: medians, and the fastest repetition */
+} result;
+
+static void print_table(const result *rows, int n, const char *fast_name, double peak,
+                        int markdown)
+{
+    if (markdown)
+        printf("| model | GEMM | op | M | N | K | ref GFLOP/s | %s GFLOP/s | %s/ref "
+               "| %s %% of peak | %s fastest rep |\n"
+               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+               fast_name, fast_name, fast_name, fast_name);
+    else
+        printf("%-6s %-20s %-3s %6s %6s %6s %10s %10s %7s %8s %10s\n", "model", "gemm", "op", "M",
+               "N", "K", "ref", fast_name, "ratio", "%peak", "fastest");
+    for (int i = 0; i < n; i++) {
+        const gemm_shape *g = &rows[i].shape;
+        const char op[3] = {g->ta ? 'T' : 'N', g->tb ? 'T' : 'N', 0};
+        printf(markdown
+                   ? "| %s | %s | %s | %lld | %lld | %lld | %.1f | %.1f | %.2f | %.0f %% | %.1f |\n"
+                   : "%-6s %-20s %-3s %6lld %6lld %6lld %10.1f %10.1f %7.2f %7.0f%% %10.1f\n",
+               rows[i].model, g->name, op, (long long)g->M, (long long)g->N, (long long)g->K,
+               rows[i].ref, rows[i].fast, rows[i].fast / rows[i].ref, 100.0 * rows[i].fast / peak,
+               rows[i].fast_fastest);
+    }
 }
 
 int main(int argc, char **argv)
 {
-    int threads = omp_get_max_threads(), reps = 7, markdown = 0;
+    int threads = omp_get_max_threads(), reps = 7, markdown = 0, cpu_clock = 0;
     const char *which = "all";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) which = argv[++i];
         else if (strcmp(argv[i], "--markdown") == 0) markdown = 1;
+        else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc)
+            cpu_clock = strcmp(argv[++i], "cpu") == 0;
         else {
             fprintf(stderr,
-                    "usage: %s [--threads N] [--reps R] [--shape small|gpt2|all] [--markdown]\n",
+                    "usage: %s [--threads N] [--reps R] [--shape small|gpt2|all] "
+                    "[--clock wall|cpu] [--markdown]\n",
                     argv[0]);
             return 2;
         }
     }
     if (reps < 5) reps = 5;
     if (threads < 1) threads = 1;
+    bench_use_cpu_clock(cpu_clock);
 
     const spdf_backend_ops *fast = NULL;
     for (int b = 0; b < spdf_backend_registry_count(); b++) {
@@ -110,19 +159,12 @@ int main(int argc, char **argv)
             break;
         }
     }
-    const fma_peak peak = fma_peak_measure(threads, 7, 0.3);
-    printf("threads %d, %d reps (median), FMA peak (%s) %.1f GFLOP/s best, %.1f median; "
-           "%% of peak against the best\n",
-           threads, reps, peak.method, peak.best, peak.median);
-    if (!fast) printf("no backend other than ref is available: ref only\n");
-    const char *fast_name = fast ? fast->name : "-";
-    if (markdown)
-        printf("\n| model | GEMM | op | M | N | K | ref GFLOP/s | %s GFLOP/s | %s/ref | %s %% of peak |\n"
-               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
-               fast_name, fast_name, fast_name);
-    else
-        printf("%-6s %-20s %-3s %6s %6s %6s %10s %10s %7s %8s\n", "model", "gemm", "op", "M", "N",
-               "K", "ref", fast_name, "ratio", "%peak");
+    const char *fast_name = fast ? fast->name : "ref";
+    /* The peak is measured before and after the GEMMs; the larger of the two is the reference,
+     * so background load during one measurement does not flatter the GEMMs. */
+    const fma_peak before = fma_peak_measure(threads, 7, 0.3);
+    result rows[2 * 15];
+    int n_rows = 0;
     double total_flops = 0.0, total_ref = 0.0, total_fast = 0.0;
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
         if (strcmp(which, "all") != 0 && strcmp(which, models[m].name) != 0) continue;
@@ -134,34 +176,29 @@ int main(int argc, char **argv)
             float *B = random_buffer(g->K * g->N, 1000u + (unsigned)s);
             float *C = random_buffer(g->M * g->N, 2000u + (unsigned)s);
             const double flops = 2.0 * (double)g->M * (double)g->N * (double)g->K;
-            const double t_ref = time_gemm(&spdf_backend_ref, threads, g, A, B, C, reps);
-            const double t_fast = fast ? time_gemm(fast, threads, g, A, B, C, reps) : t_ref;
-            const double ref_rate = flops / t_ref * 1e-9, fast_rate = flops / t_fast * 1e-9;
+            const spdf_backend_ops *pair[2] = {&spdf_backend_ref, fast ? fast : &spdf_backend_ref};
+            double median[2], fastest[2];
+            time_pair(pair, threads, g, A, B, C, reps, median, fastest);
+            rows[n_rows++] = (result){models[m].name, *g, flops / median[0] * 1e-9,
+                                      flops / median[1] * 1e-9, flops / fastest[1] * 1e-9};
             total_flops += flops;
-            total_ref += t_ref;
-            total_fast += t_fast;
-            const char op[3] = {g->ta ? 'T' : 'N', g->tb ? 'T' : 'N', 0};
-            if (markdown)
-                printf("| %s | %s | %s | %lld | %lld | %lld | %.1f | %.1f | %.2f | %.0f %% |\n",
-                       models[m].name, g->name, op, (long long)g->M, (long long)g->N,
-                       (long long)g->K, ref_rate, fast_rate, fast_rate / ref_rate,
-                       100.0 * fast_rate / peak.best);
-            else
-                printf("%-6s %-20s %-3s %6lld %6lld %6lld %10.1f %10.1f %7.2f %7.0f%%\n",
-                       models[m].name, g->name, op, (long long)g->M, (long long)g->N,
-                       (long long)g->K, ref_rate, fast_rate, fast_rate / ref_rate,
-                       100.0 * fast_rate / peak.best);
-            fflush(stdout);
+            total_ref += median[0];
+            total_fast += median[1];
             free(A);
             free(B);
             free(C);
         }
     }
+    const fma_peak after = fma_peak_measure(threads, 7, 0.3);
+    const double peak = before.best > after.best ? before.best : after.best;
+    printf("threads %d, median of %d reps, %s clock; FMA peak (%s, best of 7 before and 7 "
+           "after) %.1f GFLOP/s (before %.1f, after %.1f)\n\n",
+           threads, reps, cpu_clock ? "CPU" : "wall", before.method, peak, before.best, after.best);
+    print_table(rows, n_rows, fast_name, peak, markdown);
     if (total_flops > 0)
-        printf("%sall GEMMs above, time-weighted: ref %.1f GFLOP/s, %s %.1f GFLOP/s (%.0f %% of "
+        printf("\nall GEMMs above, time-weighted: ref %.1f GFLOP/s, %s %.1f GFLOP/s (%.0f %% of "
                "peak), ratio %.2f\n",
-               markdown ? "\n" : "", total_flops / total_ref * 1e-9, fast_name,
-               total_flops / total_fast * 1e-9, 100.0 * total_flops / total_fast * 1e-9 / peak.best,
-               total_ref / total_fast);
+               total_flops / total_ref * 1e-9, fast_name, total_flops / total_fast * 1e-9,
+               100.0 * total_flops / total_fast * 1e-9 / peak, total_ref / total_fast);
     return 0;
 }

@@ -1,6 +1,6 @@
 /* Machine peak: FP32 FMA GFLOP/s of one thread and of all threads, from a loop of independent
  * fused multiply-adds (no memory traffic).  The GEMM benchmark reports against this number.
- * Usage: bench_peak [--threads N] [--reps R] */
+ * Usage: bench_peak [--threads N] [--reps R] [--clock wall|cpu] */
 #include "fma_peak.h"
 
 #include <omp.h>
@@ -14,8 +14,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc)
+            bench_use_cpu_clock(!strcmp(argv[++i], "cpu"));
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--reps R]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--clock wall|cpu]\n", argv[0]);
             return 2;
         }
     }

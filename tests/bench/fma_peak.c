@@ -10,11 +10,16 @@
 #define HAVE_X86_AVX2_PATH 1
 #endif
 
-double bench_now_seconds(void)
+static int cpu_clock;
+
+void bench_use_cpu_clock(int enable) { cpu_clock = enable; }
+
+double bench_now_seconds(int threads)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    clock_gettime(cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+    const double seconds = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    return cpu_clock && threads > 1 ? seconds / threads : seconds;
 }
 
 static int compare_doubles(const void *a, const void *b)
@@ -107,7 +112,7 @@ static float fma_loop(long iterations)
     return fma_loop_portable(iterations);
 }
 
-volatile float fma_peak_sink;
+static volatile float fma_peak_sink;
 
 fma_peak fma_peak_measure(int threads, int reps, double seconds)
 {
@@ -117,9 +122,9 @@ fma_peak fma_peak_measure(int threads, int reps, double seconds)
     /* Calibrate the iteration count to about `seconds` on one thread. */
     long iterations = 1000000;
     for (;;) {
-        const double t0 = bench_now_seconds();
+        const double t0 = bench_now_seconds(1);
         fma_peak_sink = fma_loop(iterations);
-        const double dt = bench_now_seconds() - t0;
+        const double dt = bench_now_seconds(1) - t0;
         if (dt > 0.05) {
             iterations = (long)(iterations * seconds / dt) + 1;
             break;
@@ -130,10 +135,10 @@ fma_peak fma_peak_measure(int threads, int reps, double seconds)
     double best = 0.0;
     for (int r = 0; r < reps; r++) {
         float sum = 0.0f;
-        const double t0 = bench_now_seconds();
+        const double t0 = bench_now_seconds(threads);
 #pragma omp parallel num_threads(threads) reduction(+ : sum)
         sum += fma_loop(iterations);
-        const double dt = bench_now_seconds() - t0;
+        const double dt = bench_now_seconds(threads) - t0;
         fma_peak_sink = sum;
         rates[r] = threads * (double)iterations * flops_per_iteration / dt * 1e-9;
         if (rates[r] > best) best = rates[r];

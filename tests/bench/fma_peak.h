@@ -13,7 +13,13 @@ typedef struct fma_peak {
  * `reps` times of about `seconds` each. */
 fma_peak fma_peak_measure(int threads, int reps, double seconds);
 
-double bench_now_seconds(void);
+/* The benchmarks' clock: the wall clock (default), or with bench_use_cpu_clock(1) the CPU time
+ * of the whole process divided by the thread count, which does not count the time threads spend
+ * descheduled by other jobs on a shared machine (run with OMP_WAIT_POLICY=passive, so that
+ * waiting threads use no CPU either). */
+void bench_use_cpu_clock(int enable);
+/* Seconds on the chosen clock; `threads` is the number of threads busy in the interval. */
+double bench_now_seconds(int threads);
 /* Median of n values (sorts them). */
 double bench_median(double *values, int n);
 

@@ -189,7 +189,8 @@ SPDF_API spdf_status spdf_model_forward(spdf_model *model, const int32_t *tokens
 /* Logits (B,T,V) of the last forward pass, row-major; valid until the next forward or free. */
 SPDF_API spdf_status spdf_model_logits(const spdf_model *model, const float **logits, int32_t *B,
                                        int32_t *T, int32_t *V);
-/* Backward pass of the last forward pass (which must have had targets).
+/* Backward pass of the last forward pass (which must have had targets); it consumes that pass's
+ * saved activations, so a second backward without a new forward returns SPDF_ESTATE.
  * Gradients ACCUMULATE (+=) into the model's gradient buffers, so several forward/backward
  * pairs can add up a larger batch.  The library zeroes them at model creation, after
  * spdf_optimizer_step has applied them, and on spdf_model_zero_grad. */

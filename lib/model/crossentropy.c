@@ -1,10 +1,13 @@
 /* Softmax cross-entropy of the LM head's logits against the next tokens.  Probabilities are
  * never stored: the backward pass recomputes them from the logits and the row's log-sum-exp. */
+#include "core/core.h"
 #include "model/layers.h"
+
+#include "model/vector_math.h"
 
 #include <math.h>
 
-void crossentropy_forward(const spdf_exec *ex, float *losses, float *logsumexp, const float *logits,
+SPDF_VECTOR_CLONES void crossentropy_forward(const spdf_exec *ex, float *losses, float *logsumexp, const float *logits,
                           const int32_t *targets, int64_t N, int V)
 {
 #pragma omp parallel for num_threads(ex->num_threads) schedule(static)
@@ -12,15 +15,16 @@ void crossentropy_forward(const spdf_exec *ex, float *losses, float *logsumexp, 
         const float *row = logits + r * V;
         float max = row[0];
         for (int v = 1; v < V; v++) max = row[v] > max ? row[v] : max;
-        double sum = 0.0;
-        for (int v = 0; v < V; v++) sum += exp((double)(row[v] - max));
+        double sum = 0.0; /* in double: V terms up to 1 each */
+#pragma omp simd reduction(+ : sum)
+        for (int v = 0; v < V; v++) sum += (double)vm_exp(row[v] - max);
         const float lse = max + (float)log(sum);
         logsumexp[r] = lse;
         losses[r] = lse - row[targets[r]];
     }
 }
 
-void crossentropy_backward(const spdf_exec *ex, float *dlogits, const float *logits,
+SPDF_VECTOR_CLONES void crossentropy_backward(const spdf_exec *ex, float *dlogits, const float *logits,
                            const float *logsumexp, const int32_t *targets, const float *weights,
                            int64_t N, int V)
 {
@@ -33,7 +37,9 @@ void crossentropy_backward(const spdf_exec *ex, float *dlogits, const float *log
             continue;
         }
         const float *row = logits + r * V;
-        for (int v = 0; v < V; v++) drow[v] = w * expf(row[v] - logsumexp[r]);
+        const float lse = logsumexp[r];
+#pragma omp simd
+        for (int v = 0; v < V; v++) drow[v] = w * vm_exp(row[v] - lse);
         drow[targets[r]] -= w;
     }
 }

@@ -1,28 +1,36 @@
-/* GELU with the tanh approximation used by GPT-2. */
+/* GELU with the tanh approximation used by GPT-2:
+ *   gelu(x) = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3),
+ * computed through the identity 0.5 (1 + tanh(u)) = sigmoid(2u) = 1 / (1 + e), e = exp(-2u),
+ * which has no cancellation in either tail (1 + tanh(u) loses all precision as u -> -inf):
+ *   gelu(x) = x s,  s = 1 / (1 + e),  1 - s = e s,
+ *   gelu'(x) = s + x s (1 - s) 2 u' = s (1 + 2 x e s u'),  u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
+#include "core/core.h"
 #include "model/layers.h"
-
-#include <math.h>
+#include "model/vector_math.h"
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_CUBIC 0.044715f
 
-void gelu_forward(const spdf_exec *ex, float *out, const float *inp, int64_t N)
+SPDF_VECTOR_CLONES void gelu_forward(const spdf_exec *ex, float *out, const float *inp,
+                                     int64_t N)
 {
-#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+#pragma omp parallel for simd num_threads(ex->num_threads) schedule(static)
     for (int64_t i = 0; i < N; i++) {
         const float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_SCALE * (x + 0.044715f * x * x * x)));
+        const float e = vm_exp(-2.0f * GELU_SCALE * (x + GELU_CUBIC * x * x * x));
+        out[i] = x / (1.0f + e);
     }
 }
 
-void gelu_backward(const spdf_exec *ex, float *dinp, const float *inp, const float *dout, int64_t N)
+SPDF_VECTOR_CLONES void gelu_backward(const spdf_exec *ex, float *dinp, const float *inp,
+                                      const float *dout, int64_t N)
 {
-#pragma omp parallel for num_threads(ex->num_threads) schedule(static)
+#pragma omp parallel for simd num_threads(ex->num_threads) schedule(static)
     for (int64_t i = 0; i < N; i++) {
         const float x = inp[i];
-        const float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        const float th = tanhf(u);
-        const float sech2 = 1.0f - th * th;
-        const float du_dx = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * sech2 * du_dx);
+        const float e = vm_exp(-2.0f * GELU_SCALE * (x + GELU_CUBIC * x * x * x));
+        const float s = 1.0f / (1.0f + e), one_minus_s = e * s; /* e * s first: e may be huge */
+        const float du_dx = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
+        dinp[i] = dout[i] * s * (1.0f + 2.0f * x * one_minus_s * du_dx);
     }
 }

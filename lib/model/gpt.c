@@ -49,7 +49,7 @@ static size_t layout_activations(const spdf_model *model, int B, int T, float *m
     CARVE(dfch, BT * 4 * C);
     CARVE(dfch_gelu, BT * 4 * C);
     CARVE(dlogits, BT * V);
-    CARVE(attention_scratch, (int64_t)model->ctx->num_threads * 2 * T);
+    CARVE(attention_scratch, attention_scratch_floats(model->ctx->num_threads, T, C, NH));
 #undef CARVE
     return used;
 }
@@ -138,7 +138,7 @@ spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t 
 
         layernorm_forward(&ex, ln1, ln1_mean, ln1_rstd, residual, w->ln1w, w->ln1b, BT, C);
         model_block_linear_forward(model, &ex, l, BLOCK_QKV_W, qkv, ln1, BT, C, 3 * C);
-        attention_forward(&ex, atty, att, qkv, B, T, C, NH);
+        attention_forward(&ex, atty, att, a->attention_scratch, qkv, B, T, C, NH);
         model_block_linear_forward(model, &ex, l, BLOCK_ATTPROJ_W, a->projection, atty, BT, C, C);
         residual_forward(&ex, residual2, residual, a->projection, BT * C);
         layernorm_forward(&ex, ln2, ln2_mean, ln2_rstd, residual2, w->ln2w, w->ln2b, BT, C);
@@ -192,7 +192,8 @@ void gpt_backward(spdf_model *model)
         const float *residual = l == 0 ? a->encoded : a->residual3 + (int64_t)(l - 1) * BT * C;
         const float *ln1 = a->ln1 + l * BT * C, *ln1_mean = a->ln1_mean + l * BT;
         const float *ln1_rstd = a->ln1_rstd + l * BT, *qkv = a->qkv + l * BT * 3 * C;
-        const float *atty = a->atty + l * BT * C, *att = a->att + (int64_t)l * B * NH * T * T;
+        const float *atty = a->atty + l * BT * C;
+        float *att = a->att + (int64_t)l * B * NH * T * T; /* consumed by attention_backward */
         const float *residual2 = a->residual2 + l * BT * C, *ln2 = a->ln2 + l * BT * C;
         const float *ln2_mean = a->ln2_mean + l * BT, *ln2_rstd = a->ln2_rstd + l * BT;
         const float *fch = a->fch + l * BT * 4 * C, *fch_gelu = a->fch_gelu + l * BT * 4 * C;

@@ -49,17 +49,21 @@ void sparse_linear_backward(const spdf_exec *ex, const void *kernel, float *dinp
                             const float *dout /* (N,OC) */, const float *inp, const float *values,
                             int64_t N, int OC);
 
-/* attention.c: causal multi-head self-attention over a fused (q,k,v) input. */
+/* attention.c: causal multi-head self-attention over a fused (q,k,v) input.  Both passes need
+ * attention_scratch_floats() floats of scratch. */
+int64_t attention_scratch_floats(int num_threads, int T, int C, int NH);
 void attention_forward(const spdf_exec *ex, float *out /* (B,T,C) */,
                        float *att /* (B,NH,T,T) softmax weights, kept for backward */,
-                       const float *qkv /* (B,T,3C) */, int B, int T, int C, int NH);
-/* One query over n cached keys/values `stride` floats apart: att (n) weights, out (hs). */
+                       float *scratch, const float *qkv /* (B,T,3C) */, int B, int T, int C,
+                       int NH);
+/* One query over n cached keys/values `stride` floats apart: att (n) weights, out (hs); the
+ * same arithmetic as attention_forward, so a KV-cache decoder gets the same bits. */
 void attention_row(float *out, float *att, const float *query, const float *keys,
                    const float *values, int64_t stride, int n, int hs);
-/* dqkv is overwritten.  scratch holds num_threads * 2*T floats. */
+/* dqkv is overwritten; att is consumed (overwritten with the score gradients). */
 void attention_backward(const spdf_exec *ex, float *dqkv /* (B,T,3C) = */, float *scratch,
-                        const float *dout /* (B,T,C) */, const float *qkv, const float *att,
-                        int B, int T, int C, int NH);
+                        const float *dout /* (B,T,C) */, const float *qkv, float *att, int B,
+                        int T, int C, int NH);
 
 /* gelu.c: GELU, tanh approximation (as GPT-2). dinp is overwritten. */
 void gelu_forward(const spdf_exec *ex, float *out, const float *inp, int64_t N);

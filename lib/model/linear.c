@@ -1,10 +1,11 @@
 /* Fully connected layer y = x W^T + b, W stored (out_features, in_features) as in llm.c.  The
  * matrix products go through the backend's GEMM. */
+#include "core/core.h"
 #include "model/layers.h"
 
 #include <stddef.h>
 
-static void add_bias(const spdf_exec *ex, float *out, const float *bias, int64_t N, int OC)
+SPDF_VECTOR_CLONES static void add_bias(const spdf_exec *ex, float *out, const float *bias, int64_t N, int OC)
 {
     if (!bias) return;
 #pragma omp parallel for num_threads(ex->num_threads) schedule(static)

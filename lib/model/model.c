@@ -411,8 +411,10 @@ spdf_status spdf_model_backward(spdf_model *model)
     spdf_clear_error();
     SPDF_CHECK_ARG(model);
     if (!model->has_targets)
-        return spdf_fail(SPDF_ESTATE, "backward needs a preceding forward pass with targets");
+        return spdf_fail(SPDF_ESTATE, "backward needs a preceding forward pass with targets, "
+                         "one backward per forward");
     gpt_backward(model);
+    model->has_targets = 0; /* the backward pass consumed the saved attention weights */
     return SPDF_OK;
 }
 

@@ -77,7 +77,7 @@ typedef struct gpt_activations {
     float *dqkv;                           /* (B,T,3C) */
     float *dfch, *dfch_gelu;               /* (B,T,4C) */
     float *dlogits;                        /* (B,T,V) */
-    float *attention_scratch;              /* (threads, 2T) */
+    float *attention_scratch;              /* attention_scratch_floats() */
     int32_t *tokens, *targets;             /* (B,T) copies of the last batch */
 } gpt_activations;
 

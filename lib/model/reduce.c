@@ -1,8 +1,9 @@
 /* Column sums for bias and LayerNorm parameter gradients.  Threads own disjoint column blocks
  * and each sums its rows in order, so the result never depends on the thread count. */
+#include "core/core.h"
 #include "model/layers.h"
 
-void column_sum_accumulate(const spdf_exec *ex, float *dst, const float *a, const float *b,
+SPDF_VECTOR_CLONES void column_sum_accumulate(const spdf_exec *ex, float *dst, const float *a, const float *b,
                            int64_t N, int C)
 {
     enum { COLUMN_BLOCK = 64 };

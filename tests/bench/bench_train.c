@@ -1,6 +1,6 @@
 /* Training-step benchmark: median ms/step, tokens/s and GFLOP/s of forward + backward + AdamW
  * for the shapes the project tracks, through the public API only.
- * Usage: bench_train [--backend NAME] [--threads N] [--reps R] [--shape small|gpt2|all] */
+ * Usage: bench_train [--backend NAME] [--threads N] [--reps R] [--shape small|gpt2|demo|all] */
 #include "spdf.h"
 
 #include <stdio.h>
@@ -16,6 +16,7 @@ typedef struct shape {
 static const shape shapes[] = {
     {"small", 256, 6, 6, 384, 8, 128},
     {"gpt2", 50304, 12, 12, 768, 4, 64},
+    {"demo", 257, 4, 4, 128, 8, 320}, /* spdf demo --size small, fine-tuning */
 };
 
 static double now_seconds(void)
@@ -110,7 +111,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) which = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--backend NAME] [--threads N] [--reps R] [--shape small|gpt2|all]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--backend NAME] [--threads N] [--reps R] [--shape small|gpt2|demo|all]\n", argv[0]);
             return 2;
         }
     }

@@ -27,7 +27,7 @@ static inline float vm_exp(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    const uint32_t bits = ((uint32_t)(int32_t)n + 127u) << 23; /* unsigned: NaN gives garbage, not UB */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

@@ -221,7 +221,7 @@ static const spdf_transpose trans[2] = {SPDF_NO_TRANS, SPDF_TRANS};
 
 /* ---- small and odd shapes: every element against the exact value ---- */
 
-static const int64_t odd_sizes[] = {1, 7, 16, 33, 64, 100, 257};
+static const int64_t odd_sizes[] = {1, 3, 7, 16, 33, 64, 100, 257};
 enum { N_ODD = sizeof odd_sizes / sizeof odd_sizes[0] };
 
 /* _i: one transpose combination per loop index (0..3). */
@@ -241,7 +241,8 @@ START_TEST(gemm_alpha_beta_and_leading_dimensions)
 {
     static const float scalars[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, 1.0f},
                                        {-1.25f, 0.75f}, {2.0f, 0.0f}, {1.0f, -1.0f}};
-    static const int64_t shapes[][3] = {{7, 33, 100}, {64, 64, 64}, {100, 257, 33}, {33, 100, 300}};
+    static const int64_t shapes[][3] = {{7, 33, 100}, {64, 64, 64}, {100, 257, 33},
+                                        {33, 100, 300}, {1, 300, 257}, {4, 600, 70}};
     for (size_t s = 0; s < sizeof scalars / sizeof scalars[0]; s++)
         for (size_t h = 0; h < sizeof shapes / sizeof shapes[0]; h++)
             for (int64_t pad = 0; pad <= 5; pad += 5) {

@@ -3,6 +3,7 @@
  * GCC vector extensions, which compile to SSE, AVX2 or AVX-512 as the target allows. */
 #include "backend.h"
 #include "backend/ref_sparse.h"
+#include "backend/gemm_small.h"
 #include "core/core.h"
 
 #include <string.h>
@@ -83,6 +84,10 @@ static void ref_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tra
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
+    if (K > 0 && alpha != 0.0f && gemm_small_applies(trans_a, M)) {
+        gemm_small(num_threads, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     if (K <= 0) {
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];

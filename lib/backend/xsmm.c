@@ -1,6 +1,7 @@
 /* The libxsmm backend: dense GEMM on JIT-generated microkernels, with our own packing, blocking
  * and OpenMP tiling around them (libxsmm's own sgemm hands large sizes to a BLAS). */
 #include "backend.h"
+#include "backend/gemm_small.h"
 #include "core/core.h"
 #include "backend/xsmm_sparse.h"
 
@@ -348,6 +349,10 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
                       const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
+    if (K > 0 && alpha != 0.0f && gemm_small_applies(trans_a, M)) {
+        gemm_small(num_threads, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     if (num_threads < 1 || 2.0 * (double)M * (double)N * (double)K < PARALLEL_MIN_FLOPS)
         num_threads = 1;
     if (K <= 0 || alpha == 0.0f) {

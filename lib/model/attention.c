@@ -11,7 +11,7 @@
  * fixed order, so results depend neither on the thread count nor on the vector path taken. */
 #include "core/core.h"
 #include "model/layers.h"
-#include "model/vector_math.h"
+#include "core/vector_math.h"
 
 #include <math.h>
 #include <omp.h>

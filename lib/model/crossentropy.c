@@ -3,7 +3,7 @@
 #include "core/core.h"
 #include "model/layers.h"
 
-#include "model/vector_math.h"
+#include "core/vector_math.h"
 
 #include <math.h>
 

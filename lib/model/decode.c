@@ -68,7 +68,11 @@ static float *cache_row(const decoder *dec, float *cache, int l, int r)
 const float *decoder_step(decoder *dec, int rows, const int32_t *tokens, int pos)
 {
     spdf_model *model = dec->model;
-    const spdf_exec ex = model_exec(model);
+    /* One token per row is about 2 FLOPs per parameter: below ~16 MFLOP per step, starting and
+     * waking a second thread for each of the step's many small loops costs more than it saves
+     * (with passive waiting, every parallel region is a futex round trip). */
+    spdf_exec ex = model_exec(model);
+    if (2.0 * (double)model->num_params * rows < 16.0e6) ex.num_threads = 1;
     const int L = model->config.num_layers, C = model->config.channels;
     const int NH = model->config.num_heads, V = model->config.vocab_size, hs = C / NH;
     for (int r = 0; r < rows; r++)

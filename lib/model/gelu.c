@@ -6,7 +6,7 @@
  *   gelu'(x) = s + x s (1 - s) 2 u' = s (1 + 2 x e s u'),  u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
 #include "core/core.h"
 #include "model/layers.h"
-#include "model/vector_math.h"
+#include "core/vector_math.h"
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_CUBIC 0.044715f

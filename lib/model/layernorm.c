@@ -1,7 +1,7 @@
 /* LayerNorm over channels, eps 1e-5 as GPT-2. */
 #include "core/core.h"
 #include "model/layers.h"
-#include "model/vector_math.h"
+#include "core/vector_math.h"
 
 #include <math.h>
 #include <stddef.h>

@@ -22,22 +22,22 @@
 
 static const char *const size_names[] = {"tiny", "small", "base", NULL};
 
-/* The presets.  small (the default) was sized by measurement to finish in well under 10 minutes
- * on two cores (docs/cli.md); tiny is the CI smoke run; base trains the same model ten times
- * longer, for numbers that say more (about an hour). */
+/* The presets.  small (the default) was sized by measurement to finish in under 10 minutes on
+ * two cores (docs/cli.md); tiny is the CI smoke run; base trains the same model about four
+ * times longer, which its fine-tuning needs to write fluent text (about 35 minutes). */
 static const demo_config presets[] = {
     {.size_name = "tiny", .layers = 2, .heads = 2, .width = 64, .positions = 256,
      .pretrain_context = 64, .pretrain_batch = 8, .pretrain_steps = 60, .pretrain_warmup = 10, .eval_every = 20,
      .pretrain_lr = 3e-3f, .finetune_context = 256, .finetune_batch = 4, .finetune_steps = 30,
      .finetune_warmup = 5, .finetune_lr = 2e-3f, .eval_items = 6, .max_new = 96},
     {.size_name = "small", .layers = 4, .heads = 4, .width = 128, .positions = 320,
-     .pretrain_context = 128, .pretrain_batch = 8, .pretrain_steps = 240, .pretrain_warmup = 24, .eval_every = 40,
-     .pretrain_lr = 2e-3f, .finetune_context = 320, .finetune_batch = 8, .finetune_steps = 100,
-     .finetune_warmup = 10, .finetune_lr = 2e-3f, .eval_items = 30, .max_new = 140},
+     .pretrain_context = 128, .pretrain_batch = 16, .pretrain_steps = 500, .pretrain_warmup = 50, .eval_every = 100,
+     .pretrain_lr = 3e-3f, .finetune_context = 320, .finetune_batch = 8, .finetune_steps = 700,
+     .finetune_warmup = 30, .finetune_lr = 6e-3f, .eval_items = 100, .max_new = 160},
     {.size_name = "base", .layers = 4, .heads = 4, .width = 128, .positions = 320,
      .pretrain_context = 128, .pretrain_batch = 16, .pretrain_steps = 2000, .pretrain_warmup = 100,
-     .eval_every = 200, .pretrain_lr = 2e-3f, .finetune_context = 320, .finetune_batch = 8,
-     .finetune_steps = 1500, .finetune_warmup = 50, .finetune_lr = 2e-3f, .eval_items = 100, .max_new = 200},
+     .eval_every = 200, .pretrain_lr = 3e-3f, .finetune_context = 320, .finetune_batch = 8,
+     .finetune_steps = 2500, .finetune_warmup = 50, .finetune_lr = 6e-3f, .eval_items = 200, .max_new = 160},
 };
 
 typedef struct demo_flags {
@@ -122,7 +122,7 @@ typedef struct demo_state {
     spdf_context *ctx;
     metrics_log log;
     corpus text;
-    spdf_task_data *dev, *test;
+    spdf_task_data *train_pairs, *test;
     finetune_data train, held_out;
     progress_mode progress;
 } demo_state;
@@ -269,10 +269,10 @@ static int baseline_variant(demo_state *d, demo_variant *v)
 static int load_data(demo_state *d)
 {
     const char *dir = d->config.data_dir;
-    char *text = join(dir, "tinyshakespeare/input.txt"), *dev = join(dir, "e2e/devset.csv");
+    char *text = join(dir, "tinyshakespeare/input.txt"), *train = join(dir, "e2e/trainset.csv");
     char *test = join(dir, "e2e/testset_w_refs.csv");
-    int code = text && dev && test ? EXIT_OK : EXIT_FAILURE_RUNTIME;
-    const char *paths[3] = {text, dev, test};
+    int code = text && train && test ? EXIT_OK : EXIT_FAILURE_RUNTIME;
+    const char *paths[3] = {text, train, test};
     for (int i = 0; code == EXIT_OK && i < 3; i++) {
         if (access(paths[i], R_OK) != 0) {
             cli_error("cannot read the demo data '%s': %s (pass --data-dir DIR, the examples/data directory "
@@ -281,17 +281,17 @@ static int load_data(demo_state *d)
         }
     }
     if (code == EXIT_OK) code = corpus_load(text, 0.1f, &d->text);
-    if (code == EXIT_OK) code = task_load(dev, 0, &d->dev);
+    if (code == EXIT_OK) code = task_load(train, 0, &d->train_pairs);
     if (code == EXIT_OK) code = task_load(test, 0, &d->test);
     if (code == EXIT_OK) {
         int64_t items = 0;
         spdf_task_data_count(d->test, &items);
         if (d->config.eval_items > items) d->config.eval_items = (int32_t)items;
-        code = finetune_data_build(d->dev, 0, d->config.finetune_context, &d->train);
+        code = finetune_data_build(d->train_pairs, 0, d->config.finetune_context, &d->train);
     }
     if (code == EXIT_OK) code = finetune_data_build(d->test, d->config.eval_items, d->config.finetune_context, &d->held_out);
     free(text);
-    free(dev);
+    free(train);
     free(test);
     return code;
 }
@@ -355,7 +355,7 @@ static int run_demo(demo_state *d, const char *command_text)
     if (code == EXIT_OK) {
         printf("spdf demo --size %s: %d layers, width %d; backend %s, %d threads; output in %s\n", c->size_name,
                (int)c->layers, (int)c->width, c->backend, (int)c->threads, out_dir);
-        printf("fine-tuning on %lld pairs of devset.csv (%lld truncated to %d tokens); evaluating on the first "
+        printf("fine-tuning on %lld pairs of trainset.csv (%lld truncated to %d tokens); evaluating on the first "
                "%d MRs of testset_w_refs.csv\n", (long long)d->train.count, (long long)d->train.truncated,
                (int)c->finetune_context + 1, (int)c->eval_items);
         stage(1, "baseline: copy the MR");
@@ -452,7 +452,7 @@ int command_demo(int argc, char **argv)
                            "evaluate on the first N test MRs (default: the preset's)"),
         OPT_FLOAT("sparsity", &f->sparsity, "S", 0.01f, 0.99f, "sparsity of the sparse pre-training"),
         OPT_INT64("seed", &f->seed, "N", 0, 9.2e18, "seed of initialisation, mask and data order"),
-        OPT_STRING("data-dir", &f->data_dir, "DIR", "holds tinyshakespeare/input.txt and e2e/{devset,testset_w_refs}.csv"),
+        OPT_STRING("data-dir", &f->data_dir, "DIR", "holds tinyshakespeare/input.txt and e2e/{trainset,testset_w_refs}.csv"),
         OPT_INT("threads", &f->threads, "N", 0, 4096, "compute threads (0: all cores)"),
         OPT_STRING("backend", &f->backend, "NAME", "kernel backend: auto, ref, xsmm (default: $SPDF_BACKEND or auto)"),
     };
@@ -460,7 +460,7 @@ int command_demo(int argc, char **argv)
         .name = "demo",
         .usage = "[--out DIR] [--size tiny|small|base] [--steps N] [options]",
         .summary = "The SPDF experiment in miniature.  Pre-train one byte-level GPT on Tiny Shakespeare densely and\n"
-                   "with random sparsity (same seed and data order); fine-tune on E2E (devset.csv) the dense model\n"
+                   "with random sparsity (same seed and data order); fine-tune on E2E (trainset.csv) the dense model\n"
                    "densely, the sparse model densely after the in-place transition (SPDF) and sparsely (ablation);\n"
                    "decode the first test MRs greedily and score BLEU and NIST against a copy-the-MR baseline.\n"
                    "Prints a table and writes report.md, loss.svg and metrics.jsonl to --out.",
@@ -469,8 +469,8 @@ int command_demo(int argc, char **argv)
         .epilog = "Presets (layers x width; pre-training steps x batch x context; fine-tuning steps x batch x context;\n"
                   "evaluation MRs):\n"
                   "  tiny   2 x 64;    60 x 8 x 64;     30 x 4 x 256;   6 MRs  (about a minute)\n"
-                  "  small  4 x 128;  240 x 8 x 128;   100 x 8 x 320;  30 MRs  (the default; minutes, see docs/cli.md)\n"
-                  "  base   4 x 128; 2000 x 16 x 128; 1500 x 8 x 320; 100 MRs  (about an hour)",
+                  "  small  4 x 128;  500 x 16 x 128;  700 x 8 x 320; 100 MRs  (the default; under 10 minutes, docs/cli.md)\n"
+                  "  base   4 x 128; 2000 x 16 x 128; 2500 x 8 x 320; 200 MRs  (about 35 minutes)",
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
@@ -482,7 +482,7 @@ int command_demo(int argc, char **argv)
     metrics_close(&d.log);
     finetune_data_free(&d.train);
     finetune_data_free(&d.held_out);
-    spdf_task_data_free(d.dev);
+    spdf_task_data_free(d.train_pairs);
     spdf_task_data_free(d.test);
     corpus_free(&d.text);
     spdf_context_free(d.ctx);

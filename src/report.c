@@ -86,7 +86,7 @@ static void write_settings(const demo_report *r, FILE *out)
             (int)c->pretrain_context, (double)c->pretrain_lr, (int)c->pretrain_warmup);
     fprintf(out, "| sparsity | %.0f %% uniform random, static, exact count per layer, on the 4 linear weights of "
                  "every block |\n", (double)c->sparsity * 100);
-    fprintf(out, "| fine-tuning data | `e2e/devset.csv`: %lld (MR, reference) pairs, %lld truncated to %d tokens |\n",
+    fprintf(out, "| fine-tuning data | `e2e/trainset.csv`: %lld (MR, reference) pairs, %lld truncated to %d tokens |\n",
             (long long)r->train_examples, (long long)r->train_truncated, (int)c->finetune_context + 1);
     fprintf(out, "| fine-tuning | %d steps of %d x %d tokens, lr %g, %d warmup steps, schedule restarted, "
                  "moments kept; loss on the reference and end token only |\n", (int)c->finetune_steps,

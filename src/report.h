@@ -49,7 +49,7 @@ typedef struct demo_report {
     int variant_count;
     const spdf_task_data *test;  /* the evaluation MRs and their references */
     int64_t eval_items;
-    int64_t train_examples, train_truncated; /* fine-tuning examples from devset.csv */
+    int64_t train_examples, train_truncated; /* fine-tuning examples from trainset.csv */
     int64_t corpus_train_tokens, corpus_val_tokens;
     double total_seconds;
 } demo_report;

@@ -460,10 +460,28 @@ START_TEST(test_phase_state_machine)
     ck_assert_int_eq(spdf_phase_create(model, NULL, SPDF_PHASE_DENSE, NULL, &second), SPDF_ESTATE);
     ck_assert_int_eq(spdf_phase_transition(phase, SPDF_PHASE_DENSE, NULL, NULL), SPDF_ESTATE);
     ck_assert_int_eq(spdf_phase_transition(phase, SPDF_PHASE_SPARSE, NULL, NULL), SPDF_EINVAL);
+    spdf_sparse_kernel_info ki = {.struct_size = sizeof ki};
+    ck_assert_int_eq(spdf_model_sparse_kernel_info(model, 0, &ki), SPDF_ESTATE); /* dense */
     ck_assert_int_eq(spdf_phase_transition(phase, SPDF_PHASE_SPARSE, mask, NULL), SPDF_OK);
     spdf_phase_kind kind;
     spdf_phase_get_kind(phase, &kind);
     ck_assert_int_eq(kind, SPDF_PHASE_SPARSE);
+    /* the reference backend runs every layer on index kernels */
+    int32_t layers;
+    spdf_mask_num_layers(mask, &layers);
+    for (int32_t l = 0; l < layers; l++) {
+        ki.kind = -1;
+        ki.code_bytes = -1;
+        ck_assert_int_eq(spdf_model_sparse_kernel_info(model, l, &ki), SPDF_OK);
+        ck_assert_int_eq(ki.kind, SPDF_SPARSE_KERNEL_INDEX);
+        ck_assert_int_eq(ki.code_bytes, 0);
+    }
+    ck_assert_int_eq(spdf_model_sparse_kernel_info(model, layers, &ki), SPDF_EINVAL);
+    ck_assert_int_eq(spdf_model_sparse_kernel_info(model, -1, &ki), SPDF_EINVAL);
+    ck_assert_int_eq(spdf_model_sparse_kernel_info(NULL, 0, &ki), SPDF_EINVAL);
+    ck_assert_int_eq(spdf_model_sparse_kernel_info(model, 0, NULL), SPDF_EINVAL);
+    spdf_sparse_kernel_info unsized = {.struct_size = 0};
+    ck_assert_int_eq(spdf_model_sparse_kernel_info(model, 0, &unsized), SPDF_EINVAL);
     float *data;
     int32_t qkv;
     spdf_model_tensor_find(model, "h.0.attn.c_attn.weight", &qkv);

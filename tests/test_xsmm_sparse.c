@@ -520,6 +520,57 @@ START_TEST(model_phases_match_reference)
 }
 END_TEST
 
+/* Through the public API: with a budget that holds one layer's kernels, exactly the layers that
+ * fit run on JIT code and say so; without a budget, none does. */
+START_TEST(model_reports_kernel_paths)
+{
+    spdf_context_config cc;
+    spdf_context_config_init(&cc);
+    cc.backend = "xsmm";
+    cc.num_threads = 1;
+    spdf_context *ctx = NULL;
+    if (spdf_context_create(&cc, &ctx) != SPDF_OK) {
+        fprintf(stderr, "SKIPPED: the xsmm backend cannot run on this machine\n");
+        return;
+    }
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    mc.vocab_size = 32;
+    mc.max_seq_len = 16;
+    mc.num_layers = 2;
+    mc.num_heads = 2;
+    mc.channels = 64;
+    spdf_model *model = NULL;
+    spdf_mask *mask = NULL;
+    ck_assert_int_eq(spdf_model_create(ctx, &mc, &model), SPDF_OK);
+    ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_RANDOM, 0.75f, 3, &mask), SPDF_OK);
+    int32_t layers;
+    spdf_mask_num_layers(mask, &layers);
+    for (int budgeted = 0; budgeted <= 1; budgeted++) {
+        set_jit_budget(budgeted ? "1099511627776" : "0");
+        spdf_phase *phase = NULL;
+        ck_assert_int_eq(spdf_phase_create(model, NULL, SPDF_PHASE_SPARSE, mask, &phase), SPDF_OK);
+        int jit_layers = 0;
+        for (int32_t l = 0; l < layers; l++) {
+            spdf_sparse_kernel_info ki = {.struct_size = sizeof ki};
+            ck_assert_int_eq(spdf_model_sparse_kernel_info(model, l, &ki), SPDF_OK);
+            ck_assert(ki.kind == SPDF_SPARSE_KERNEL_JIT || ki.kind == SPDF_SPARSE_KERNEL_INDEX);
+            ck_assert((ki.kind == SPDF_SPARSE_KERNEL_JIT) == (ki.code_bytes > 0));
+            jit_layers += ki.kind == SPDF_SPARSE_KERNEL_JIT;
+        }
+        ck_assert_int_eq(jit_layers, budgeted ? layers : 0);
+        ck_assert_int_eq(spdf_phase_transition(phase, SPDF_PHASE_DENSE, NULL, NULL), SPDF_OK);
+        spdf_sparse_kernel_info ki = {.struct_size = sizeof ki};
+        ck_assert_int_eq(spdf_model_sparse_kernel_info(model, 0, &ki), SPDF_ESTATE);
+        spdf_phase_free(phase);
+    }
+    set_jit_budget("0");
+    spdf_mask_free(mask);
+    spdf_model_free(model);
+    spdf_context_free(ctx);
+}
+END_TEST
+
 static Suite *xsmm_sparse_suite(void)
 {
     Suite *s = suite_create("xsmm-sparse");
@@ -534,6 +585,7 @@ static Suite *xsmm_sparse_suite(void)
     TCase *model = tcase_create("model");
     tcase_set_timeout(model, 600);
     tcase_add_test(model, model_phases_match_reference);
+    tcase_add_test(model, model_reports_kernel_paths);
     suite_add_tcase(s, model);
     return s;
 }

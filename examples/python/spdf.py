@@ -79,6 +79,8 @@ MASK_GLOBAL = 1
 
 PHASE_DENSE = 0
 PHASE_SPARSE = 1
+SPARSE_KERNEL_INDEX = 0
+SPARSE_KERNEL_JIT = 1
 
 DECODE_GREEDY = 0
 DECODE_BEAM = 1
@@ -187,6 +189,11 @@ class MaskLayerInfo(_Struct):
     _fields_ = [("struct_size", c_size_t), ("tensor_index", c_int32), ("reserved", c_int32),
                 ("rows", c_int64), ("cols", c_int64), ("nnz", c_int64), ("density", c_float),
                 ("reserved2", c_float)]
+
+
+class SparseKernelInfo(_Struct):
+    _fields_ = [("struct_size", c_size_t), ("kind", c_int32), ("reserved", c_int32),
+                ("code_bytes", c_int64)]
 
 
 class TransitionConfig(_Struct):
@@ -301,6 +308,7 @@ PROTOTYPES = {
     "spdf_model_logits": (_status, [_handle, _P(_P(c_float)), _P(c_int32), _P(c_int32),
                                     _P(c_int32)]),
     "spdf_model_backward": (_status, [_handle]),
+    "spdf_model_sparse_kernel_info": (_status, [_handle, c_int32, _P(SparseKernelInfo)]),
     "spdf_model_zero_grad": (_status, [_handle]),
     # optimizer
     "spdf_optimizer_config_init": (_status, [_P(OptimizerConfig)]),
@@ -772,6 +780,12 @@ class Model(_Handle):
 
     def backward(self):
         _call("spdf_model_backward", self.handle)
+
+    def sparse_kernel_info(self, layer):
+        """How masked layer `layer` runs in a sparse phase (SPARSE_KERNEL_INDEX or _JIT)."""
+        info = SparseKernelInfo()
+        _call("spdf_model_sparse_kernel_info", self.handle, layer, byref(info))
+        return info
 
     def zero_grad(self):
         _call("spdf_model_zero_grad", self.handle)

@@ -3,10 +3,11 @@
 #ifndef SPDF_BACKEND_H
 #define SPDF_BACKEND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Bumped when entries are added; an entry a backend leaves NULL falls back to the reference. */
-#define SPDF_BACKEND_OPS_VERSION 2
+#define SPDF_BACKEND_OPS_VERSION 3
 
 typedef enum spdf_transpose { SPDF_NO_TRANS = 0, SPDF_TRANS = 1 } spdf_transpose;
 
@@ -52,6 +53,11 @@ typedef struct spdf_backend_ops {
     /* dvalues (nnz) += (dout^T inp) sampled at the pattern: only the non-zeros are computed. */
     void (*sparse_backward_weight)(int num_threads, const void *layer, float *dvalues,
                                    const float *dout, const float *inp, int64_t N);
+
+    /* ---- version 3 ----
+     * How the layer's forward and backward-data run: *uses_jit 1 for generated code, with
+     * *code_bytes of it; 0 and 0 for index kernels. */
+    void (*sparse_kernel_info)(const void *layer, int *uses_jit, size_t *code_bytes);
 } spdf_backend_ops;
 
 extern const spdf_backend_ops spdf_backend_ref;

@@ -143,6 +143,13 @@ static void ref_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tra
 
 static int ref_available(void) { return 1; }
 
+static void ref_sparse_kernel_info(const void *layer, int *uses_jit, size_t *code_bytes)
+{
+    (void)layer;
+    *uses_jit = 0;
+    *code_bytes = 0;
+}
+
 const spdf_backend_ops spdf_backend_ref = {
     .version = SPDF_BACKEND_OPS_VERSION,
     .name = "ref",
@@ -154,4 +161,5 @@ const spdf_backend_ops spdf_backend_ref = {
     .sparse_forward = ref_sparse_forward,
     .sparse_backward_data = ref_sparse_backward_data,
     .sparse_backward_weight = ref_sparse_backward_weight,
+    .sparse_kernel_info = ref_sparse_kernel_info,
 };

@@ -420,4 +420,5 @@ const spdf_backend_ops spdf_backend_xsmm = {
     .sparse_forward = xsmm_sparse_forward,
     .sparse_backward_data = xsmm_sparse_backward_data,
     .sparse_backward_weight = xsmm_sparse_backward_weight,
+    .sparse_kernel_info = xsmm_sparse_kernel_info,
 };

@@ -891,6 +891,12 @@ size_t xsmm_sparse_layer_code_bytes(const void *layer)
     return w->jit ? w->jit->code_bytes : 0;
 }
 
+void xsmm_sparse_kernel_info(const void *layer, int *uses_jit, size_t *code_bytes)
+{
+    *uses_jit = xsmm_sparse_layer_uses_jit(layer);
+    *code_bytes = xsmm_sparse_layer_code_bytes(layer);
+}
+
 /* Writes zeros to a (N, width) result of an empty product. */
 static void zero_rows(int num_threads, float *out, int64_t N, int64_t width)
 {

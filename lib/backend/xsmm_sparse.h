@@ -26,6 +26,8 @@ void xsmm_sparse_backward_weight(int num_threads, const void *layer, float *dval
 int xsmm_sparse_layer_uses_jit(const void *layer);
 /* Bytes of JIT code the layer holds (0 on the index path). */
 size_t xsmm_sparse_layer_code_bytes(const void *layer);
+/* Both of the above, for the backend table's sparse_kernel_info. */
+void xsmm_sparse_kernel_info(const void *layer, int *uses_jit, size_t *code_bytes);
 /* Bytes of JIT code all live sparse layers of the process hold. */
 size_t xsmm_sparse_jit_bytes_in_use(void);
 

@@ -259,6 +259,31 @@ SPDF_API spdf_status spdf_byte_encode(const char *text, size_t len, int32_t *out
 SPDF_API spdf_status spdf_byte_decode(const int32_t *tokens, size_t n, char *out, size_t cap,
                                       size_t *len);
 
+/* Byte-level BPE tokenizer (docs/token-format.md): ids 0..255 are bytes, SPDF_TOKEN_EOT is 256,
+ * and id 257 + i is the i-th learned merge of two earlier ids, so a byte-level model's data is a
+ * BPE model's data with no merges.  Merges never cross chunk boundaries: an optional space plus a
+ * run of letters (bytes >= 0x80 count as letters), an optional space plus a run of digits, or any
+ * other single byte (so a newline is always id 10).  Any byte string round-trips exactly. */
+typedef struct spdf_tokenizer spdf_tokenizer;
+
+/* Learns merges from len bytes of text until vocab_size ids (at least 257, at most 2^20) or
+ * until no pair of ids occurs twice; the same text gives the same tokenizer everywhere. */
+SPDF_API spdf_status spdf_tokenizer_train(const char *text, size_t len, int32_t vocab_size,
+                                          spdf_tokenizer **out);
+/* Written atomically; checksummed (CRC-32C).  load rejects malformed files with SPDF_EFORMAT. */
+SPDF_API spdf_status spdf_tokenizer_save(const spdf_tokenizer *tok, const char *path);
+SPDF_API spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out);
+SPDF_API void spdf_tokenizer_free(spdf_tokenizer *tok);
+/* 257 + the number of merges. */
+SPDF_API spdf_status spdf_tokenizer_vocab_size(const spdf_tokenizer *tok, int32_t *size);
+/* As spdf_byte_encode: writes at most cap ids (out may be NULL) and *count receives how many the
+ * whole text takes. */
+SPDF_API spdf_status spdf_tokenizer_encode(const spdf_tokenizer *tok, const char *text,
+                                           size_t len, int32_t *out, size_t cap, size_t *count);
+/* As spdf_byte_decode, for the tokenizer's ids. */
+SPDF_API spdf_status spdf_tokenizer_decode(const spdf_tokenizer *tok, const int32_t *tokens,
+                                           size_t n, char *out, size_t cap, size_t *len);
+
 typedef enum spdf_token_format {
     SPDF_TOKENS_U16 = 0, /* llm.c: 256 x int32 header (magic 20240520, version 1, count), uint16 */
     SPDF_TOKENS_U32 = 1  /* libspdf: 256 x int32 header (magic "SPDT"), uint32, CRC32C (docs/) */

@@ -322,6 +322,15 @@ PROTOTYPES = {
     # token data
     "spdf_byte_encode": (_status, [c_char_p, c_size_t, _P(c_int32), c_size_t, _P(c_size_t)]),
     "spdf_byte_decode": (_status, [_P(c_int32), c_size_t, c_char_p, c_size_t, _P(c_size_t)]),
+    "spdf_tokenizer_train": (_status, [c_char_p, c_size_t, c_int32, _P(_handle)]),
+    "spdf_tokenizer_save": (_status, [_handle, c_char_p]),
+    "spdf_tokenizer_load": (_status, [c_char_p, _P(_handle)]),
+    "spdf_tokenizer_free": (None, [_handle]),
+    "spdf_tokenizer_vocab_size": (_status, [_handle, _P(c_int32)]),
+    "spdf_tokenizer_encode": (_status, [_handle, c_char_p, c_size_t, _P(c_int32), c_size_t,
+                                        _P(c_size_t)]),
+    "spdf_tokenizer_decode": (_status, [_handle, _P(c_int32), c_size_t, c_char_p, c_size_t,
+                                        _P(c_size_t)]),
     "spdf_tokens_save": (_status, [c_char_p, _P(c_int32), c_int64, c_int]),
     "spdf_dataset_load": (_status, [c_char_p, _P(_handle)]),
     "spdf_dataset_from_tokens": (_status, [_P(c_int32), c_int64, _P(_handle)]),
@@ -1153,6 +1162,54 @@ def byte_decode(tokens):
     out = ctypes.create_string_buffer(length.value or 1)
     _call("spdf_byte_decode", pointer, n, out, length.value, byref(length))
     return out.raw[:length.value]
+
+
+class Tokenizer(_Handle):
+    """Byte-level BPE: Tokenizer.train(text, vocab_size) or Tokenizer.load(path)."""
+
+    _free = "spdf_tokenizer_free"
+
+    @classmethod
+    def train(cls, text, vocab_size):
+        data = _text(text)
+        out = c_void_p()
+        _call("spdf_tokenizer_train", data, len(data), vocab_size, byref(out))
+        return cls(out.value)
+
+    @classmethod
+    def load(cls, path):
+        out = c_void_p()
+        _call("spdf_tokenizer_load", _path(path), byref(out))
+        return cls(out.value)
+
+    def save(self, path):
+        _call("spdf_tokenizer_save", self.handle, _path(path))
+
+    @property
+    def vocab_size(self):
+        value = c_int32()
+        _call("spdf_tokenizer_vocab_size", self.handle, byref(value))
+        return value.value
+
+    def encode(self, text):
+        """Ids of text (str as UTF-8), as array('i')."""
+        data = _text(text)
+        count = c_size_t()
+        _call("spdf_tokenizer_encode", self.handle, data, len(data), None, 0, byref(count))
+        out = array.array("i", bytes(4 * count.value))
+        pointer, _ = _in(out, c_int32)
+        _call("spdf_tokenizer_encode", self.handle, data, len(data), pointer, count.value,
+              byref(count))
+        return out
+
+    def decode(self, tokens):
+        """The bytes of ids (SPDF_TOKEN_EOT becomes "<|endoftext|>")."""
+        pointer, n = _in(tokens, c_int32)
+        length = c_size_t()
+        _call("spdf_tokenizer_decode", self.handle, pointer, n, None, 0, byref(length))
+        out = ctypes.create_string_buffer(length.value or 1)
+        _call("spdf_tokenizer_decode", self.handle, pointer, n, out, length.value, byref(length))
+        return out.raw[:length.value]
 
 
 def tokens_save(path, tokens, format=TOKENS_U32):

@@ -4,8 +4,8 @@
  * Usage: bench_sparse [--threads N] [--reps R] [--shape small|gpt2|all] [--jit]
  *                     [--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min]
  *        bench_sparse --step small|gpt2 [--threads N] [--reps R] [--clock wall|cpu]
- * --step times whole training steps (forward, backward, AdamW) of a dense model and of the same
- * model at 75 % sparsity, through the public API on the default backend, alternating.
+ * --step times whole training steps (forward, backward, AdamW) through the public API: the dense
+ * model on the reference and the default backend, and at 50 % and 75 % sparsity, alternating.
  * --clock cpu measures the CPU time of the whole process (all threads) instead of wall-clock
  * time: on a loaded machine it is far steadier; run it with OMP_WAIT_POLICY=passive so that
  * threads waiting at barriers sleep instead of spinning.
@@ -236,16 +236,32 @@ static void bench_shape(const layer_shape *s, double density, int threads, int r
     spdf_aligned_free(o.dout);
 }
 
-/* Whole training steps: a dense model and a 75 %-sparse one, steps alternating. */
+/* Whole training steps, side by side, one step of each variant in turn: the dense model on the
+ * reference backend and on the default one, and the same model at 50 % and 75 % random sparsity
+ * on the default backend.  Prints the medians and the ratios to the default backend's dense
+ * step. */
+enum { STEP_VARIANTS = 4 };
+
 static int bench_step(const char *which, int threads, int reps)
 {
     const int gpt2 = strcmp(which, "gpt2") == 0;
     const int V = gpt2 ? 50304 : 256, L = gpt2 ? 12 : 6, C = gpt2 ? 768 : 384;
     const int B = gpt2 ? 4 : 8, T = gpt2 ? 64 : 128;
-    spdf_context_config cc;
-    spdf_context_config_init(&cc);
-    cc.num_threads = threads;
-    spdf_context *ctx = NULL;
+    static const char *const names[STEP_VARIANTS] = {"dense, ref backend", "dense",
+                                                     "50 % sparse", "75 % sparse"};
+    static const float sparsity[STEP_VARIANTS] = {0.0f, 0.0f, 0.5f, 0.75f};
+    spdf_context *ctx[2] = {NULL, NULL}; /* ref, default */
+    spdf_model *model[STEP_VARIANTS] = {NULL};
+    spdf_optimizer *opt[STEP_VARIANTS] = {NULL};
+    spdf_mask *mask[STEP_VARIANTS] = {NULL};
+    spdf_phase *phase[STEP_VARIANTS] = {NULL};
+    for (int c = 0; c < 2; c++) {
+        spdf_context_config cc;
+        spdf_context_config_init(&cc);
+        cc.num_threads = threads;
+        cc.backend = c == 0 ? "ref" : NULL;
+        if (spdf_context_create(&cc, &ctx[c]) != SPDF_OK) goto fail;
+    }
     spdf_model_config mc;
     spdf_model_config_init(&mc);
     mc.vocab_size = V;
@@ -253,29 +269,26 @@ static int bench_step(const char *which, int threads, int reps)
     mc.num_layers = L;
     mc.num_heads = L;
     mc.channels = C;
-    spdf_model *model[2] = {NULL, NULL};
-    spdf_optimizer *opt[2] = {NULL, NULL};
-    spdf_mask *mask = NULL;
-    spdf_phase *phase = NULL;
-    if (spdf_context_create(&cc, &ctx) != SPDF_OK) goto fail;
-    for (int m = 0; m < 2; m++)
-        if (spdf_model_create(ctx, &mc, &model[m]) != SPDF_OK ||
+    for (int m = 0; m < STEP_VARIANTS; m++) {
+        if (spdf_model_create(ctx[m == 0 ? 0 : 1], &mc, &model[m]) != SPDF_OK ||
             spdf_optimizer_create(model[m], NULL, &opt[m]) != SPDF_OK)
             goto fail;
-    if (spdf_mask_create(model[1], SPDF_MASK_RANDOM, 0.75f, 1, &mask) != SPDF_OK ||
-        spdf_phase_create(model[1], opt[1], SPDF_PHASE_SPARSE, mask, &phase) != SPDF_OK)
-        goto fail;
+        if (sparsity[m] > 0.0f &&
+            (spdf_mask_create(model[m], SPDF_MASK_RANDOM, sparsity[m], 1, &mask[m]) != SPDF_OK ||
+             spdf_phase_create(model[m], opt[m], SPDF_PHASE_SPARSE, mask[m], &phase[m]) != SPDF_OK))
+            goto fail;
+    }
     const char *backend;
-    spdf_context_backend(ctx, &backend);
+    spdf_context_backend(ctx[1], &backend);
     int32_t *tokens = malloc(sizeof(int32_t) * (size_t)(B * T));
     int32_t *targets = malloc(sizeof(int32_t) * (size_t)(B * T));
     for (int i = 0; i < B * T; i++) {
         tokens[i] = (int32_t)((i * 7 + 3) % V);
         targets[i] = (int32_t)((i * 13 + 5) % V);
     }
-    double *times = malloc(sizeof(double) * (size_t)(2 * reps));
+    double *times = malloc(sizeof(double) * (size_t)(STEP_VARIANTS * reps));
     for (int r = -1; r < reps; r++) /* r = -1 warms up */
-        for (int m = 0; m < 2; m++) {
+        for (int m = 0; m < STEP_VARIANTS; m++) {
             float loss;
             const double t0 = now_seconds();
             if (spdf_model_forward(model[m], tokens, targets, NULL, B, T, &loss) != SPDF_OK ||
@@ -284,20 +297,24 @@ static int bench_step(const char *which, int threads, int reps)
                 goto fail;
             if (r >= 0) times[m * reps + r] = now_seconds() - t0;
         }
-    const double dense = median(times, reps), sparse = median(times + reps, reps);
-    printf("%s step (B=%d, T=%d), backend %s, %d threads, %s of %d: dense %.1f ms, "
-           "75 %% sparse %.1f ms, ratio %.2f\n", which, B, T, backend, threads,
-           use_min ? "minimum" : "median", reps, 1e3 * dense, 1e3 * sparse, sparse / dense);
+    double step[STEP_VARIANTS];
+    for (int m = 0; m < STEP_VARIANTS; m++) step[m] = median(times + m * reps, reps);
+    printf("%s training step (B=%d, T=%d), %d threads, %s of %d, steps alternating\n\n", which, B,
+           T, threads, use_min ? "minimum" : "median", reps);
+    printf("| variant | backend | ms/step | ratio to dense %s |\n|---|---|---:|---:|\n", backend);
+    for (int m = 0; m < STEP_VARIANTS; m++)
+        printf("| %s | %s | %.1f | %.2f |\n", names[m], m == 0 ? "ref" : backend, 1e3 * step[m],
+               step[m] / step[1]);
     free(times);
     free(tokens);
     free(targets);
-    spdf_phase_free(phase);
-    spdf_mask_free(mask);
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < STEP_VARIANTS; m++) {
+        spdf_phase_free(phase[m]);
+        spdf_mask_free(mask[m]);
         spdf_optimizer_free(opt[m]);
         spdf_model_free(model[m]);
     }
-    spdf_context_free(ctx);
+    for (int c = 0; c < 2; c++) spdf_context_free(ctx[c]);
     return 0;
 fail:
     fprintf(stderr, "bench_sparse: %s\n", spdf_last_error());

@@ -147,6 +147,22 @@ class Basics(unittest.TestCase):
             spdf.byte_decode([300])
         self.assertEqual(caught.exception.name, "SPDF_EINVAL")
 
+    def test_bpe_tokenizer(self):
+        text = "the cheap coffee shop near the river; the coffee shop is cheap.\n" * 5
+        with spdf.Tokenizer.train(text, 300) as tok:
+            self.assertGreater(tok.vocab_size, 257)
+            ids = tok.encode(text)
+            self.assertLess(len(ids), len(text) // 3)
+            self.assertEqual(tok.decode(ids), text.encode())
+            with tempfile.TemporaryDirectory() as directory:
+                path = os.path.join(directory, "tok.bin")
+                tok.save(path)
+                with spdf.Tokenizer.load(path) as again:
+                    self.assertEqual(list(again.encode(text)), list(ids))
+            with self.assertRaises(spdf.SpdfError) as caught:
+                tok.decode([tok.vocab_size])
+            self.assertEqual(caught.exception.name, "SPDF_EINVAL")
+
 
 class Errors(unittest.TestCase):
     def assertSpdfError(self, status, needle, function, *args, **kwargs):

@@ -1,0 +1,551 @@
+/* Byte-level BPE tokenizer: ids 0..255 are bytes, SPDF_TOKEN_EOT (256) ends a document, and id
+ * 257 + i is merge i, the concatenation of two earlier ids.  Text is first cut into chunks that
+ * merges never cross (docs/token-format.md): an optional space followed by a run of letters
+ * (ASCII letters and every byte >= 0x80, so UTF-8 words stay whole), an optional space followed
+ * by a run of digits, or any other single byte.  A newline is therefore always its own token.
+ *
+ * Training counts the chunks, then repeatedly merges the most frequent adjacent pair (ties go to
+ * the numerically smallest pair, so the result depends on the text alone) until the vocabulary
+ * is full or no pair occurs twice.  Encoding applies, inside each chunk, the earliest-learned
+ * applicable merge until none applies.
+ *
+ * File ("SPDFBPE1"): magic[8], u32 version = 1, u32 merge count, then (u32 left, u32 right) per
+ * merge, then the CRC-32C of all preceding bytes; little-endian. */
+#include "core/core.h"
+#include "io/file_io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BPE_FIRST_MERGE (SPDF_TOKEN_EOT + 1)
+#define BPE_MAX_VOCAB (1 << 20)
+static const char bpe_magic[8] = {'S', 'P', 'D', 'F', 'B', 'P', 'E', '1'};
+static const char eot_text[] = "<|endoftext|>";
+#define EOT_TEXT_LEN (sizeof eot_text - 1)
+
+/* ---- a hash map from a pair of ids to an int64 ---- */
+
+typedef struct pair_map {
+    uint64_t *keys; /* left << 32 | right; UINT64_MAX marks an empty slot */
+    int64_t *values;
+    size_t capacity, used; /* capacity is a power of two */
+} pair_map;
+
+static uint64_t pair_key(int32_t left, int32_t right)
+{
+    return (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
+}
+
+static size_t pair_slot(const pair_map *m, uint64_t key)
+{
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 17) & (m->capacity - 1);
+    while (m->keys[i] != UINT64_MAX && m->keys[i] != key) i = (i + 1) & (m->capacity - 1);
+    return i;
+}
+
+static int pair_map_init(pair_map *m, size_t expected)
+{
+    m->capacity = 64;
+    while (m->capacity < 2 * expected + 2) m->capacity *= 2;
+    m->used = 0;
+    m->keys = malloc(m->capacity * sizeof *m->keys);
+    m->values = malloc(m->capacity * sizeof *m->values);
+    if (!m->keys || !m->values) return 0;
+    memset(m->keys, 0xff, m->capacity * sizeof *m->keys);
+    return 1;
+}
+
+static void pair_map_free(pair_map *m)
+{
+    free(m->keys);
+    free(m->values);
+    memset(m, 0, sizeof *m);
+}
+
+static void pair_map_clear(pair_map *m)
+{
+    memset(m->keys, 0xff, m->capacity * sizeof *m->keys);
+    m->used = 0;
+}
+
+/* Adds delta to the pair's value (inserting 0 first); 0 when full. */
+static int pair_map_add(pair_map *m, uint64_t key, int64_t delta)
+{
+    const size_t i = pair_slot(m, key);
+    if (m->keys[i] == UINT64_MAX) {
+        if (2 * (m->used + 1) > m->capacity) return 0;
+        m->keys[i] = key;
+        m->values[i] = 0;
+        m->used++;
+    }
+    m->values[i] += delta;
+    return 1;
+}
+
+/* The value of key, or -1. */
+static int64_t pair_map_get(const pair_map *m, uint64_t key)
+{
+    const size_t i = pair_slot(m, key);
+    return m->keys[i] == UINT64_MAX ? -1 : m->values[i];
+}
+
+/* ---- the tokenizer ---- */
+
+struct spdf_tokenizer {
+    int32_t merge_count;
+    int32_t (*merges)[2]; /* (merge_count) */
+    pair_map lookup;      /* (left, right) -> merged id */
+    int64_t *offset;      /* (vocab + 1) byte offsets of every id's text in `bytes` */
+    unsigned char *bytes;
+};
+
+static int is_letter(unsigned char c)
+{
+    return ((c | 32) >= 'a' && (c | 32) <= 'z') || c >= 0x80;
+}
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* End of the chunk that starts at i. */
+static size_t chunk_end(const unsigned char *s, size_t i, size_t n)
+{
+    size_t j = i;
+    if (s[j] == ' ' && j + 1 < n && (is_letter(s[j + 1]) || is_digit(s[j + 1]))) j++;
+    if (is_letter(s[j])) {
+        while (j < n && is_letter(s[j])) j++;
+        return j;
+    }
+    if (is_digit(s[j])) {
+        while (j < n && is_digit(s[j])) j++;
+        return j;
+    }
+    return i + 1;
+}
+
+void spdf_tokenizer_free(spdf_tokenizer *tok)
+{
+    if (!tok) return;
+    free(tok->merges);
+    pair_map_free(&tok->lookup);
+    free(tok->offset);
+    free(tok->bytes);
+    free(tok);
+}
+
+/* Builds the lookup map and the decoding table from tok->merges, checking that every merge
+ * refers to earlier ids. */
+static spdf_status finish(spdf_tokenizer *tok)
+{
+    const int32_t vocab = BPE_FIRST_MERGE + tok->merge_count;
+    tok->offset = malloc(((size_t)vocab + 1) * sizeof *tok->offset);
+    if (!tok->offset || !pair_map_init(&tok->lookup, (size_t)tok->merge_count))
+        return spdf_fail(SPDF_ENOMEM, "out of memory for a tokenizer of %d ids", (int)vocab);
+    for (int32_t i = 0; i < tok->merge_count; i++) {
+        const int32_t left = tok->merges[i][0], right = tok->merges[i][1], id = BPE_FIRST_MERGE + i;
+        if (left < 0 || right < 0 || left >= id || right >= id || left == SPDF_TOKEN_EOT ||
+            right == SPDF_TOKEN_EOT)
+            return spdf_fail(SPDF_EFORMAT, "merge %d joins ids %d and %d: not earlier byte or "
+                             "merge ids", (int)i, (int)left, (int)right);
+        const uint64_t key = pair_key(left, right);
+        if (pair_map_get(&tok->lookup, key) >= 0)
+            return spdf_fail(SPDF_EFORMAT, "merge %d repeats the pair (%d, %d)", (int)i,
+                             (int)left, (int)right);
+        pair_map_add(&tok->lookup, key, id);
+    }
+    /* offsets from the lengths (a merge's text is its two parts), then the bytes in id order:
+     * both parts of a merge come earlier */
+    tok->offset[0] = 0;
+    for (int32_t id = 0; id < vocab; id++) {
+        int64_t len = 1;
+        if (id == SPDF_TOKEN_EOT) len = (int64_t)EOT_TEXT_LEN;
+        else if (id >= BPE_FIRST_MERGE) {
+            const int32_t *m = tok->merges[id - BPE_FIRST_MERGE];
+            len = (tok->offset[m[0] + 1] - tok->offset[m[0]]) +
+                  (tok->offset[m[1] + 1] - tok->offset[m[1]]);
+        }
+        tok->offset[id + 1] = tok->offset[id] + len;
+    }
+    tok->bytes = malloc((size_t)tok->offset[vocab]);
+    if (!tok->bytes) return spdf_fail(SPDF_ENOMEM, "out of memory for a tokenizer's text");
+    for (int32_t id = 0; id < vocab; id++) {
+        unsigned char *dst = tok->bytes + tok->offset[id];
+        if (id < 256) {
+            *dst = (unsigned char)id;
+        } else if (id == SPDF_TOKEN_EOT) {
+            memcpy(dst, eot_text, EOT_TEXT_LEN);
+        } else {
+            const int32_t *m = tok->merges[id - BPE_FIRST_MERGE];
+            const int64_t left_len = tok->offset[m[0] + 1] - tok->offset[m[0]];
+            memcpy(dst, tok->bytes + tok->offset[m[0]], (size_t)left_len);
+            memcpy(dst + left_len, tok->bytes + tok->offset[m[1]],
+                   (size_t)(tok->offset[m[1] + 1] - tok->offset[m[1]]));
+        }
+    }
+    return SPDF_OK;
+}
+
+/* ---- training ---- */
+
+typedef struct chunk {
+    const unsigned char *text;
+    uint32_t length;
+} chunk;
+
+static int compare_chunks(const void *a, const void *b)
+{
+    const chunk *x = a, *y = b;
+    const uint32_t n = x->length < y->length ? x->length : y->length;
+    const int c = memcmp(x->text, y->text, n);
+    return c ? c : (x->length > y->length) - (x->length < y->length);
+}
+
+/* The distinct chunks of the text as symbol sequences (bytes), with their counts. */
+typedef struct word_set {
+    int32_t *symbols;     /* all words, back to back */
+    int64_t *start;       /* (count) first symbol of each word */
+    int32_t *length;      /* (count) current length of each word */
+    int64_t *frequency;   /* (count) */
+    int64_t count;
+} word_set;
+
+static void word_set_free(word_set *w)
+{
+    free(w->symbols);
+    free(w->start);
+    free(w->length);
+    free(w->frequency);
+}
+
+static spdf_status collect_words(const unsigned char *text, size_t n, word_set *w)
+{
+    memset(w, 0, sizeof *w);
+    size_t chunks = 0;
+    for (size_t i = 0; i < n; i = chunk_end(text, i, n)) chunks++;
+    chunk *all = malloc((chunks ? chunks : 1) * sizeof *all);
+    if (!all) return spdf_fail(SPDF_ENOMEM, "out of memory for %zu chunks of text", chunks);
+    size_t k = 0;
+    for (size_t i = 0, e; i < n; i = e) {
+        e = chunk_end(text, i, n);
+        all[k++] = (chunk){text + i, (uint32_t)(e - i)};
+    }
+    qsort(all, chunks, sizeof *all, compare_chunks);
+    size_t distinct = 0, symbols = 0;
+    for (size_t i = 0; i < chunks; i++)
+        if (i == 0 || compare_chunks(&all[i - 1], &all[i]) != 0) {
+            distinct++;
+            symbols += all[i].length;
+        }
+    w->symbols = malloc((symbols ? symbols : 1) * sizeof *w->symbols);
+    w->start = malloc((distinct ? distinct : 1) * sizeof *w->start);
+    w->length = malloc((distinct ? distinct : 1) * sizeof *w->length);
+    w->frequency = malloc((distinct ? distinct : 1) * sizeof *w->frequency);
+    if (!w->symbols || !w->start || !w->length || !w->frequency) {
+        free(all);
+        word_set_free(w);
+        return spdf_fail(SPDF_ENOMEM, "out of memory for %zu distinct chunks", distinct);
+    }
+    int64_t at = 0;
+    for (size_t i = 0; i < chunks; i++) {
+        if (i == 0 || compare_chunks(&all[i - 1], &all[i]) != 0) {
+            w->start[w->count] = at;
+            w->length[w->count] = (int32_t)all[i].length;
+            w->frequency[w->count] = 0;
+            for (uint32_t b = 0; b < all[i].length; b++) w->symbols[at++] = all[i].text[b];
+            w->count++;
+        }
+        w->frequency[w->count - 1]++;
+    }
+    free(all);
+    return SPDF_OK;
+}
+
+/* Replaces every (left, right) in the words by id, left to right. */
+static void apply_merge(word_set *w, int32_t left, int32_t right, int32_t id)
+{
+    for (int64_t k = 0; k < w->count; k++) {
+        int32_t *s = w->symbols + w->start[k];
+        const int32_t n = w->length[k];
+        int32_t out = 0;
+        for (int32_t i = 0; i < n; i++) {
+            if (i + 1 < n && s[i] == left && s[i + 1] == right) {
+                s[out++] = id;
+                i++;
+            } else {
+                s[out++] = s[i];
+            }
+        }
+        w->length[k] = out;
+    }
+}
+
+spdf_status spdf_tokenizer_train(const char *text, size_t length, int32_t vocab_size,
+                                 spdf_tokenizer **out)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(text || length == 0);
+    SPDF_CHECK_ARG(out);
+    *out = NULL;
+    if (vocab_size < BPE_FIRST_MERGE || vocab_size > BPE_MAX_VOCAB)
+        return spdf_fail(SPDF_EINVAL, "vocab_size must be in [%d, %d], got %d", BPE_FIRST_MERGE,
+                         BPE_MAX_VOCAB, (int)vocab_size);
+    spdf_tokenizer *tok = calloc(1, sizeof *tok);
+    const int32_t wanted = vocab_size - BPE_FIRST_MERGE;
+    if (!tok || !(tok->merges = malloc(((size_t)wanted + 1) * sizeof *tok->merges))) {
+        free(tok);
+        return spdf_fail(SPDF_ENOMEM, "out of memory for %d merges", (int)wanted);
+    }
+    word_set words;
+    spdf_status status = collect_words((const unsigned char *)text, length, &words);
+    const int collected = status == SPDF_OK;
+    pair_map counts = {0};
+    int64_t symbols = 0;
+    for (int64_t k = 0; status == SPDF_OK && k < words.count; k++) symbols += words.length[k];
+    if (status == SPDF_OK && !pair_map_init(&counts, (size_t)symbols))
+        status = spdf_fail(SPDF_ENOMEM, "out of memory for pair counts");
+    while (status == SPDF_OK && tok->merge_count < wanted) {
+        pair_map_clear(&counts);
+        for (int64_t k = 0; k < words.count; k++) {
+            const int32_t *s = words.symbols + words.start[k];
+            for (int32_t i = 0; i + 1 < words.length[k]; i++)
+                pair_map_add(&counts, pair_key(s[i], s[i + 1]), words.frequency[k]);
+        }
+        uint64_t best = UINT64_MAX;
+        int64_t best_count = 1; /* a pair must occur at least twice */
+        for (size_t i = 0; i < counts.capacity; i++)
+            if (counts.keys[i] != UINT64_MAX &&
+                (counts.values[i] > best_count ||
+                 (counts.values[i] == best_count && best != UINT64_MAX && counts.keys[i] < best))) {
+                best = counts.keys[i];
+                best_count = counts.values[i];
+            }
+        if (best == UINT64_MAX) break;
+        const int32_t left = (int32_t)(best >> 32), right = (int32_t)(best & 0xffffffffu);
+        tok->merges[tok->merge_count][0] = left;
+        tok->merges[tok->merge_count][1] = right;
+        apply_merge(&words, left, right, BPE_FIRST_MERGE + tok->merge_count);
+        tok->merge_count++;
+    }
+    pair_map_free(&counts);
+    if (collected) word_set_free(&words);
+    if (status == SPDF_OK) status = finish(tok);
+    if (status != SPDF_OK) {
+        spdf_tokenizer_free(tok);
+        return status;
+    }
+    *out = tok;
+    return SPDF_OK;
+}
+
+/* ---- encoding and decoding ---- */
+
+spdf_status spdf_tokenizer_vocab_size(const spdf_tokenizer *tok, int32_t *size)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(tok);
+    SPDF_CHECK_ARG(size);
+    *size = BPE_FIRST_MERGE + tok->merge_count;
+    return SPDF_OK;
+}
+
+/* Encodes one chunk in place: symbols (n bytes) become ids; returns the new length. */
+static int32_t encode_chunk(const spdf_tokenizer *tok, int32_t *s, int32_t n)
+{
+    for (;;) {
+        int64_t best_id = -1;
+        int32_t at = -1;
+        for (int32_t i = 0; i + 1 < n; i++) {
+            const int64_t id = pair_map_get(&tok->lookup, pair_key(s[i], s[i + 1]));
+            if (id >= 0 && (best_id < 0 || id < best_id)) {
+                best_id = id;
+                at = i;
+            }
+        }
+        if (best_id < 0) return n;
+        /* merge every occurrence of this pair, left to right, as training did */
+        const int32_t left = s[at], right = s[at + 1];
+        int32_t out = 0;
+        for (int32_t i = 0; i < n; i++) {
+            if (i + 1 < n && s[i] == left && s[i + 1] == right) {
+                s[out++] = (int32_t)best_id;
+                i++;
+            } else {
+                s[out++] = s[i];
+            }
+        }
+        n = out;
+    }
+}
+
+spdf_status spdf_tokenizer_encode(const spdf_tokenizer *tok, const char *text, size_t len,
+                                  int32_t *out, size_t cap, size_t *count)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(tok);
+    SPDF_CHECK_ARG(text || len == 0);
+    SPDF_CHECK_ARG(count);
+    const unsigned char *bytes = (const unsigned char *)text;
+    size_t longest = 1;
+    for (size_t i = 0, e; i < len; i = e) {
+        e = chunk_end(bytes, i, len);
+        if (e - i > longest) longest = e - i;
+    }
+    int32_t *symbols = malloc(longest * sizeof *symbols);
+    if (!symbols) return spdf_fail(SPDF_ENOMEM, "out of memory for a chunk of %zu bytes", longest);
+    size_t produced = 0;
+    for (size_t i = 0, e; i < len; i = e) {
+        e = chunk_end(bytes, i, len);
+        int32_t n = (int32_t)(e - i);
+        for (int32_t k = 0; k < n; k++) symbols[k] = bytes[i + (size_t)k];
+        n = encode_chunk(tok, symbols, n);
+        for (int32_t k = 0; k < n; k++, produced++)
+            if (out && produced < cap) out[produced] = symbols[k];
+    }
+    free(symbols);
+    *count = produced;
+    return SPDF_OK;
+}
+
+spdf_status spdf_tokenizer_decode(const spdf_tokenizer *tok, const int32_t *tokens, size_t n,
+                                  char *out, size_t cap, size_t *len)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(tok);
+    SPDF_CHECK_ARG(tokens || n == 0);
+    SPDF_CHECK_ARG(len);
+    const int32_t vocab = BPE_FIRST_MERGE + tok->merge_count;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= vocab)
+            return spdf_fail(SPDF_EINVAL, "spdf_tokenizer_decode: token %zu is %d, outside [0, %d)",
+                             i, (int)tokens[i], (int)vocab);
+        total += (size_t)(tok->offset[tokens[i] + 1] - tok->offset[tokens[i]]);
+    }
+    if (out) {
+        size_t written = 0;
+        for (size_t i = 0; i < n && written < cap; i++) {
+            const size_t piece = (size_t)(tok->offset[tokens[i] + 1] - tok->offset[tokens[i]]);
+            const size_t take = piece < cap - written ? piece : cap - written;
+            memcpy(out + written, tok->bytes + tok->offset[tokens[i]], take);
+            written += take;
+        }
+    }
+    *len = total;
+    return SPDF_OK;
+}
+
+/* ---- files ---- */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The whole file image (without its trailing CRC). */
+static unsigned char *serialise(const spdf_tokenizer *tok, size_t *size)
+{
+    *size = 16 + 8 * (size_t)tok->merge_count;
+    unsigned char *image = malloc(*size + 4);
+    if (!image) return NULL;
+    memcpy(image, bpe_magic, 8);
+    put_u32(image + 8, 1);
+    put_u32(image + 12, (uint32_t)tok->merge_count);
+    for (int32_t i = 0; i < tok->merge_count; i++) {
+        put_u32(image + 16 + 8 * (size_t)i, (uint32_t)tok->merges[i][0]);
+        put_u32(image + 20 + 8 * (size_t)i, (uint32_t)tok->merges[i][1]);
+    }
+    put_u32(image + *size, spdf_crc32c(0, image, *size));
+    *size += 4;
+    return image;
+}
+
+typedef struct image_context {
+    const unsigned char *image;
+    size_t size;
+} image_context;
+
+static spdf_status write_image(FILE *file, const char *tmp_path, void *context)
+{
+    const image_context *c = context;
+    if (fwrite(c->image, 1, c->size, file) != c->size)
+        return io_fail(errno, "write", "tokenizer", tmp_path);
+    return SPDF_OK;
+}
+
+spdf_status spdf_tokenizer_save(const spdf_tokenizer *tok, const char *path)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(tok);
+    SPDF_CHECK_ARG(path);
+    image_context c;
+    unsigned char *image = serialise(tok, &c.size);
+    if (!image) return spdf_fail(SPDF_ENOMEM, "out of memory for the tokenizer file");
+    c.image = image;
+    const spdf_status status = write_file_atomically(path, "tokenizer", write_image, &c);
+    free(image);
+    return status;
+}
+
+spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(path);
+    SPDF_CHECK_ARG(out);
+    *out = NULL;
+    FILE *file = fopen(path, "rb");
+    if (!file) return io_fail(errno, "open", "tokenizer", path);
+    unsigned char header[16];
+    if (fread(header, 1, 16, file) != 16 || memcmp(header, bpe_magic, 8) != 0) {
+        fclose(file);
+        return spdf_fail(SPDF_EFORMAT, "'%s' is not a libspdf tokenizer file (no SPDFBPE1 header)",
+                         path);
+    }
+    const uint32_t version = get_u32(header + 8), merges = get_u32(header + 12);
+    if (version != 1 || merges > (uint32_t)(BPE_MAX_VOCAB - BPE_FIRST_MERGE)) {
+        fclose(file);
+        return spdf_fail(SPDF_EFORMAT, "tokenizer '%s': version %u with %u merges is not supported",
+                         path, (unsigned)version, (unsigned)merges);
+    }
+    const size_t body = 8 * (size_t)merges;
+    unsigned char *image = malloc(16 + body + 4);
+    if (!image) {
+        fclose(file);
+        return spdf_fail(SPDF_ENOMEM, "out of memory reading tokenizer '%s'", path);
+    }
+    memcpy(image, header, 16);
+    const size_t got = fread(image + 16, 1, body + 4, file);
+    const int trailing = fgetc(file) != EOF;
+    fclose(file);
+    spdf_status status = SPDF_OK;
+    if (got != body + 4 || trailing)
+        status = spdf_fail(SPDF_EFORMAT, "tokenizer '%s' is %s: %u merges need %zu bytes", path,
+                           trailing ? "longer than its header says" : "truncated",
+                           (unsigned)merges, 16 + body + 4);
+    else if (get_u32(image + 16 + body) != spdf_crc32c(0, image, 16 + body))
+        status = spdf_fail(SPDF_EFORMAT, "tokenizer '%s' is corrupted (CRC-32C mismatch)", path);
+    spdf_tokenizer *tok = status == SPDF_OK ? calloc(1, sizeof *tok) : NULL;
+    if (status == SPDF_OK && (!tok || !(tok->merges = malloc((merges ? merges : 1) *
+                                                               sizeof *tok->merges))))
+        status = spdf_fail(SPDF_ENOMEM, "out of memory for tokenizer '%s'", path);
+    if (status == SPDF_OK) {
+        tok->merge_count = (int32_t)merges;
+        for (uint32_t i = 0; i < merges; i++) {
+            tok->merges[i][0] = (int32_t)get_u32(image + 16 + 8 * (size_t)i);
+            tok->merges[i][1] = (int32_t)get_u32(image + 20 + 8 * (size_t)i);
+        }
+        status = finish(tok);
+    }
+    free(image);
+    if (status != SPDF_OK) {
+        spdf_tokenizer_free(tok);
+        return status;
+    }
+    *out = tok;
+    return SPDF_OK;
+}

@@ -21,28 +21,89 @@ static int starts_like_token_file(const char *path)
     return word == 20240520u || memcmp(magic, "SPDT", 4) == 0;
 }
 
-static int load_text(const char *path, spdf_dataset **out)
+int32_t *text_encode(const spdf_tokenizer *tok, const char *text, size_t len, size_t *count)
+{
+    size_t n = len;
+    if (tok && spdf_tokenizer_encode(tok, text, len, NULL, 0, &n) != SPDF_OK) return NULL;
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    const spdf_status status = !ids ? SPDF_ENOMEM
+                               : tok ? spdf_tokenizer_encode(tok, text, len, ids, n, count)
+                                     : spdf_byte_encode(text, len, ids, n, count);
+    if (status != SPDF_OK) {
+        free(ids);
+        return NULL;
+    }
+    return ids;
+}
+
+char *text_decode(const spdf_tokenizer *tok, const int32_t *ids, size_t n, size_t *len)
+{
+    size_t bytes = 0;
+    spdf_status status = tok ? spdf_tokenizer_decode(tok, ids, n, NULL, 0, &bytes)
+                             : spdf_byte_decode(ids, n, NULL, 0, &bytes);
+    char *text = status == SPDF_OK ? malloc(bytes + 1) : NULL;
+    if (!text) return NULL;
+    status = tok ? spdf_tokenizer_decode(tok, ids, n, text, bytes, &bytes)
+                 : spdf_byte_decode(ids, n, text, bytes, &bytes);
+    if (status != SPDF_OK) {
+        free(text);
+        return NULL;
+    }
+    text[bytes] = '\0';
+    *len = bytes;
+    return text;
+}
+
+int tokenizer_open(const char *path, spdf_tokenizer **tok)
+{
+    *tok = NULL;
+    if (!path) return EXIT_OK;
+    const spdf_status status = spdf_tokenizer_load(path, tok);
+    if (status != SPDF_OK)
+        return cli_library_error(status, cli_input_exit_code(status), "cannot load the tokenizer");
+    return EXIT_OK;
+}
+
+int tokenizer_open_for(const spdf_model *model, const char *path, spdf_tokenizer **tok)
+{
+    const int code = tokenizer_open(path, tok);
+    if (code != EXIT_OK || !*tok) return code;
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    spdf_model_get_config(model, &mc);
+    int32_t vocab = 0;
+    spdf_tokenizer_vocab_size(*tok, &vocab);
+    if (vocab > mc.vocab_size) {
+        cli_error("the tokenizer '%s' has %d ids, more than the model's vocabulary of %d", path,
+                  (int)vocab, (int)mc.vocab_size);
+        spdf_tokenizer_free(*tok);
+        *tok = NULL;
+        return EXIT_BAD_INPUT;
+    }
+    return EXIT_OK;
+}
+
+static int load_text(const char *path, const spdf_tokenizer *tok, spdf_dataset **out)
 {
     size_t size = 0;
     char *text = cli_read_file(path, &size);
     if (!text) return EXIT_BAD_INPUT;
-    int32_t *tokens = malloc((size ? size : 1) * sizeof *tokens);
     size_t count = 0;
-    spdf_status status = tokens ? spdf_byte_encode(text, size, tokens, size, &count) : SPDF_ENOMEM;
+    int32_t *tokens = text_encode(tok, text, size, &count);
     free(text);
-    if (status == SPDF_OK) status = spdf_dataset_from_tokens(tokens, (int64_t)count, out);
+    spdf_status status = tokens ? spdf_dataset_from_tokens(tokens, (int64_t)count, out) : SPDF_ENOMEM;
     free(tokens);
     if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot encode '%s'", path);
     return EXIT_OK;
 }
 
-int corpus_load(const char *path, float val_fraction, corpus *out)
+int corpus_load(const char *path, float val_fraction, const spdf_tokenizer *tok, corpus *out)
 {
     memset(out, 0, sizeof *out);
     spdf_dataset *all = NULL;
     spdf_status status = spdf_dataset_load(path, &all);
     if (status == SPDF_EFORMAT && !starts_like_token_file(path)) {
-        const int code = load_text(path, &all);
+        const int code = load_text(path, tok, &all);
         if (code != EXIT_OK) return code;
         out->from_text = 1;
     } else if (status != SPDF_OK) {
@@ -74,27 +135,36 @@ void corpus_free(corpus *c)
     c->train = c->val = NULL;
 }
 
-/* Appends the bytes of text to seq (length *n, capacity cap); returns how many were kept. */
-static size_t append_bytes(int32_t *seq, size_t *n, size_t cap, const char *text)
+/* Appends ids to seq (length *n, capacity cap) as far as they fit. */
+static void append_ids(int32_t *seq, size_t *n, size_t cap, const int32_t *ids, size_t count)
 {
-    const size_t length = strlen(text);
-    size_t kept = 0;
-    for (; kept < length && *n < cap; kept++) seq[(*n)++] = (unsigned char)text[kept];
-    return kept;
+    for (size_t k = 0; k < count && *n < cap; k++) seq[(*n)++] = ids[k];
 }
 
 /* Writes one example into row (tokens T+1, weights T) and its span (positions through the last
- * weighted one); returns 0 if nothing is left to learn, 1 if it fits, 2 if it was truncated. */
-static int build_example(const char *prompt, const char *target, int32_t T, int32_t *tokens,
-                         float *weights, int32_t *span)
+ * weighted one); returns 0 if nothing is left to learn, 1 if it fits, 2 if it was truncated,
+ * -1 when out of memory. */
+static int build_example(const char *prompt, const char *target, int32_t T,
+                         const spdf_tokenizer *tok, int32_t *tokens, float *weights, int32_t *span)
 {
+    size_t prompt_count = 0, target_count = 0;
+    int32_t *prompt_ids = text_encode(tok, prompt, strlen(prompt), &prompt_count);
+    int32_t *target_ids = text_encode(tok, target, strlen(target), &target_count);
+    if (!prompt_ids || !target_ids) {
+        free(prompt_ids);
+        free(target_ids);
+        return -1;
+    }
+    static const int32_t newline = '\n'; /* id 10 for bytes and BPE alike */
     const size_t cap = (size_t)T + 1;
     size_t n = 0;
-    append_bytes(tokens, &n, cap, prompt);
-    append_bytes(tokens, &n, cap, "\n");
+    append_ids(tokens, &n, cap, prompt_ids, prompt_count);
+    append_ids(tokens, &n, cap, &newline, 1);
     const size_t target_start = n; /* index of the first token that carries loss */
-    append_bytes(tokens, &n, cap, target);
-    const size_t full_length = strlen(prompt) + 1 + strlen(target) + 1;
+    append_ids(tokens, &n, cap, target_ids, target_count);
+    const size_t full_length = prompt_count + 1 + target_count + 1;
+    free(prompt_ids);
+    free(target_ids);
     if (n < cap) tokens[n++] = SPDF_TOKEN_EOT;
     const size_t end = n; /* tokens [target_start, end) are predicted with weight 1 */
     for (; n < cap; n++) tokens[n] = SPDF_TOKEN_EOT;
@@ -105,7 +175,7 @@ static int build_example(const char *prompt, const char *target, int32_t T, int3
 }
 
 int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t context,
-                        finetune_data *out)
+                        const spdf_tokenizer *tok, finetune_data *out)
 {
     memset(out, 0, sizeof *out);
     out->context = context;
@@ -137,7 +207,12 @@ int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t conte
         spdf_task_data_pair(task, p, &prompt, &target);
         int32_t *tokens = out->tokens + (size_t)out->count * row;
         float *weights = out->weights + (size_t)out->count * (size_t)context;
-        const int kind = build_example(prompt, target, context, tokens, weights, &out->spans[out->count]);
+        const int kind = build_example(prompt, target, context, tok, tokens, weights, &out->spans[out->count]);
+        if (kind < 0) {
+            finetune_data_free(out);
+            cli_error("out of memory for fine-tuning examples");
+            return EXIT_FAILURE_RUNTIME;
+        }
         if (kind == 0) {
             out->dropped++;
             continue;

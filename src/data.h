@@ -1,5 +1,6 @@
-/* Training data for the CLI: a pre-training corpus (a token file, or text read as bytes) split
- * into training and validation parts, and fine-tuning sequences built from task pairs. */
+/* Training data for the CLI: a pre-training corpus (a token file, or text encoded as bytes or
+ * with a BPE tokenizer) split into training and validation parts, and fine-tuning sequences built
+ * from task pairs.  Everywhere below, `tok` is the tokenizer of the run, NULL for bytes. */
 #ifndef SPDF_CLI_DATA_H
 #define SPDF_CLI_DATA_H
 
@@ -7,23 +8,37 @@
 
 #include <stdint.h>
 
+/* Ids of len bytes of text (malloc'd, *count of them); NULL when out of memory. */
+int32_t *text_encode(const spdf_tokenizer *tok, const char *text, size_t len, size_t *count);
+/* The text of ids, NUL-terminated (malloc'd, *len bytes before the NUL); NULL when an id is
+ * outside the vocabulary or memory runs out. */
+char *text_decode(const spdf_tokenizer *tok, const int32_t *ids, size_t n, size_t *len);
+/* Loads a tokenizer file (path NULL: *tok = NULL, bytes).  Prints one line on failure. */
+int tokenizer_open(const char *path, spdf_tokenizer **tok);
+/* The same, and checks that the model's vocabulary holds the tokenizer's ids. */
+int tokenizer_open_for(const spdf_model *model, const char *path, spdf_tokenizer **tok);
+/* The --tokenizer option of every command that reads or writes text. */
+#define TOKENIZER_OPTION(field)                                                                   \
+    OPT_STRING("tokenizer", &(field), "FILE",                                                     \
+               "BPE tokenizer file (spdf tokenize --bpe-vocab); default: one token per byte")
+
 typedef struct corpus {
     spdf_dataset *train;
     spdf_dataset *val;    /* NULL when nothing is held out */
     int64_t train_tokens, val_tokens;
     int32_t vocab_bound;  /* largest id + 1 */
-    int from_text;        /* 1: the file was text, encoded as bytes */
+    int from_text;        /* 1: the file was text, encoded with the run's tokenizer */
 } corpus;
 
-/* Loads path as a token file when spdf_dataset_load recognises it, else as text (one token per
- * byte; a file that starts like a token file but is damaged is an error, never text), and
+/* Loads path as a token file when spdf_dataset_load recognises it, else as text encoded with tok
+ * (a file that starts like a token file but is damaged is an error, never text), and
  * holds out the last val_fraction of the tokens.  Prints one error line and returns an exit
  * code on failure. */
-int corpus_load(const char *path, float val_fraction, corpus *out);
+int corpus_load(const char *path, float val_fraction, const spdf_tokenizer *tok, corpus *out);
 void corpus_free(corpus *c);
 
-/* Fine-tuning examples: bytes(prompt) "\n" bytes(target) EOT, padded with EOT to context + 1
- * tokens.  The loss weight is 1 where the next token is a target byte or the final EOT and 0
+/* Fine-tuning examples: ids(prompt) "\n" ids(target) EOT, padded with EOT to context + 1
+ * tokens.  The loss weight is 1 where the next token is a target token or the final EOT and 0
  * elsewhere (prompt, separator, padding). */
 typedef struct finetune_data {
     int32_t context;    /* T: each example holds T + 1 tokens and T weights */
@@ -39,7 +54,7 @@ typedef struct finetune_data {
 /* One example per training pair of the task (or per pair of its first `items` items when
  * items > 0).  Returns an exit code (one error line printed on failure). */
 int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t context,
-                        finetune_data *out);
+                        const spdf_tokenizer *tok, finetune_data *out);
 void finetune_data_free(finetune_data *d);
 
 /* How the examples of an epoch are put into batches.  Both draw a new seeded shuffle for every

@@ -26,18 +26,18 @@ static const char *const size_names[] = {"tiny", "small", "base", NULL};
  * two cores (docs/cli.md); tiny is the CI smoke run; base trains the same model about four
  * times longer, which its fine-tuning needs to write fluent text (about 35 minutes). */
 static const demo_config presets[] = {
-    {.size_name = "tiny", .layers = 2, .heads = 2, .width = 64, .positions = 256,
+    {.size_name = "tiny", .layers = 2, .heads = 2, .width = 64, .positions = 128, .vocab = 512,
      .pretrain_context = 64, .pretrain_batch = 8, .pretrain_steps = 60, .pretrain_warmup = 10, .eval_every = 20,
-     .pretrain_lr = 3e-3f, .finetune_context = 256, .finetune_batch = 4, .finetune_steps = 30,
-     .finetune_warmup = 5, .finetune_lr = 2e-3f, .eval_items = 6, .max_new = 96},
-    {.size_name = "small", .layers = 4, .heads = 4, .width = 128, .positions = 320,
+     .pretrain_lr = 3e-3f, .finetune_context = 128, .finetune_batch = 4, .finetune_steps = 30,
+     .finetune_warmup = 5, .finetune_lr = 2e-3f, .eval_items = 6, .max_new = 48},
+    {.size_name = "small", .layers = 4, .heads = 4, .width = 128, .positions = 128, .vocab = 1024,
      .pretrain_context = 128, .pretrain_batch = 16, .pretrain_steps = 500, .pretrain_warmup = 50, .eval_every = 100,
-     .pretrain_lr = 3e-3f, .finetune_context = 320, .finetune_batch = 8, .finetune_steps = 700,
-     .finetune_warmup = 30, .finetune_lr = 6e-3f, .eval_items = 100, .max_new = 160},
-    {.size_name = "base", .layers = 4, .heads = 4, .width = 128, .positions = 320,
+     .pretrain_lr = 3e-3f, .finetune_context = 128, .finetune_batch = 16, .finetune_steps = 600,
+     .finetune_warmup = 30, .finetune_lr = 3e-3f, .eval_items = 100, .max_new = 64},
+    {.size_name = "base", .layers = 4, .heads = 4, .width = 128, .positions = 128, .vocab = 1024,
      .pretrain_context = 128, .pretrain_batch = 16, .pretrain_steps = 2000, .pretrain_warmup = 100,
-     .eval_every = 200, .pretrain_lr = 3e-3f, .finetune_context = 320, .finetune_batch = 8,
-     .finetune_steps = 2500, .finetune_warmup = 50, .finetune_lr = 6e-3f, .eval_items = 200, .max_new = 160},
+     .eval_every = 200, .pretrain_lr = 3e-3f, .finetune_context = 128, .finetune_batch = 16,
+     .finetune_steps = 2000, .finetune_warmup = 50, .finetune_lr = 3e-3f, .eval_items = 200, .max_new = 64},
 };
 
 typedef struct demo_flags {
@@ -123,6 +123,7 @@ typedef struct demo_state {
     metrics_log log;
     corpus text;
     spdf_task_data *train_pairs, *test;
+    spdf_tokenizer *tok; /* trained on both corpora at the start */
     finetune_data train, held_out;
     progress_mode progress;
 } demo_state;
@@ -155,6 +156,7 @@ static int pretrain_variant(demo_state *d, const char *label, float sparsity, co
     ps.model.num_heads = c->heads;
     ps.model.channels = c->width;
     ps.model.max_seq_len = c->positions;
+    ps.model.vocab_size = c->vocab;
     ps.model.seed = c->seed;
     spdf_optimizer_config_init(&ps.optim);
     ps.optim.learning_rate = c->pretrain_lr;
@@ -191,7 +193,7 @@ static int pretrain_variant(demo_state *d, const char *label, float sparsity, co
     v->pretrain_val_loss = r->final_val_loss;
     v->pretrain_curve = &r->loss;
     v->pretrain_val_curve = &r->val_loss;
-    printf("      %.0f s, validation loss %.4f nats/byte, %.3g training FLOPs\n", r->seconds, r->final_val_loss,
+    printf("      %.0f s, validation loss %.4f nats/token, %.3g training FLOPs\n", r->seconds, r->final_val_loss,
            v->pretrain_flops);
     fflush(stdout);
     return EXIT_OK;
@@ -236,7 +238,7 @@ static int finetune_variant(demo_state *d, session *s, int keep_sparse, const ch
     gc.max_new_tokens = c->max_new;
     task_outputs out;
     snprintf(label, sizeof label, "decode %s", v->label);
-    code = decode_task(s->model, d->test, c->eval_items, &gc, d->progress, label, &out);
+    code = decode_task(s->model, d->tok, d->test, c->eval_items, &gc, d->progress, label, &out);
     if (code == EXIT_OK) code = score_task(d->test, (const char *const *)out.hyps, out.count, &v->scores);
     v->decode_seconds = out.seconds;
     v->hyps = out.hyps; /* kept for the report; run_demo frees them */
@@ -266,7 +268,33 @@ static int baseline_variant(demo_state *d, demo_variant *v)
     return code;
 }
 
-static int load_data(demo_state *d)
+/* Trains the run's BPE tokenizer on the pre-training text and the fine-tuning file together (a
+ * vocabulary of c->vocab ids) and saves it next to the checkpoints. */
+static int make_tokenizer(demo_state *d, const char *text_path, const char *task_path, const char *out_path)
+{
+    size_t text_size = 0, task_size = 0;
+    char *text = cli_read_file(text_path, &text_size);
+    char *task = text ? cli_read_file(task_path, &task_size) : NULL;
+    char *both = task ? malloc(text_size + task_size + 1) : NULL;
+    int code = EXIT_OK;
+    if (!both) {
+        code = text && task ? EXIT_FAILURE_RUNTIME : EXIT_BAD_INPUT;
+        if (text && task) cli_error("out of memory");
+    } else {
+        memcpy(both, text, text_size);
+        memcpy(both + text_size, task, task_size);
+        spdf_status status = spdf_tokenizer_train(both, text_size + task_size, d->config.vocab, &d->tok);
+        if (status == SPDF_OK) status = spdf_tokenizer_save(d->tok, out_path);
+        if (status != SPDF_OK) code = cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot make the tokenizer");
+        else spdf_tokenizer_vocab_size(d->tok, &d->config.vocab);
+    }
+    free(both);
+    free(task);
+    free(text);
+    return code;
+}
+
+static int load_data(demo_state *d, const char *tokenizer_path)
 {
     const char *dir = d->config.data_dir;
     char *text = join(dir, "tinyshakespeare/input.txt"), *train = join(dir, "e2e/trainset.csv");
@@ -280,16 +308,18 @@ static int load_data(demo_state *d)
             code = EXIT_BAD_INPUT;
         }
     }
-    if (code == EXIT_OK) code = corpus_load(text, 0.1f, &d->text);
+    if (code == EXIT_OK) code = make_tokenizer(d, text, train, tokenizer_path);
+    if (code == EXIT_OK) code = corpus_load(text, 0.1f, d->tok, &d->text);
     if (code == EXIT_OK) code = task_load(train, 0, &d->train_pairs);
     if (code == EXIT_OK) code = task_load(test, 0, &d->test);
     if (code == EXIT_OK) {
         int64_t items = 0;
         spdf_task_data_count(d->test, &items);
         if (d->config.eval_items > items) d->config.eval_items = (int32_t)items;
-        code = finetune_data_build(d->train_pairs, 0, d->config.finetune_context, &d->train);
+        code = finetune_data_build(d->train_pairs, 0, d->config.finetune_context, d->tok, &d->train);
     }
-    if (code == EXIT_OK) code = finetune_data_build(d->test, d->config.eval_items, d->config.finetune_context, &d->held_out);
+    if (code == EXIT_OK)
+        code = finetune_data_build(d->test, d->config.eval_items, d->config.finetune_context, d->tok, &d->held_out);
     free(text);
     free(train);
     free(test);
@@ -335,6 +365,7 @@ static int run_demo(demo_state *d, const char *command_text)
     char *report_svg = join(out_dir, "loss.svg"), *pre_dense = join(out_dir, "pretrain-dense.ckpt");
     char *pre_sparse = join(out_dir, "pretrain-sparse.ckpt"), *ft_dense = join(out_dir, "finetune-dense.ckpt");
     char *ft_spdf = join(out_dir, "finetune-spdf.ckpt"), *ft_sparse = join(out_dir, "finetune-sparse.ckpt");
+    char *tokenizer = join(out_dir, "tokenizer.bin");
     session dense = {0}, sparse = {0}, ablation = {0};
     train_result pre_r[2], ft_r[3];
     memset(pre_r, 0, sizeof pre_r);
@@ -349,12 +380,13 @@ static int run_demo(demo_state *d, const char *command_text)
          .trained = 1},
     };
     const double start = cli_now();
-    int code = metrics && report_md && report_svg && pre_dense && pre_sparse && ft_dense && ft_spdf && ft_sparse
+    int code = metrics && report_md && report_svg && pre_dense && pre_sparse && ft_dense && ft_spdf && ft_sparse &&
+                       tokenizer
                    ? metrics_open(&d->log, metrics, 0) : EXIT_FAILURE_RUNTIME;
-    if (code == EXIT_OK) code = load_data(d);
+    if (code == EXIT_OK) code = load_data(d, tokenizer);
     if (code == EXIT_OK) {
-        printf("spdf demo --size %s: %d layers, width %d; backend %s, %d threads; output in %s\n", c->size_name,
-               (int)c->layers, (int)c->width, c->backend, (int)c->threads, out_dir);
+        printf("spdf demo --size %s: %d layers, width %d, BPE vocabulary %d; backend %s, %d threads; output in %s\n",
+               c->size_name, (int)c->layers, (int)c->width, (int)c->vocab, c->backend, (int)c->threads, out_dir);
         printf("fine-tuning on %lld pairs of trainset.csv (%lld truncated to %d tokens); evaluating on the first "
                "%d MRs of testset_w_refs.csv\n", (long long)d->train.count, (long long)d->train.truncated,
                (int)c->finetune_context + 1, (int)c->eval_items);
@@ -363,7 +395,7 @@ static int run_demo(demo_state *d, const char *command_text)
     }
     char what[160];
     if (code == EXIT_OK) {
-        snprintf(what, sizeof what, "dense pre-training: %d steps of %d x %d bytes", (int)c->pretrain_steps,
+        snprintf(what, sizeof what, "dense pre-training: %d steps of %d x %d tokens", (int)c->pretrain_steps,
                  (int)c->pretrain_batch, (int)c->pretrain_context);
         stage(2, what);
         code = pretrain_variant(d, "pretrain dense", 0, pre_dense, &dense, &pre_r[0], &variants[1]);
@@ -426,6 +458,7 @@ static int run_demo(demo_state *d, const char *command_text)
     free(ft_dense);
     free(ft_spdf);
     free(ft_sparse);
+    free(tokenizer);
     return code;
 }
 
@@ -483,6 +516,7 @@ int command_demo(int argc, char **argv)
     finetune_data_free(&d.train);
     finetune_data_free(&d.held_out);
     spdf_task_data_free(d.train_pairs);
+    spdf_tokenizer_free(d.tok);
     spdf_task_data_free(d.test);
     corpus_free(&d.text);
     spdf_context_free(d.ctx);

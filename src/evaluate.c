@@ -72,30 +72,25 @@ static int32_t model_positions(const spdf_model *model)
     return mc.max_seq_len;
 }
 
-/* Ids of text's bytes (malloc'd, *count of them), or NULL when out of memory. */
-static int32_t *encode(const char *text, size_t *count)
-{
-    const size_t length = strlen(text);
-    int32_t *tokens = malloc((length ? length : 1) * sizeof *tokens);
-    if (tokens && spdf_byte_encode(text, length, tokens, length, count) != SPDF_OK) {
-        free(tokens);
-        return NULL;
-    }
-    return tokens;
-}
-
-int generate_text(spdf_model *model, const char *prompt, const spdf_generate_config *config,
-                  char **text, size_t *length)
+int generate_text(spdf_model *model, const spdf_tokenizer *tok, const char *prompt,
+                  const spdf_generate_config *config, char **text, size_t *length)
 {
     const int32_t positions = model_positions(model);
     size_t count = 0;
-    int32_t *tokens = encode(prompt, &count);
+    int32_t *tokens = text_encode(tok, prompt, strlen(prompt), &count);
     int32_t *out = malloc((size_t)positions * sizeof *out);
     if (!tokens || !out) {
         free(tokens);
         free(out);
         cli_error("out of memory");
         return EXIT_FAILURE_RUNTIME;
+    }
+    if (count >= (size_t)positions) {
+        free(tokens);
+        free(out);
+        cli_error("the prompt (%zu tokens) does not fit the model's context of %d tokens", count,
+                  (int)positions);
+        return EXIT_USAGE;
     }
     int32_t produced = 0;
     spdf_status status = spdf_generate(model, tokens, (int32_t)count, config, out, positions, &produced);
@@ -105,24 +100,20 @@ int generate_text(spdf_model *model, const char *prompt, const spdf_generate_con
         return cli_library_error(status, EXIT_FAILURE_RUNTIME, "generation failed");
     }
     size_t bytes = 0;
-    status = spdf_byte_decode(out, (size_t)produced, NULL, 0, &bytes);
-    char *result = status == SPDF_OK ? malloc(bytes + 1) : NULL;
-    if (result) status = spdf_byte_decode(out, (size_t)produced, result, bytes, &bytes);
+    char *result = text_decode(tok, out, (size_t)produced, &bytes);
     free(out);
-    if (!result || status != SPDF_OK) {
-        free(result);
-        cli_error("cannot decode the generated tokens");
+    if (!result) {
+        cli_error("cannot decode the generated tokens (a tokenizer that does not match the model?)");
         return EXIT_FAILURE_RUNTIME;
     }
-    result[bytes] = '\0';
     *text = result;
     *length = bytes;
     return EXIT_OK;
 }
 
-int decode_task(spdf_model *model, const spdf_task_data *task, int64_t items,
-                const spdf_generate_config *config, progress_mode mode, const char *label,
-                task_outputs *out)
+int decode_task(spdf_model *model, const spdf_tokenizer *tok, const spdf_task_data *task,
+                int64_t items, const spdf_generate_config *config, progress_mode mode,
+                const char *label, task_outputs *out)
 {
     memset(out, 0, sizeof *out);
     int64_t count = 0;
@@ -158,11 +149,13 @@ int decode_task(spdf_model *model, const spdf_task_data *task, int64_t items,
         memcpy(line + length, "\n", 2);
         char *text = NULL;
         size_t text_length = 0;
-        if ((int64_t)length + 1 >= positions) {
+        size_t prompt_tokens = length + 1;
+        if (tok) spdf_tokenizer_encode(tok, line, length + 1, NULL, 0, &prompt_tokens);
+        if ((int64_t)prompt_tokens >= positions) {
             out->too_long++;
             text = calloc(1, 1);
         } else {
-            code = generate_text(model, line, &c, &text, &text_length);
+            code = generate_text(model, tok, line, &c, &text, &text_length);
         }
         free(line);
         if (code == EXIT_OK) {
@@ -224,7 +217,7 @@ static int open_model(const char *backend, int32_t threads, const char *path, se
 
 int command_generate(int argc, char **argv)
 {
-    const char *model_path = NULL, *prompt = NULL, *backend = NULL;
+    const char *model_path = NULL, *prompt = NULL, *backend = NULL, *tokenizer_path = NULL;
     int32_t threads = 0, newline = 0;
     decode_flags d;
     decode_flags_defaults(&d, 128);
@@ -232,6 +225,7 @@ int command_generate(int argc, char **argv)
         OPT_REQUIRED_STRING("model", &model_path, "CKPT", "checkpoint to generate with"),
         OPT_REQUIRED_STRING("prompt", &prompt, "TEXT", "text to continue"),
         OPT_FLAG("newline", &newline, "append \"\\n\" to the prompt, as fine-tuning separates prompt and target"),
+        TOKENIZER_OPTION(tokenizer_path),
         DECODE_OPTIONS(d),
         OPT_INT("threads", &threads, "N", 0, 4096, "compute threads (0: all cores)"),
         OPT_STRING("backend", &backend, "NAME", "kernel backend: auto, ref, xsmm (default: $SPDF_BACKEND or auto)"),
@@ -247,7 +241,9 @@ int command_generate(int argc, char **argv)
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
     session s = {0};
+    spdf_tokenizer *tok = NULL;
     int code = open_model(backend, threads, model_path, &s);
+    if (code == EXIT_OK) code = tokenizer_open_for(s.model, tokenizer_path, &tok);
     char *full_prompt = NULL, *text = NULL;
     size_t length = 0;
     if (code == EXIT_OK) {
@@ -260,15 +256,10 @@ int command_generate(int argc, char **argv)
             if (newline) strcat(full_prompt, "\n");
         }
     }
-    if (code == EXIT_OK && (int64_t)strlen(full_prompt) >= model_positions(s.model)) {
-        cli_error("the prompt (%zu bytes) does not fit the model's context of %d tokens", strlen(full_prompt),
-                  (int)model_positions(s.model));
-        code = EXIT_USAGE;
-    }
     if (code == EXIT_OK) {
         spdf_generate_config config;
         decode_flags_apply(&d, &config);
-        code = generate_text(s.model, full_prompt, &config, &text, &length);
+        code = generate_text(s.model, tok, full_prompt, &config, &text, &length);
     }
     if (code == EXIT_OK) {
         fwrite(text, 1, length, stdout);
@@ -276,6 +267,7 @@ int command_generate(int argc, char **argv)
     }
     free(text);
     free(full_prompt);
+    spdf_tokenizer_free(tok);
     session_free(&s);
     spdf_context_free(s.ctx);
     return code;
@@ -284,16 +276,16 @@ int command_generate(int argc, char **argv)
 /* ---- eval ---- */
 
 typedef struct eval_flags {
-    const char *model, *text, *task, *output, *backend;
+    const char *model, *text, *task, *output, *backend, *tokenizer;
     int32_t format, batch, context, json, threads;
     int64_t items, batches;
     decode_flags decode;
 } eval_flags;
 
-static int eval_text(const eval_flags *f, session *s)
+static int eval_text(const eval_flags *f, session *s, const spdf_tokenizer *tok)
 {
     corpus data;
-    int code = corpus_load(f->text, 0, &data);
+    int code = corpus_load(f->text, 0, tok, &data);
     if (code != EXIT_OK) return code;
     const int32_t T = f->context > 0 ? f->context : model_positions(s->model);
     double loss = 0, perplexity = 0;
@@ -351,7 +343,7 @@ static int write_hypotheses(const char *path, const task_outputs *out)
     return EXIT_OK;
 }
 
-static int eval_task(const eval_flags *f, session *s)
+static int eval_task(const eval_flags *f, session *s, const spdf_tokenizer *tok)
 {
     spdf_task_data *task = NULL;
     int code = task_load(f->task, f->format, &task);
@@ -360,7 +352,7 @@ static int eval_task(const eval_flags *f, session *s)
     finetune_data refs;
     memset(&refs, 0, sizeof refs);
     double ref_loss = NAN;
-    code = finetune_data_build(task, f->items, T, &refs);
+    code = finetune_data_build(task, f->items, T, tok, &refs);
     if (code == EXIT_OK) {
         const spdf_status status = finetune_data_loss(s->model, &refs, f->batch, &ref_loss);
         if (status != SPDF_OK) code = cli_library_error(status, EXIT_FAILURE_RUNTIME, "evaluation failed");
@@ -371,7 +363,8 @@ static int eval_task(const eval_flags *f, session *s)
     spdf_generate_config config;
     decode_flags_apply(&f->decode, &config);
     if (code == EXIT_OK)
-        code = decode_task(s->model, task, f->items, &config, progress_default_mode(PROGRESS_OFF), "eval", &out);
+        code = decode_task(s->model, tok, task, f->items, &config, progress_default_mode(PROGRESS_OFF),
+                           "eval", &out);
     spdf_bleu_result result;
     memset(&result, 0, sizeof result);
     if (code == EXIT_OK && f->output) code = write_hypotheses(f->output, &out);
@@ -406,6 +399,7 @@ int command_eval(int argc, char **argv)
         OPT_CHOICE("format", &f.format, NULL, task_format_names, "format of --task"),
         OPT_INT64("items", &f.items, "N", 0, 1e15, "only the first N items of --task (0: all)"),
         OPT_STRING("output", &f.output, "FILE", "write the hypotheses of --task here, one per line"),
+        TOKENIZER_OPTION(f.tokenizer),
         DECODE_OPTIONS(f.decode),
         OPT_INT("batch", &f.batch, "B", 1, 1 << 20, "sequences per forward pass"),
         OPT_INT("context", &f.context, "T", 0, 65536, "tokens per sequence (0: the model's positions)"),
@@ -430,8 +424,11 @@ int command_eval(int argc, char **argv)
         return EXIT_USAGE;
     }
     session s = {0};
+    spdf_tokenizer *tok = NULL;
     int code = open_model(f.backend, f.threads, f.model, &s);
-    if (code == EXIT_OK) code = f.text ? eval_text(&f, &s) : eval_task(&f, &s);
+    if (code == EXIT_OK) code = tokenizer_open_for(s.model, f.tokenizer, &tok);
+    if (code == EXIT_OK) code = f.text ? eval_text(&f, &s, tok) : eval_task(&f, &s, tok);
+    spdf_tokenizer_free(tok);
     session_free(&s);
     spdf_context_free(s.ctx);
     return code;

@@ -14,11 +14,11 @@
  * memory. */
 char *utf8_sanitize(const char *bytes, size_t n);
 
-/* Continues prompt with config and returns the new bytes (without the stop token) as a
- * NUL-terminated string in *text (malloc'd; *length excludes the NUL).  Prints one error line
- * and returns an exit code on failure. */
-int generate_text(spdf_model *model, const char *prompt, const spdf_generate_config *config,
-                  char **text, size_t *length);
+/* Continues prompt (encoded with tok, NULL for bytes) with config and returns the new text
+ * (without the stop token) as a NUL-terminated string in *text (malloc'd; *length excludes the
+ * NUL).  Prints one error line and returns an exit code on failure. */
+int generate_text(spdf_model *model, const spdf_tokenizer *tok, const char *prompt,
+                  const spdf_generate_config *config, char **text, size_t *length);
 
 /* The hypotheses for the first `items` items of a task (all when items <= 0 or larger): each
  * prompt followed by "\n" is continued until the end token or a newline. */
@@ -29,9 +29,9 @@ typedef struct task_outputs {
     double seconds;
 } task_outputs;
 
-int decode_task(spdf_model *model, const spdf_task_data *task, int64_t items,
-                const spdf_generate_config *config, progress_mode mode, const char *label,
-                task_outputs *out);
+int decode_task(spdf_model *model, const spdf_tokenizer *tok, const spdf_task_data *task,
+                int64_t items, const spdf_generate_config *config, progress_mode mode,
+                const char *label, task_outputs *out);
 void task_outputs_free(task_outputs *out);
 
 /* Corpus BLEU and NIST (the E2E scorer's defaults) of hyps[i] against the references of item

@@ -76,9 +76,10 @@ static void write_settings(const demo_report *r, FILE *out)
     const demo_config *c = r->config;
     fprintf(out, "## Settings (`--size %s`)\n\n", c->size_name);
     fprintf(out, "| | |\n| --- | --- |\n");
-    fprintf(out, "| model | GPT-2 style, %d layers, %d heads, width %d, %d positions, byte vocabulary (257) |\n",
-            (int)c->layers, (int)c->heads, (int)c->width, (int)c->positions);
-    fprintf(out, "| pre-training data | `tinyshakespeare/input.txt` as bytes: %lld training tokens, the last "
+    fprintf(out, "| model | GPT-2 style, %d layers, %d heads, width %d, %d positions, vocabulary %d (byte-level BPE "
+                 "trained on both corpora, `tokenizer.bin`) |\n",
+            (int)c->layers, (int)c->heads, (int)c->width, (int)c->positions, (int)c->vocab);
+    fprintf(out, "| pre-training data | `tinyshakespeare/input.txt`: %lld training tokens, the last "
                  "%lld held out for validation |\n", (long long)r->corpus_train_tokens,
             (long long)r->corpus_val_tokens);
     fprintf(out, "| pre-training | %d steps of %d x %d tokens, AdamW lr %g, %d warmup steps, cosine to 10 %%, "
@@ -92,7 +93,7 @@ static void write_settings(const demo_report *r, FILE *out)
                  "moments kept; loss on the reference and end token only |\n", (int)c->finetune_steps,
             (int)c->finetune_batch, (int)c->finetune_context, (double)c->finetune_lr, (int)c->finetune_warmup);
     fprintf(out, "| evaluation | the first %lld distinct MRs of `e2e/testset_w_refs.csv`, greedy decoding of "
-                 "MR + newline (at most %d bytes), BLEU and NIST as the E2E scorer computes them against "
+                 "MR + newline (at most %d tokens), BLEU and NIST as the E2E scorer computes them against "
                  "all references of each MR |\n", (long long)r->eval_items, (int)c->max_new);
     fprintf(out, "| compute | backend `%s`, %d threads |\n\n", c->backend, (int)c->threads);
 }
@@ -373,7 +374,7 @@ int report_write_svg(const demo_report *r, const char *path)
     for (int i = 0; i < r->variant_count; i++)
         if (r->variants[i].trained) range_extend(&right, r->variants[i].finetune_curve, ft_window);
     range_finish(&right);
-    draw_axes(out, &right, "Fine-tuning on E2E", "step", "loss on target bytes (nats)");
+    draw_axes(out, &right, "Fine-tuning on E2E", "step", "loss on target tokens (nats)");
     int row = 0, trained = 0;
     for (int i = 0; i < r->variant_count; i++) trained += r->variants[i].trained;
     legend_box(out, &right, trained);

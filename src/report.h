@@ -13,6 +13,7 @@
 typedef struct demo_config {
     const char *size_name;
     int32_t layers, heads, width, positions;
+    int32_t vocab;           /* BPE tokenizer size, trained on the demo's data (257: bytes only) */
     int32_t pretrain_context, pretrain_batch, pretrain_steps, pretrain_warmup, eval_every;
     float pretrain_lr;
     int32_t finetune_context, finetune_batch, finetune_steps, finetune_warmup;

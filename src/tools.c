@@ -1,6 +1,7 @@
-/* Small tools: `spdf tokenize` (text to a byte-level token file), `spdf flops` (the paper's FLOP
+/* Small tools: `spdf tokenize` (text to a token file, bytes or BPE), `spdf flops` (the paper's FLOP
  * accounting, dense against sparse) and `spdf info` (what a checkpoint holds). */
 #include "cli.h"
+#include "data.h"
 #include "json_writer.h"
 #include "options.h"
 
@@ -12,16 +13,21 @@
 int command_tokenize(int argc, char **argv)
 {
     static const char *const formats[] = {"u16", "u32", NULL};
-    int32_t format = SPDF_TOKENS_U16;
+    int32_t format = SPDF_TOKENS_U16, bpe_vocab = 0;
+    const char *tokenizer_path = NULL;
     option_spec options[] = {
         OPT_CHOICE("format", &format, NULL, formats,
                    "u16: llm.c's format (2 bytes per id); u32: libspdf's, with CRC-32C checksums"),
+        TOKENIZER_OPTION(tokenizer_path),
+        OPT_INT("bpe-vocab", &bpe_vocab, "V", 0, 1 << 20,
+                "first train a BPE tokenizer of V ids on INPUT and write it to --tokenizer (0: no)"),
     };
     command_spec command = {
         .name = "tokenize",
-        .usage = "INPUT OUTPUT [--format u16|u32]",
-        .summary = "Encode a text file as byte-level tokens (one id per byte, 0..255) and write a token file\n"
-                   "that `spdf pretrain --data` reads.",
+        .usage = "INPUT OUTPUT [--format u16|u32] [--tokenizer FILE [--bpe-vocab V]]",
+        .summary = "Encode a text file as tokens and write a token file that `spdf pretrain --data` reads:\n"
+                   "one id per byte (0..255), or byte-level BPE ids with --tokenizer, optionally training\n"
+                   "that tokenizer on INPUT first (--bpe-vocab).",
         .options = options,
         .option_count = COUNT_OF(options),
         .positional_names = "INPUT OUTPUT",
@@ -31,18 +37,43 @@ int command_tokenize(int argc, char **argv)
     const char *paths[2];
     const int parsed = options_parse(&command, argc, argv, paths, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    if (bpe_vocab > 0 && !tokenizer_path) {
+        cli_error("--bpe-vocab needs --tokenizer FILE to write the tokenizer to");
+        return EXIT_USAGE;
+    }
     size_t size = 0;
     char *text = cli_read_file(paths[0], &size);
     if (!text) return EXIT_BAD_INPUT;
-    int32_t *tokens = malloc((size ? size : 1) * sizeof *tokens);
+    spdf_tokenizer *tok = NULL;
+    int code = EXIT_OK;
+    if (bpe_vocab > 0) {
+        spdf_status status = spdf_tokenizer_train(text, size, bpe_vocab, &tok);
+        if (status == SPDF_OK) status = spdf_tokenizer_save(tok, tokenizer_path);
+        if (status != SPDF_OK)
+            code = cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot make the tokenizer '%s'",
+                                     tokenizer_path);
+    } else {
+        code = tokenizer_open(tokenizer_path, &tok);
+    }
     size_t count = 0;
-    spdf_status status = tokens ? spdf_byte_encode(text, size, tokens, size, &count) : SPDF_ENOMEM;
+    int32_t *tokens = code == EXIT_OK ? text_encode(tok, text, size, &count) : NULL;
     free(text);
-    if (status == SPDF_OK) status = spdf_tokens_save(paths[1], tokens, (int64_t)count, (spdf_token_format)format);
+    if (code == EXIT_OK && !tokens) {
+        cli_error("out of memory");
+        code = EXIT_FAILURE_RUNTIME;
+    }
+    if (code == EXIT_OK) {
+        const spdf_status status = spdf_tokens_save(paths[1], tokens, (int64_t)count, (spdf_token_format)format);
+        if (status != SPDF_OK) code = cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot write '%s'", paths[1]);
+    }
+    if (code == EXIT_OK) {
+        int32_t vocab = SPDF_BYTE_VOCAB_SIZE;
+        if (tok) spdf_tokenizer_vocab_size(tok, &vocab);
+        printf("%zu tokens -> %s (%s, vocabulary %d)\n", count, paths[1], formats[format], (int)vocab);
+    }
     free(tokens);
-    if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot write '%s'", paths[1]);
-    printf("%zu tokens -> %s (%s)\n", count, paths[1], formats[format]);
-    return EXIT_OK;
+    spdf_tokenizer_free(tok);
+    return code;
 }
 
 /* ---- flops ---- */

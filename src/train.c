@@ -15,7 +15,7 @@ static const char *const batching_names[] = {"grouped", "random", NULL};
 /* ---- pretrain ---- */
 
 typedef struct pretrain_flags {
-    const char *data, *out, *resume, *log, *backend;
+    const char *data, *out, *resume, *log, *backend, *tokenizer;
     int32_t layers, heads, width, context, max_seq_len, vocab, batch, steps, warmup;
     float lr, min_lr_ratio, weight_decay, grad_clip, sparsity, val_fraction;
     int64_t seed;
@@ -80,8 +80,13 @@ static int run_pretrain(const pretrain_flags *f, const command_spec *command)
         return EXIT_USAGE;
     }
 
+    spdf_tokenizer *tok = NULL;
+    int code = tokenizer_open(f->tokenizer, &tok);
+    if (code != EXIT_OK) return code;
+    if (tok && !options_given(command, "vocab")) spdf_tokenizer_vocab_size(tok, &ps.model.vocab_size);
     corpus data;
-    int code = corpus_load(f->data, f->val_fraction, &data);
+    code = corpus_load(f->data, f->val_fraction, tok, &data);
+    spdf_tokenizer_free(tok);
     if (code != EXIT_OK) return code;
     session s = {0};
     spdf_sampler *sampler = NULL;
@@ -160,7 +165,7 @@ int command_pretrain(int argc, char **argv)
         .eval_every = 100, .eval_batches = 8, .val_fraction = 0.1f,
     };
     option_spec options[] = {
-        OPT_REQUIRED_STRING("data", &f.data, "FILE", "training data: a token file, or text read as bytes"),
+        OPT_REQUIRED_STRING("data", &f.data, "FILE", "training data: a token file, or text (encoded with --tokenizer)"),
         OPT_REQUIRED_STRING("out", &f.out, "CKPT", "checkpoint to write (at the end, every --save-every steps, on Ctrl-C)"),
         OPT_STRING("resume", &f.resume, "CKPT", "continue a run from its checkpoint (model and optimizer from it)"),
         OPT_INT("layers", &f.layers, "L", 1, 256, "transformer blocks"),
@@ -168,7 +173,8 @@ int command_pretrain(int argc, char **argv)
         OPT_INT("width", &f.width, "C", 1, 65536, "embedding width"),
         OPT_INT("context", &f.context, "T", 1, 65536, "tokens per training sequence"),
         OPT_INT("max-seq-len", &f.max_seq_len, "N", 0, 65536, "learned positions, 0 = --context (more for longer fine-tuning)"),
-        OPT_INT("vocab", &f.vocab, "V", 2, 1 << 24, "vocabulary size (257: bytes + end of text)"),
+        OPT_INT("vocab", &f.vocab, "V", 2, 1 << 24, "vocabulary size (257: bytes + end of text; with --tokenizer, its size)"),
+        TOKENIZER_OPTION(f.tokenizer),
         OPT_INT("batch", &f.batch, "B", 1, 1 << 20, "sequences per step"),
         OPT_INT("steps", &f.steps, "N", 1, 1000000000, "optimizer steps in total (the cosine schedule's length)"),
         OPT_FLOAT("lr", &f.lr, "X", 0, 10, "peak learning rate"),
@@ -207,7 +213,7 @@ int command_pretrain(int argc, char **argv)
 /* ---- finetune ---- */
 
 typedef struct finetune_flags {
-    const char *init, *task, *out, *log, *backend;
+    const char *init, *task, *out, *log, *backend, *tokenizer;
     int32_t format, dense, sparse, reset_moments, batching;
     int32_t steps, batch, context, warmup, threads;
     int64_t seed, items;
@@ -240,6 +246,7 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     int code = task_load(f->task, f->format, &task);
     if (code != EXIT_OK) return code;
     session s = {0};
+    spdf_tokenizer *tok = NULL;
     finetune_data data;
     memset(&data, 0, sizeof data);
     metrics_log log = {0};
@@ -262,6 +269,8 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
         code = EXIT_USAGE;
         goto done;
     }
+    code = tokenizer_open_for(s.model, f->tokenizer, &tok);
+    if (code != EXIT_OK) goto done;
     spdf_phase_kind before = SPDF_PHASE_DENSE;
     spdf_phase_get_kind(s.phase, &before);
     if (before == SPDF_PHASE_DENSE && f->sparse) {
@@ -269,7 +278,7 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
         code = EXIT_USAGE;
         goto done;
     }
-    code = finetune_data_build(task, f->items, fs.context, &data);
+    code = finetune_data_build(task, f->items, fs.context, tok, &data);
     if (code != EXIT_OK) goto done;
     printf("fine-tuning on %lld examples from %lld pairs of '%s': %lld truncated to %d tokens, %lld dropped\n",
            (long long)data.count, (long long)data.pairs, f->task, (long long)data.truncated, (int)fs.context + 1,
@@ -296,6 +305,7 @@ done:
     metrics_close(&log);
     train_result_free(&r);
     finetune_data_free(&data);
+    spdf_tokenizer_free(tok);
     session_free(&s);
     spdf_context_free(s.ctx);
     spdf_task_data_free(task);
@@ -329,6 +339,7 @@ int command_finetune(int argc, char **argv)
                    "grouped: batches of similar length (less padding); random: plain shuffle"),
         OPT_INT64("items", &f.items, "N", 0, 1e15, "use only the pairs of the first N items (0: all)"),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics"),
+        TOKENIZER_OPTION(f.tokenizer),
         OPT_INT("threads", &f.threads, "N", 0, 4096, "compute threads (0: all cores)"),
         OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, ref, xsmm (default: $SPDF_BACKEND or auto)"),
     };

@@ -42,5 +42,13 @@ def test(workdir):
     check(phases == {"pretrain-dense": "dense", "pretrain-sparse": "sparse", "finetune-dense": "dense",
                      "finetune-spdf": "dense", "finetune-sparse": "sparse"}, "checkpoint phases: %r" % phases)
 
+    # the run's tokenizer decodes what its models generate
+    tokenizer = os.path.join(out_dir, "tokenizer.bin")
+    with open(tokenizer, "rb") as f:
+        check(f.read(8) == b"SPDFBPE1", "tokenizer.bin is a BPE tokenizer file")
+    text = ok(["generate", "--model", os.path.join(out_dir, "finetune-spdf.ckpt"), "--tokenizer", tokenizer,
+               "--prompt", "name[The Eagle], food[French]", "--newline", "--max-new", "12"])
+    check(len(text) > 1, "generate with the demo's tokenizer prints text: %r" % text)
+
 
 main(test)

@@ -45,5 +45,23 @@ def test(workdir):
     code, _, _ = run(["tokenize", source, os.path.join(workdir, "no-such-dir", "x.u16")])
     check(code == 1, "an unwritable output is a runtime failure (exit 1), got %d" % code)
 
+    # BPE: train a tokenizer on a text, then tokenize with it; more text per id, same bytes back
+    corpus = os.path.join(workdir, "corpus.txt")
+    with open(corpus, "w", encoding="utf-8") as f:
+        f.write("The Eagle is a coffee shop near the river. The Eagle serves cheap food.\n" * 40)
+    tokenizer = os.path.join(workdir, "tok.bin")
+    out = os.path.join(workdir, "bpe.u32")
+    printed = ok(["tokenize", corpus, out, "--format", "u32", "--tokenizer", tokenizer, "--bpe-vocab", "300"])
+    check("vocabulary 300" in printed, "tokenize reports the tokenizer's size: %r" % printed)
+    _, tokens = read_tokens(out)
+    check(0 < len(tokens) < os.path.getsize(corpus) / 4 and max(tokens) >= 257, "BPE ids: %d" % len(tokens))
+    again = os.path.join(workdir, "again.u32")
+    ok(["tokenize", corpus, again, "--format", "u32", "--tokenizer", tokenizer])
+    check(read_tokens(again)[1] == tokens, "a saved tokenizer encodes as the one just trained")
+    code, _, err = run(["tokenize", corpus, again, "--bpe-vocab", "300"])
+    check(code == 2 and "--tokenizer" in err, "--bpe-vocab without --tokenizer is a usage error")
+    code, _, err = run(["tokenize", corpus, again, "--tokenizer", corpus])
+    check(code == 3 and "tokenizer" in err, "a file that is not a tokenizer is bad input (3): %d %r" % (code, err))
+
 
 main(test)

@@ -6,8 +6,8 @@ import signal
 import subprocess
 import time
 
-from clitest import (EXIT_INTERRUPTED, EXIT_USAGE, TINY_MODEL, check, environment, error, example_data,
-                     main, ok, ok_json, read_jsonl, spdf_path, tiny_corpus)
+from clitest import (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_USAGE, TINY_MODEL, check, environment, error,
+                     example_data, main, ok, ok_json, read_jsonl, spdf_path, tiny_corpus)
 
 
 def records(path, last_step=None):
@@ -150,6 +150,27 @@ def test_token_file(workdir, corpus):
     check(records(text_log) == records(token_log), "a token file and its text train the same model")
 
 
+def test_bpe(workdir, corpus):
+    """A BPE tokenizer through pretrain, finetune and eval: the model's vocabulary follows it, and a
+    model used with a bigger tokenizer than its vocabulary is refused."""
+    tokenizer = os.path.join(workdir, "tok.bin")
+    ok(["tokenize", corpus, os.path.join(workdir, "bpe.u16"), "--tokenizer", tokenizer, "--bpe-vocab", "320"])
+    model = os.path.join(workdir, "bpe.ckpt")
+    pretrain(corpus, model, "--steps", "3", "--tokenizer", tokenizer)
+    check(ok_json(["info", model])["vocab"] == 320, "pretrain --tokenizer sets the vocabulary")
+    task = os.path.join(example_data(), "e2e", "devset.csv")
+    tuned = os.path.join(workdir, "bpe-ft.ckpt")
+    ok(["finetune", "--init", model, "--out", tuned, "--task", task, "--items", "4", "--steps", "2", "--batch", "2",
+        "--warmup", "1", "--tokenizer", tokenizer])
+    result = ok_json(["eval", "--model", tuned, "--task", task, "--items", "2", "--max-new", "8",
+                      "--tokenizer", tokenizer])
+    check(result["items"] == 2, "eval --tokenizer: %r" % result)
+    big = os.path.join(workdir, "big.bin")
+    ok(["tokenize", corpus, os.path.join(workdir, "big.u16"), "--tokenizer", big, "--bpe-vocab", "400"])
+    byte_model = os.path.join(workdir, "from-text.ckpt")
+    error(["generate", "--model", byte_model, "--prompt", "The", "--tokenizer", big], EXIT_BAD_INPUT, "vocabulary")
+
+
 def test(workdir):
     corpus = tiny_corpus(workdir)
     dense, sparse = test_pretrain(workdir, corpus)
@@ -158,6 +179,7 @@ def test(workdir):
     model = test_finetune(workdir, dense, sparse)
     test_generate_eval(workdir, model, corpus)
     test_token_file(workdir, corpus)
+    test_bpe(workdir, corpus)
 
 
 main(test)

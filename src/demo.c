@@ -23,8 +23,8 @@
 static const char *const size_names[] = {"tiny", "small", "base", NULL};
 
 /* The presets.  small (the default) was sized by measurement to finish in under 10 minutes on
- * two cores (docs/cli.md); tiny is the CI smoke run; base trains the same model about four
- * times longer, which its fine-tuning needs to write fluent text (about 35 minutes). */
+ * two cores (docs/cli.md); tiny is the CI smoke run; base trains the same model three to four
+ * times longer. */
 static const demo_config presets[] = {
     {.size_name = "tiny", .layers = 2, .heads = 2, .width = 64, .positions = 128, .vocab = 512,
      .pretrain_context = 64, .pretrain_batch = 8, .pretrain_steps = 60, .pretrain_warmup = 10, .eval_every = 20,
@@ -492,18 +492,19 @@ int command_demo(int argc, char **argv)
     command_spec command = {
         .name = "demo",
         .usage = "[--out DIR] [--size tiny|small|base] [--steps N] [options]",
-        .summary = "The SPDF experiment in miniature.  Pre-train one byte-level GPT on Tiny Shakespeare densely and\n"
-                   "with random sparsity (same seed and data order); fine-tune on E2E (trainset.csv) the dense model\n"
+        .summary = "The SPDF experiment in miniature.  Train a BPE tokenizer on the data; pre-train one GPT on\n"
+                   "Tiny Shakespeare densely and with random sparsity (same seed and data order); fine-tune on\n"
+                   "E2E (trainset.csv) the dense model\n"
                    "densely, the sparse model densely after the in-place transition (SPDF) and sparsely (ablation);\n"
                    "decode the first test MRs greedily and score BLEU and NIST against a copy-the-MR baseline.\n"
-                   "Prints a table and writes report.md, loss.svg and metrics.jsonl to --out.",
+                   "Prints a table and writes report.md, loss.svg, metrics.jsonl and tokenizer.bin to --out.",
         .options = options,
         .option_count = COUNT_OF(options),
-        .epilog = "Presets (layers x width; pre-training steps x batch x context; fine-tuning steps x batch x context;\n"
-                  "evaluation MRs):\n"
-                  "  tiny   2 x 64;    60 x 8 x 64;     30 x 4 x 256;   6 MRs  (about a minute)\n"
-                  "  small  4 x 128;  500 x 16 x 128;  700 x 8 x 320; 100 MRs  (the default; under 10 minutes, docs/cli.md)\n"
-                  "  base   4 x 128; 2000 x 16 x 128; 2500 x 8 x 320; 200 MRs  (about 35 minutes)",
+        .epilog = "Presets (layers x width, BPE ids; pre-training steps x batch x context; fine-tuning steps x batch x\n"
+                  "context, in tokens; evaluation MRs):\n"
+                  "  tiny   2 x 64,   512;   60 x 8 x 64;     30 x 4 x 128;     6 MRs  (seconds)\n"
+                  "  small  4 x 128, 1024;  500 x 16 x 128;  600 x 16 x 128; 100 MRs  (the default; under 10 minutes)\n"
+                  "  base   4 x 128, 1024; 2000 x 16 x 128; 2000 x 16 x 128; 200 MRs  (about 25 minutes)",
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;

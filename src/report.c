@@ -164,9 +164,10 @@ int report_write_markdown(const demo_report *r, const char *path)
     write_settings(r, out);
     write_samples(r, out, 5);
     fprintf(out, "## Data\n\nTiny Shakespeare (public domain; github.com/karpathy/char-rnn). E2E NLG Challenge "
-                 "data (Novikova, Dušek & Rieser, SIGDIAL 2017; CC BY-SA 4.0): the official training set is not "
-                 "part of the repository, so the demo fine-tunes on the development set and evaluates on test "
-                 "MRs, which share no MR with it.\n\nPer-step metrics of every run are in `metrics.jsonl`.\n");
+                 "data (Novikova, Dušek & Rieser, SIGDIAL 2017; CC BY-SA 4.0): the demo fine-tunes on the first "
+                 "10,000 pairs of the training set, rebuilt from its tokenised copy (`scripts/e2e_trainset.py`, "
+                 "`examples/data/e2e/README.md`), and evaluates on MRs of the test set.\n\n"
+                 "Per-step metrics of every run are in `metrics.jsonl`.\n");
     if (fclose(out) != 0) {
         cli_error("cannot write '%s': %s", path, strerror(errno));
         return EXIT_FAILURE_RUNTIME;

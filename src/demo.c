@@ -494,8 +494,8 @@ int command_demo(int argc, char **argv)
         .usage = "[--out DIR] [--size tiny|small|base] [--steps N] [options]",
         .summary = "The SPDF experiment in miniature.  Train a BPE tokenizer on the data; pre-train one GPT on\n"
                    "Tiny Shakespeare densely and with random sparsity (same seed and data order); fine-tune on\n"
-                   "E2E (trainset.csv) the dense model\n"
-                   "densely, the sparse model densely after the in-place transition (SPDF) and sparsely (ablation);\n"
+                   "E2E (trainset.csv) the dense model densely, the sparse model densely after the in-place\n"
+                   "transition (SPDF) and sparsely (ablation);\n"
                    "decode the first test MRs greedily and score BLEU and NIST against a copy-the-MR baseline.\n"
                    "Prints a table and writes report.md, loss.svg, metrics.jsonl and tokenizer.bin to --out.",
         .options = options,

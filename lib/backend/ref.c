@@ -4,6 +4,7 @@
 #include "backend.h"
 #include "backend/ref_sparse.h"
 #include "backend/gemm_small.h"
+#include "backend/scratch.h"
 #include "core/core.h"
 
 #include <string.h>
@@ -94,12 +95,13 @@ static void ref_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tra
         return;
     }
     const int64_t m_slivers = (M + MR - 1) / MR;
-    float *a_pack = spdf_aligned_alloc((size_t)(m_slivers * MR * KC) * sizeof(float));
-    float *b_pack = spdf_aligned_alloc((size_t)(NC * KC) * sizeof(float));
+    size_t a_capacity = 0, b_capacity = 0;
+    float *a_pack = scratch_acquire((size_t)(m_slivers * MR * KC), &a_capacity);
+    float *b_pack = scratch_acquire((size_t)(NC * KC), &b_capacity);
     if (!a_pack || !b_pack) {
         /* Out of memory for 1 MiB of packing space: fall back to the unpacked triple loop. */
-        spdf_aligned_free(a_pack);
-        spdf_aligned_free(b_pack);
+        scratch_release(a_pack, a_capacity);
+        scratch_release(b_pack, b_capacity);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) {
                 float sum = 0.0f;
@@ -137,8 +139,8 @@ static void ref_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tra
             }
         }
     }
-    spdf_aligned_free(a_pack);
-    spdf_aligned_free(b_pack);
+    scratch_release(a_pack, a_capacity);
+    scratch_release(b_pack, b_capacity);
 }
 
 static int ref_available(void) { return 1; }

@@ -2,6 +2,7 @@
  * and OpenMP tiling around them (libxsmm's own sgemm hands large sizes to a BLAS). */
 #include "backend.h"
 #include "backend/gemm_small.h"
+#include "backend/scratch.h"
 #include "core/core.h"
 #include "backend/xsmm_sparse.h"
 
@@ -183,47 +184,6 @@ static void pack_a(float *restrict dst, const float *A, int64_t lda, spdf_transp
     }
 }
 
-/* ---- packing space, kept between calls (allocating megabytes per call costs page faults) ---- */
-
-static struct {
-    pthread_mutex_t lock;
-    float *buffer;
-    size_t floats;
-} spare = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* A buffer of at least `floats`, the spare one if it is large enough and free; NULL if out of
- * memory.  *capacity receives its size for buffer_release. */
-static float *buffer_acquire(size_t floats, size_t *capacity)
-{
-    float *buffer = NULL;
-    pthread_mutex_lock(&spare.lock);
-    if (spare.buffer && spare.floats >= floats) {
-        buffer = spare.buffer;
-        *capacity = spare.floats;
-        spare.buffer = NULL;
-    }
-    pthread_mutex_unlock(&spare.lock);
-    if (!buffer) {
-        buffer = spdf_aligned_alloc(sizeof(float) * floats);
-        *capacity = floats;
-    }
-    return buffer;
-}
-
-/* Keeps the larger of buffer and the current spare, frees the other. */
-static void buffer_release(float *buffer, size_t capacity)
-{
-    pthread_mutex_lock(&spare.lock);
-    if (!spare.buffer || spare.floats < capacity) {
-        float *old = spare.buffer;
-        spare.buffer = buffer;
-        spare.floats = capacity;
-        buffer = old;
-    }
-    pthread_mutex_unlock(&spare.lock);
-    spdf_aligned_free(buffer);
-}
-
 /* ---- the GEMM ---- */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -383,7 +343,7 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
     size_t capacity = 0;
     float *buffers = NULL;
     if (xsmm_available() && make_plan(&g.pl, M, N, K, beta, ldc))
-        buffers = buffer_acquire((b_floats + a_floats) * (size_t)num_threads, &capacity);
+        buffers = scratch_acquire((b_floats + a_floats) * (size_t)num_threads, &capacity);
     if (!buffers) {
         /* No kernel or no memory: the reference computes the same contract. */
         spdf_backend_ref.gemm(num_threads, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
@@ -406,7 +366,7 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
                             b_panel, b_panel + b_floats);
         }
     }
-    buffer_release(buffers, capacity);
+    scratch_release(buffers, capacity);
 }
 
 const spdf_backend_ops spdf_backend_xsmm = {

@@ -24,6 +24,7 @@
  * computed by one thread in an order fixed by the pattern alone, so results do not depend on the
  * thread count. */
 #include "backend/xsmm_sparse.h"
+#include "backend/scratch.h"
 #include "core/core.h"
 
 #include <immintrin.h>
@@ -408,7 +409,8 @@ static void gather_product(int num_threads, const gather_plan *p, const float *v
     if (blocks >= num_threads) {
         const int64_t group = group_rows(p), y_panel = group * TOKENS;
         /* Enough blocks: each thread packs and computes whole blocks in private panels. */
-        float *work = spdf_aligned_alloc(sizeof(float) * (size_t)(num_threads * (panel + y_panel)));
+        size_t work_capacity = 0;
+        float *work = scratch_acquire((size_t)(num_threads * (panel + y_panel)), &work_capacity);
         if (!work) {
             gather_portable(num_threads, p, values, out, inp, N);
             return;
@@ -423,13 +425,13 @@ static void gather_product(int num_threads, const gather_plan *p, const float *v
                 gather_block(p, values, out, x_t, y_t, n0, nb, 0, p->rows, group);
             }
         }
-        spdf_aligned_free(work);
+        scratch_release(work, work_capacity);
         return;
     }
     /* Few tokens: pack every block once, then split the product rows between the threads. */
     const int64_t groups = (p->rows + ROW_GROUP - 1) / ROW_GROUP, y_panel = ROW_GROUP * TOKENS;
-    float *work = spdf_aligned_alloc(sizeof(float) *
-                                     (size_t)(blocks * panel + num_threads * y_panel));
+    size_t work_capacity = 0;
+    float *work = scratch_acquire((size_t)(blocks * panel + num_threads * y_panel), &work_capacity);
     if (!work) {
         gather_portable(num_threads, p, values, out, inp, N);
         return;
@@ -453,7 +455,7 @@ static void gather_product(int num_threads, const gather_plan *p, const float *v
                          min64(g * ROW_GROUP + ROW_GROUP, p->rows), ROW_GROUP);
         }
     }
-    spdf_aligned_free(work);
+    scratch_release(work, work_capacity);
 }
 
 /* dinp (N, cols) = dout (N, rows) W through the backward plan, the values first copied into its
@@ -461,7 +463,8 @@ static void gather_product(int num_threads, const gather_plan *p, const float *v
 static void backward_product(int num_threads, const xsmm_sparse_layer *w, const float *values,
                              float *dinp, const float *dout, int64_t N)
 {
-    float *ordered = spdf_aligned_alloc(sizeof(float) * (size_t)w->nnz);
+    size_t ordered_capacity = 0;
+    float *ordered = scratch_acquire((size_t)w->nnz, &ordered_capacity);
     if (!ordered) {
         gather_portable(num_threads, &w->backward, values, dinp, dout, N);
         return;
@@ -470,7 +473,7 @@ static void backward_product(int num_threads, const xsmm_sparse_layer *w, const 
 #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t e = 0; e < w->nnz; e++) ordered[e] = values[slot[e]];
     gather_product(num_threads, &w->backward, ordered, dinp, dout, N);
-    spdf_aligned_free(ordered);
+    scratch_release(ordered, ordered_capacity);
 }
 
 /* ---- AVX2 sampled product (the weight gradient at the pattern) ---- */
@@ -592,7 +595,8 @@ static void sampled_product(int num_threads, const gather_plan *p, float *dvalue
     int64_t splits = 1;
     while (p->tiles * splits < 4 * num_threads && R / (splits * 2) >= 16) splits *= 2;
     const int64_t chunk = (R + splits - 1) / splits, items = p->tiles * splits;
-    float *work = spdf_aligned_alloc(sizeof(float) * (size_t)(blocks * panel));
+    size_t work_capacity = 0;
+    float *work = scratch_acquire((size_t)(blocks * panel), &work_capacity);
     if (!work) {
         sampled_portable(num_threads, p, dvalues, dout, inp, N);
         return;
@@ -622,7 +626,7 @@ static void sampled_product(int num_threads, const gather_plan *p, float *dvalue
             }
         }
     }
-    spdf_aligned_free(work);
+    scratch_release(work, work_capacity);
 }
 
 /* ---- libxsmm JIT kernels (optional) ---- */
@@ -821,7 +825,8 @@ static void jit_product(int num_threads, const xsmm_sparse_layer *w, const float
 {
     const int64_t blocks = (N + TOKENS - 1) / TOKENS;
     const int64_t per_thread = (w->rows + w->cols) * TOKENS;
-    float *work = spdf_aligned_alloc(sizeof(float) * (size_t)(num_threads * per_thread));
+    size_t work_capacity = 0;
+    float *work = scratch_acquire((size_t)(num_threads * per_thread), &work_capacity);
     if (!work) {
         if (backward) backward_product(num_threads, w, values, out, inp, N);
         else gather_product(num_threads, &w->forward, values, out, inp, N);
@@ -839,7 +844,7 @@ static void jit_product(int num_threads, const xsmm_sparse_layer *w, const float
             jit_block(w, values, backward, out, inp, x_s, y_s, i * tokens,
                       min64(tokens, N - i * tokens));
     }
-    spdf_aligned_free(work);
+    scratch_release(work, work_capacity);
 }
 
 /* ---- the backend entries ---- */

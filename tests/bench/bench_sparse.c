@@ -3,9 +3,10 @@
  * when a JIT budget is given, libxsmm JIT) and the dense xsmm GEMM, measured side by side.
  * Usage: bench_sparse [--threads N] [--reps R] [--shape small|gpt2|all] [--jit]
  *                     [--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min]
- *        bench_sparse --step small|gpt2 [--threads N] [--reps R] [--clock wall|cpu]
+ *        bench_sparse --step small|gpt2 [--threads N] [--reps R] [--clock wall|cpu] [--only V]
  * --step times whole training steps (forward, backward, AdamW) through the public API: the dense
- * model on the reference and the default backend, and at 50 % and 75 % sparsity, alternating.
+ * model on the reference and the default backend, and at 50 % and 75 % sparsity, alternating;
+ * --only V runs just variant V (0..3, in that order), for a profiler.
  * --clock cpu measures the CPU time of the whole process (all threads) instead of wall-clock
  * time: on a loaded machine it is far steadier; run it with OMP_WAIT_POLICY=passive so that
  * threads waiting at barriers sleep instead of spinning.
@@ -56,6 +57,7 @@ static int compare_doubles(const void *a, const void *b)
 }
 
 static int use_min;
+static int only_variant = -1; /* --step: time just this variant (for profiles) */
 
 /* The median (or with --stat min the minimum) of n times. */
 static double median(double *v, int n)
@@ -289,6 +291,10 @@ static int bench_step(const char *which, int threads, int reps)
     double *times = malloc(sizeof(double) * (size_t)(STEP_VARIANTS * reps));
     for (int r = -1; r < reps; r++) /* r = -1 warms up */
         for (int m = 0; m < STEP_VARIANTS; m++) {
+            if (only_variant >= 0 && m != only_variant) {
+                if (r >= 0) times[m * reps + r] = 0.0;
+                continue;
+            }
             float loss;
             const double t0 = now_seconds();
             if (spdf_model_forward(model[m], tokens, targets, NULL, B, T, &loss) != SPDF_OK ||
@@ -305,6 +311,13 @@ static int bench_step(const char *which, int threads, int reps)
     for (int m = 0; m < STEP_VARIANTS; m++)
         printf("| %s | %s | %.1f | %.2f |\n", names[m], m == 0 ? "ref" : backend, 1e3 * step[m],
                step[m] / step[1]);
+    /* the SPDF transition of the 75 % model: kernels released, storage expanded in place */
+    const double t0 = now_seconds();
+    if (spdf_phase_transition(phase[3], SPDF_PHASE_DENSE, NULL, NULL) != SPDF_OK) goto fail;
+    const double transition = now_seconds() - t0;
+    printf("\ntransition of the 75 %% model to dense (spdf_phase_transition): %.1f ms", 1e3 * transition);
+    if (step[3] > 0) printf(", %.2f of its step", transition / step[3]);
+    printf("\n");
     free(times);
     free(tokens);
     free(targets);
@@ -334,6 +347,7 @@ int main(int argc, char **argv)
             densities[num_densities++] = atof(argv[++i]);
         else if (strcmp(argv[i], "--jit") == 0) jit = 1;
         else if (strcmp(argv[i], "--step") == 0 && i + 1 < argc) step = argv[++i];
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only_variant = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-ref") == 0) with_ref = 0;
         else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc)
             clock_id = strcmp(argv[++i], "cpu") == 0 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
@@ -341,7 +355,7 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr, "usage: %s [--threads N] [--reps R] [--shape small|gpt2|all] [--jit] "
                             "[--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min] "
-                            "[--step small|gpt2]\n",
+                            "[--step small|gpt2 [--only 0..3]]\n",
                     argv[0]);
             return 2;
         }

@@ -10,8 +10,8 @@
  * sum of rows: vectorised over the head's channels).  Every output element is summed in a
  * fixed order, so results depend neither on the thread count nor on the vector path taken. */
 #include "core/core.h"
-#include "model/layers.h"
 #include "core/vector_math.h"
+#include "model/layers.h"
 
 #include <math.h>
 #include <omp.h>
@@ -36,8 +36,8 @@ int64_t attention_scratch_floats(int num_threads, int T, int C, int NH)
 
 /* s[k] = sum_i q[i] * kt[i * ldkt + k] for k < n, summed over i in order.  kt is (hs, ldkt)
  * with ldkt >= n rounded up to 8. */
-ALWAYS_INLINE static void scores(float *restrict s, const float *restrict q, const float *restrict kt,
-                   int64_t ldkt, int n, int hs)
+ALWAYS_INLINE static void scores(float *restrict s, const float *restrict q,
+                                 const float *restrict kt, int64_t ldkt, int n, int hs)
 {
     int k0 = 0;
     for (; k0 + 32 <= n; k0 += 32) {
@@ -89,7 +89,7 @@ ALWAYS_INLINE static void scores_strided(float *restrict s, const float *restric
 
 /* out (hs) = sum_k w[k * w_stride] * rows[k * row_stride + (0..hs)], summed over k in order. */
 ALWAYS_INLINE static void weighted_rows(float *restrict out, const float *w, int64_t w_stride,
-                          const float *rows, int64_t row_stride, int n, int hs)
+                                        const float *rows, int64_t row_stride, int n, int hs)
 {
     int i = 0;
     for (; i + 32 <= hs; i += 32) {
@@ -136,8 +136,8 @@ ALWAYS_INLINE static void softmax_row(float *att, int n, float scale)
 
 /* dst (hs, ld) = the hs channels of T rows `stride` floats apart, transposed; columns T..ld
  * zeroed. */
-ALWAYS_INLINE static void pack_transposed(float *restrict dst, int64_t ld, const float *src, int64_t stride,
-                            int T, int hs)
+ALWAYS_INLINE static void pack_transposed(float *restrict dst, int64_t ld, const float *src,
+                                          int64_t stride, int T, int hs)
 {
     for (int t = 0; t < T; t++)
         for (int i = 0; i < hs; i++) dst[i * ld + t] = src[t * stride + i];

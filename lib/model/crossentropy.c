@@ -1,13 +1,13 @@
 /* Softmax cross-entropy of the LM head's logits against the next tokens.  Probabilities are
  * never stored: the backward pass recomputes them from the logits and the row's log-sum-exp. */
 #include "core/core.h"
-#include "model/layers.h"
-
 #include "core/vector_math.h"
+#include "model/layers.h"
 
 #include <math.h>
 
-SPDF_VECTOR_CLONES void crossentropy_forward(const spdf_exec *ex, float *losses, float *logsumexp, const float *logits,
+SPDF_VECTOR_CLONES
+void crossentropy_forward(const spdf_exec *ex, float *losses, float *logsumexp, const float *logits,
                           const int32_t *targets, int64_t N, int V)
 {
 #pragma omp parallel for num_threads(ex->num_threads) schedule(static)
@@ -24,7 +24,8 @@ SPDF_VECTOR_CLONES void crossentropy_forward(const spdf_exec *ex, float *losses,
     }
 }
 
-SPDF_VECTOR_CLONES void crossentropy_backward(const spdf_exec *ex, float *dlogits, const float *logits,
+SPDF_VECTOR_CLONES
+void crossentropy_backward(const spdf_exec *ex, float *dlogits, const float *logits,
                            const float *logsumexp, const int32_t *targets, const float *weights,
                            int64_t N, int V)
 {

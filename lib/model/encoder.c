@@ -2,7 +2,8 @@
 #include "core/core.h"
 #include "model/layers.h"
 
-SPDF_VECTOR_CLONES void encoder_forward(const spdf_exec *ex, float *out, const int32_t *tokens, const float *wte,
+SPDF_VECTOR_CLONES
+void encoder_forward(const spdf_exec *ex, float *out, const int32_t *tokens, const float *wte,
                      const float *wpe, int B, int T, int C)
 {
 #pragma omp parallel for collapse(2) num_threads(ex->num_threads) schedule(static)
@@ -17,7 +18,8 @@ SPDF_VECTOR_CLONES void encoder_forward(const spdf_exec *ex, float *out, const i
 
 /* Several positions may hold the same token, so rows of dwte receive several updates: threads
  * split the channels instead, and each walks all positions in order (deterministic). */
-SPDF_VECTOR_CLONES void encoder_backward(const spdf_exec *ex, float *dwte, float *dwpe, const float *dout,
+SPDF_VECTOR_CLONES
+void encoder_backward(const spdf_exec *ex, float *dwte, float *dwpe, const float *dout,
                       const int32_t *tokens, int B, int T, int C)
 {
     enum { CHANNEL_BLOCK = 16 };

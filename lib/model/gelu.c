@@ -5,8 +5,8 @@
  *   gelu(x) = x s,  s = 1 / (1 + e),  1 - s = e s,
  *   gelu'(x) = s + x s (1 - s) 2 u' = s (1 + 2 x e s u'),  u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2). */
 #include "core/core.h"
-#include "model/layers.h"
 #include "core/vector_math.h"
+#include "model/layers.h"
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_CUBIC 0.044715f

@@ -1,12 +1,13 @@
 /* LayerNorm over channels, eps 1e-5 as GPT-2. */
 #include "core/core.h"
-#include "model/layers.h"
 #include "core/vector_math.h"
+#include "model/layers.h"
 
 #include <math.h>
 #include <stddef.h>
 
-SPDF_VECTOR_CLONES void layernorm_forward(const spdf_exec *ex, float *out, float *mean, float *rstd, const float *inp,
+SPDF_VECTOR_CLONES
+void layernorm_forward(const spdf_exec *ex, float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int64_t N, int C)
 {
     const float eps = 1e-5f;
@@ -28,7 +29,8 @@ SPDF_VECTOR_CLONES void layernorm_forward(const spdf_exec *ex, float *out, float
 
 /* dinp accumulates because the LayerNorm input is the residual stream, whose gradient already
  * holds the contribution of the skip connection. */
-SPDF_VECTOR_CLONES void layernorm_backward(const spdf_exec *ex, float *dinp, float *dweight, float *dbias,
+SPDF_VECTOR_CLONES
+void layernorm_backward(const spdf_exec *ex, float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *weight, const float *mean,
                         const float *rstd, int64_t N, int C)
 {

@@ -5,7 +5,8 @@
 
 #include <stddef.h>
 
-SPDF_VECTOR_CLONES static void add_bias(const spdf_exec *ex, float *out, const float *bias, int64_t N, int OC)
+SPDF_VECTOR_CLONES
+static void add_bias(const spdf_exec *ex, float *out, const float *bias, int64_t N, int OC)
 {
     if (!bias) return;
 #pragma omp parallel for num_threads(ex->num_threads) schedule(static)

@@ -3,7 +3,8 @@
 #include "core/core.h"
 #include "model/layers.h"
 
-SPDF_VECTOR_CLONES void column_sum_accumulate(const spdf_exec *ex, float *dst, const float *a, const float *b,
+SPDF_VECTOR_CLONES
+void column_sum_accumulate(const spdf_exec *ex, float *dst, const float *a, const float *b,
                            int64_t N, int C)
 {
     enum { COLUMN_BLOCK = 64 };

@@ -131,7 +131,8 @@ static double squared_norm(const float *x, int64_t n, int num_threads)
     return total;
 }
 
-SPDF_VECTOR_CLONES static void adamw_update(float *param, float *grad, float *m, float *v, int64_t n,
+SPDF_VECTOR_CLONES
+static void adamw_update(float *param, float *grad, float *m, float *v, int64_t n,
                          float lr, float decay, float grad_scale, float beta1, float beta2,
                          float eps, float bias1, float bias2, int num_threads)
 {

@@ -16,7 +16,7 @@ typedef struct shape {
 static const shape shapes[] = {
     {"small", 256, 6, 6, 384, 8, 128},
     {"gpt2", 50304, 12, 12, 768, 4, 64},
-    {"demo", 257, 4, 4, 128, 8, 320}, /* spdf demo --size small, fine-tuning */
+    {"demo", 1024, 4, 4, 128, 16, 128}, /* spdf demo --size small: BPE vocabulary, 128 tokens */
 };
 
 static double now_seconds(void)

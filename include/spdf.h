@@ -263,7 +263,8 @@ SPDF_API spdf_status spdf_byte_decode(const int32_t *tokens, size_t n, char *out
  * and id 257 + i is the i-th learned merge of two earlier ids, so a byte-level model's data is a
  * BPE model's data with no merges.  Merges never cross chunk boundaries: an optional space plus a
  * run of letters (bytes >= 0x80 count as letters), an optional space plus a run of digits, or any
- * other single byte (so a newline is always id 10).  Any byte string round-trips exactly. */
+ * other single byte (so a newline is always id 10); runs are cut after 1024 bytes.  Any byte
+ * string round-trips exactly. */
 typedef struct spdf_tokenizer spdf_tokenizer;
 
 /* Learns merges from len bytes of text until vocab_size ids (at least 257, at most 2^20) or

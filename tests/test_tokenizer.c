@@ -5,6 +5,7 @@
 #include "spdf.h"
 
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,57 @@ START_TEST(deterministic_and_files)
 }
 END_TEST
 
+static uint32_t crc32c(const unsigned char *p, size_t n)
+{
+    uint32_t crc = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++) crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78u : crc >> 1;
+    }
+    return ~crc;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Well-formed files (checksum right) whose merges are not: each must be SPDF_EFORMAT.  The
+ * doubling one would make a token of 2^40 bytes. */
+START_TEST(malicious_files_rejected)
+{
+    enum { MERGES = 40 };
+    char path[] = "/tmp/spdf-tokenizer-bad-XXXXXX";
+    const int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    for (int kind = 0; kind < 4; kind++) {
+        unsigned char image[16 + 8 * MERGES + 4];
+        memcpy(image, "SPDFBPE1", 8);
+        put_u32(image + 8, 1);
+        put_u32(image + 12, MERGES);
+        for (int i = 0; i < MERGES; i++) {
+            uint32_t left = 'a', right = 'b';
+            if (kind == 0) left = right = i == 0 ? 'a' : 257 + (uint32_t)i - 1; /* doubling */
+            if (kind == 1 && i == 5) right = 257 + 5;                            /* not earlier */
+            if (kind == 2 && i == 3) left = SPDF_TOKEN_EOT;                      /* EOT inside */
+            if (kind == 3) left = 'a' + (uint32_t)(i == 7 ? 0 : i);              /* repeats (a, b) */
+            put_u32(image + 16 + 8 * i, left);
+            put_u32(image + 20 + 8 * i, right);
+        }
+        put_u32(image + 16 + 8 * MERGES, crc32c(image, 16 + 8 * MERGES));
+        FILE *f = fopen(path, "wb");
+        fwrite(image, 1, sizeof image, f);
+        fclose(f);
+        spdf_tokenizer *tok = NULL;
+        ck_assert_msg(spdf_tokenizer_load(path, &tok) == SPDF_EFORMAT, "kind %d: %s", kind,
+                      spdf_last_error());
+        ck_assert_ptr_null(tok);
+    }
+    unlink(path);
+}
+END_TEST
+
 START_TEST(invalid_arguments)
 {
     spdf_tokenizer *tok = NULL;
@@ -256,6 +308,7 @@ int main(void)
     tcase_add_test(tc, matches_naive_encoder);
     tcase_add_test(tc, training_by_hand);
     tcase_add_test(tc, deterministic_and_files);
+    tcase_add_test(tc, malicious_files_rejected);
     tcase_add_test(tc, invalid_arguments);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -2,7 +2,7 @@
  * 257 + i is merge i, the concatenation of two earlier ids.  Text is first cut into chunks that
  * merges never cross (docs/token-format.md): an optional space followed by a run of letters
  * (ASCII letters and every byte >= 0x80, so UTF-8 words stay whole), an optional space followed
- * by a run of digits, or any other single byte.  A newline is therefore always its own token.
+ * by a run of digits, or any other single byte; a run is cut after BPE_MAX_CHUNK bytes.  A newline is therefore always its own token.
  *
  * Training counts the chunks, then repeatedly merges the most frequent adjacent pair (ties go to
  * the numerically smallest pair, so the result depends on the text alone) until the vocabulary
@@ -21,6 +21,7 @@
 
 #define BPE_FIRST_MERGE (SPDF_TOKEN_EOT + 1)
 #define BPE_MAX_VOCAB (1 << 20)
+#define BPE_MAX_CHUNK 1024 /* bytes: longer runs of letters or digits are cut, so no token is longer */
 static const char bpe_magic[8] = {'S', 'P', 'D', 'F', 'B', 'P', 'E', '1'};
 static const char eot_text[] = "<|endoftext|>";
 #define EOT_TEXT_LEN (sizeof eot_text - 1)
@@ -114,11 +115,11 @@ static size_t chunk_end(const unsigned char *s, size_t i, size_t n)
     size_t j = i;
     if (s[j] == ' ' && j + 1 < n && (is_letter(s[j + 1]) || is_digit(s[j + 1]))) j++;
     if (is_letter(s[j])) {
-        while (j < n && is_letter(s[j])) j++;
+        while (j < n && is_letter(s[j]) && j - i < BPE_MAX_CHUNK) j++;
         return j;
     }
     if (is_digit(s[j])) {
-        while (j < n && is_digit(s[j])) j++;
+        while (j < n && is_digit(s[j]) && j - i < BPE_MAX_CHUNK) j++;
         return j;
     }
     return i + 1;
@@ -164,6 +165,10 @@ static spdf_status finish(spdf_tokenizer *tok)
             const int32_t *m = tok->merges[id - BPE_FIRST_MERGE];
             len = (tok->offset[m[0] + 1] - tok->offset[m[0]]) +
                   (tok->offset[m[1] + 1] - tok->offset[m[1]]);
+            if (len > BPE_MAX_CHUNK) /* no chunk is longer, so no trained merge is */
+                return spdf_fail(SPDF_EFORMAT, "merge %d makes a token of %lld bytes, more than "
+                                 "a chunk's %d", (int)(id - BPE_FIRST_MERGE), (long long)len,
+                                 BPE_MAX_CHUNK);
         }
         tok->offset[id + 1] = tok->offset[id] + len;
     }

@@ -504,7 +504,7 @@ int command_demo(int argc, char **argv)
                   "context, in tokens; evaluation MRs):\n"
                   "  tiny   2 x 64,   512;   60 x 8 x 64;     30 x 4 x 128;     6 MRs  (seconds)\n"
                   "  small  4 x 128, 1024;  500 x 16 x 128;  600 x 16 x 128; 100 MRs  (the default; under 10 minutes)\n"
-                  "  base   4 x 128, 1024; 2000 x 16 x 128; 2000 x 16 x 128; 200 MRs  (about 25 minutes)",
+                  "  base   4 x 128, 1024; 2000 x 16 x 128; 2000 x 16 x 128; 200 MRs  (about 21 minutes)",
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;

@@ -23,12 +23,11 @@ static int starts_like_token_file(const char *path)
 
 int32_t *text_encode(const spdf_tokenizer *tok, const char *text, size_t len, size_t *count)
 {
-    size_t n = len;
-    if (tok && spdf_tokenizer_encode(tok, text, len, NULL, 0, &n) != SPDF_OK) return NULL;
-    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    /* never more ids than bytes: BPE merges bytes, and the byte tokenizer is one to one */
+    int32_t *ids = malloc((len ? len : 1) * sizeof *ids);
     const spdf_status status = !ids ? SPDF_ENOMEM
-                               : tok ? spdf_tokenizer_encode(tok, text, len, ids, n, count)
-                                     : spdf_byte_encode(text, len, ids, n, count);
+                               : tok ? spdf_tokenizer_encode(tok, text, len, ids, len, count)
+                                     : spdf_byte_encode(text, len, ids, len, count);
     if (status != SPDF_OK) {
         free(ids);
         return NULL;

@@ -14,12 +14,6 @@ enum { MR = 6, NR = 16, KC = 256, NC = 256 };
 
 typedef float vec8 __attribute__((vector_size(32)));
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define SPDF_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define SPDF_MULTIVERSION
-#endif
-
 static inline float load_op(const float *X, int64_t ld, spdf_transpose trans, int64_t row,
                             int64_t col)
 {
@@ -49,7 +43,7 @@ static void pack_b(float *dst, const float *B, int64_t ldb, spdf_transpose trans
 }
 
 /* acc (MR,NR) = sum_p a[p] (MR) outer b[p] (NR) over k steps. */
-SPDF_MULTIVERSION
+SPDF_VECTOR_CLONES
 static void micro_kernel(int64_t k, const float *restrict a, const float *restrict b,
                          float *restrict acc)
 {

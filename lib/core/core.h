@@ -10,11 +10,13 @@
 
 /* ---- vector code ----
  * The library is built for the baseline x86-64 so that one binary runs anywhere; its hot loops
- * (the layers, the optimizer) are compiled a second time for x86-64-v3 (AVX2 + FMA) and the
- * dynamic loader picks the version the CPU runs (GCC function multi-versioning, an ifunc). */
+ * (the reference GEMM, the layers, the optimizer) are compiled again for x86-64-v3 (AVX2 + FMA)
+ * and x86-64-v4 (AVX-512), and the dynamic loader picks the version the CPU runs (GCC function
+ * multi-versioning, an ifunc). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && \
     !defined(__AVX2__)
-#define SPDF_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define SPDF_VECTOR_CLONES                                                                     \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SPDF_VECTOR_CLONES
 #endif

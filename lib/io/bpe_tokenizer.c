@@ -12,6 +12,7 @@
  * File ("SPDFBPE1"): magic[8], u32 version = 1, u32 merge count, then (u32 left, u32 right) per
  * merge, then the CRC-32C of all preceding bytes; little-endian. */
 #include "core/core.h"
+#include "io/byte_order.h"
 #include "io/file_io.h"
 
 #include <errno.h>
@@ -266,23 +267,26 @@ static spdf_status collect_words(const unsigned char *text, size_t n, word_set *
     return SPDF_OK;
 }
 
-/* Replaces every (left, right) in the words by id, left to right. */
+/* Replaces every (left, right) in s (n ids) by id, left to right; returns the new length.
+ * Training and encoding both merge this way. */
+static int32_t merge_pair(int32_t *s, int32_t n, int32_t left, int32_t right, int32_t id)
+{
+    int32_t out = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (i + 1 < n && s[i] == left && s[i + 1] == right) {
+            s[out++] = id;
+            i++;
+        } else {
+            s[out++] = s[i];
+        }
+    }
+    return out;
+}
+
 static void apply_merge(word_set *w, int32_t left, int32_t right, int32_t id)
 {
-    for (int64_t k = 0; k < w->count; k++) {
-        int32_t *s = w->symbols + w->start[k];
-        const int32_t n = w->length[k];
-        int32_t out = 0;
-        for (int32_t i = 0; i < n; i++) {
-            if (i + 1 < n && s[i] == left && s[i + 1] == right) {
-                s[out++] = id;
-                i++;
-            } else {
-                s[out++] = s[i];
-            }
-        }
-        w->length[k] = out;
-    }
+    for (int64_t k = 0; k < w->count; k++)
+        w->length[k] = merge_pair(w->symbols + w->start[k], w->length[k], left, right, id);
 }
 
 spdf_status spdf_tokenizer_train(const char *text, size_t length, int32_t vocab_size,
@@ -368,18 +372,7 @@ static int32_t encode_chunk(const spdf_tokenizer *tok, int32_t *s, int32_t n)
             }
         }
         if (best_id < 0) return n;
-        /* merge every occurrence of this pair, left to right, as training did */
-        const int32_t left = s[at], right = s[at + 1];
-        int32_t out = 0;
-        for (int32_t i = 0; i < n; i++) {
-            if (i + 1 < n && s[i] == left && s[i + 1] == right) {
-                s[out++] = (int32_t)best_id;
-                i++;
-            } else {
-                s[out++] = s[i];
-            }
-        }
-        n = out;
+        n = merge_pair(s, n, s[at], s[at + 1], (int32_t)best_id);
     }
 }
 
@@ -391,13 +384,7 @@ spdf_status spdf_tokenizer_encode(const spdf_tokenizer *tok, const char *text, s
     SPDF_CHECK_ARG(text || len == 0);
     SPDF_CHECK_ARG(count);
     const unsigned char *bytes = (const unsigned char *)text;
-    size_t longest = 1;
-    for (size_t i = 0, e; i < len; i = e) {
-        e = chunk_end(bytes, i, len);
-        if (e - i > longest) longest = e - i;
-    }
-    int32_t *symbols = malloc(longest * sizeof *symbols);
-    if (!symbols) return spdf_fail(SPDF_ENOMEM, "out of memory for a chunk of %zu bytes", longest);
+    int32_t symbols[BPE_MAX_CHUNK]; /* no chunk is longer */
     size_t produced = 0;
     for (size_t i = 0, e; i < len; i = e) {
         e = chunk_end(bytes, i, len);
@@ -407,7 +394,6 @@ spdf_status spdf_tokenizer_encode(const spdf_tokenizer *tok, const char *text, s
         for (int32_t k = 0; k < n; k++, produced++)
             if (out && produced < cap) out[produced] = symbols[k];
     }
-    free(symbols);
     *count = produced;
     return SPDF_OK;
 }
@@ -442,16 +428,6 @@ spdf_status spdf_tokenizer_decode(const spdf_tokenizer *tok, const int32_t *toke
 
 /* ---- files ---- */
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* The whole file image (without its trailing CRC). */
 static unsigned char *serialise(const spdf_tokenizer *tok, size_t *size)
 {
@@ -459,13 +435,13 @@ static unsigned char *serialise(const spdf_tokenizer *tok, size_t *size)
     unsigned char *image = malloc(*size + 4);
     if (!image) return NULL;
     memcpy(image, bpe_magic, 8);
-    put_u32(image + 8, 1);
-    put_u32(image + 12, (uint32_t)tok->merge_count);
+    store_u32le(image + 8, 1);
+    store_u32le(image + 12, (uint32_t)tok->merge_count);
     for (int32_t i = 0; i < tok->merge_count; i++) {
-        put_u32(image + 16 + 8 * (size_t)i, (uint32_t)tok->merges[i][0]);
-        put_u32(image + 20 + 8 * (size_t)i, (uint32_t)tok->merges[i][1]);
+        store_u32le(image + 16 + 8 * (size_t)i, (uint32_t)tok->merges[i][0]);
+        store_u32le(image + 20 + 8 * (size_t)i, (uint32_t)tok->merges[i][1]);
     }
-    put_u32(image + *size, spdf_crc32c(0, image, *size));
+    store_u32le(image + *size, spdf_crc32c(0, image, *size));
     *size += 4;
     return image;
 }
@@ -511,7 +487,7 @@ spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out)
         return spdf_fail(SPDF_EFORMAT, "'%s' is not a libspdf tokenizer file (no SPDFBPE1 header)",
                          path);
     }
-    const uint32_t version = get_u32(header + 8), merges = get_u32(header + 12);
+    const uint32_t version = load_u32le(header + 8), merges = load_u32le(header + 12);
     if (version != 1 || merges > (uint32_t)(BPE_MAX_VOCAB - BPE_FIRST_MERGE)) {
         fclose(file);
         return spdf_fail(SPDF_EFORMAT, "tokenizer '%s': version %u with %u merges is not supported",
@@ -532,7 +508,7 @@ spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out)
         status = spdf_fail(SPDF_EFORMAT, "tokenizer '%s' is %s: %u merges need %zu bytes", path,
                            trailing ? "longer than its header says" : "truncated",
                            (unsigned)merges, 16 + body + 4);
-    else if (get_u32(image + 16 + body) != spdf_crc32c(0, image, 16 + body))
+    else if (load_u32le(image + 16 + body) != spdf_crc32c(0, image, 16 + body))
         status = spdf_fail(SPDF_EFORMAT, "tokenizer '%s' is corrupted (CRC-32C mismatch)", path);
     spdf_tokenizer *tok = status == SPDF_OK ? calloc(1, sizeof *tok) : NULL;
     if (status == SPDF_OK && (!tok || !(tok->merges = malloc((merges ? merges : 1) *
@@ -541,8 +517,8 @@ spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out)
     if (status == SPDF_OK) {
         tok->merge_count = (int32_t)merges;
         for (uint32_t i = 0; i < merges; i++) {
-            tok->merges[i][0] = (int32_t)get_u32(image + 16 + 8 * (size_t)i);
-            tok->merges[i][1] = (int32_t)get_u32(image + 20 + 8 * (size_t)i);
+            tok->merges[i][0] = (int32_t)load_u32le(image + 16 + 8 * (size_t)i);
+            tok->merges[i][1] = (int32_t)load_u32le(image + 20 + 8 * (size_t)i);
         }
         status = finish(tok);
     }

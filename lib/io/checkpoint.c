@@ -1,6 +1,7 @@
 /* Checkpoints: the model (masked weights as their non-zeros plus a bitmap), its phase, the
  * optimizer and the sampler position in one little-endian, checksummed file (docs/checkpoint-format.md). */
 #include "core/core.h"
+#include "io/byte_order.h"
 #include "io/file_io.h"
 #include "io/dataset.h"
 #include "mask/mask.h"
@@ -79,42 +80,22 @@ static const char *section_name(uint32_t id)
 
 /* ---- little-endian fields, independent of the host's byte order ---- */
 
-static void store_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> 8 * i);
-}
-
-static void store_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> 8 * i);
-}
-
-static void store_i32(unsigned char *p, int32_t v) { store_u32(p, (uint32_t)v); }
-static void store_i64(unsigned char *p, int64_t v) { store_u64(p, (uint64_t)v); }
+static void store_i32(unsigned char *p, int32_t v) { store_u32le(p, (uint32_t)v); }
+static void store_i64(unsigned char *p, int64_t v) { store_u64le(p, (uint64_t)v); }
 
 static void store_f32(unsigned char *p, float v)
 {
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);
-    store_u32(p, bits);
+    store_u32le(p, bits);
 }
 
-static uint32_t load_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t load_u64(const unsigned char *p)
-{
-    return (uint64_t)load_u32(p) | (uint64_t)load_u32(p + 4) << 32;
-}
-
-static int32_t load_i32(const unsigned char *p) { return (int32_t)load_u32(p); }
-static int64_t load_i64(const unsigned char *p) { return (int64_t)load_u64(p); }
+static int32_t load_i32(const unsigned char *p) { return (int32_t)load_u32le(p); }
+static int64_t load_i64(const unsigned char *p) { return (int64_t)load_u64le(p); }
 
 static float load_f32(const unsigned char *p)
 {
-    const uint32_t bits = load_u32(p);
+    const uint32_t bits = load_u32le(p);
     float v;
     memcpy(&v, &bits, sizeof v);
     return v;
@@ -227,7 +208,7 @@ static spdf_status put_config(writer *w, const spdf_model *model)
     store_i32(b + 12, c->num_heads);
     store_i32(b + 16, c->channels);
     store_i32(b + 20, (int32_t)model->phase);
-    store_u64(b + 24, c->seed);
+    store_u64le(b + 24, c->seed);
     store_i32(b + 32, model->num_tensors);
     store_i64(b + 40, model->num_params);
     store_i64(b + 48, model->num_stored);
@@ -238,7 +219,7 @@ static spdf_status put_config(writer *w, const spdf_model *model)
 static spdf_status put_mask(writer *w, const spdf_model *model)
 {
     unsigned char head[MASK_HEADER_BYTES] = {0};
-    store_u32(head, (uint32_t)model->num_sparse);
+    store_u32le(head, (uint32_t)model->num_sparse);
     SPDF_TRY(put(w, head, sizeof head));
     for (int i = 0; i < model->num_tensors; i++) {
         const int slot = model->tensors[i].sparse_slot;
@@ -297,7 +278,7 @@ static spdf_status put_sampler(writer *w, const spdf_sampler *sampler)
     unsigned char b[SAMPLER_BYTES] = {0};
     store_i32(b + 0, B);
     store_i32(b + 4, T);
-    store_u64(b + 8, seed);
+    store_u64le(b + 8, seed);
     store_i32(b + 16, (int32_t)order);
     store_i64(b + 24, position);
     return put(w, b, sizeof b);
@@ -331,18 +312,18 @@ static size_t encode_head(unsigned char *head, const section *table, int count, 
     unsigned char *entries = head + HEADER_BYTES;
     memset(head, 0, HEADER_BYTES + table_bytes);
     for (int i = 0; i < count; i++) {
-        store_u32(entries + i * ENTRY_BYTES + 0, table[i].id);
-        store_u32(entries + i * ENTRY_BYTES + 4, table[i].crc);
-        store_u64(entries + i * ENTRY_BYTES + 8, table[i].offset);
-        store_u64(entries + i * ENTRY_BYTES + 16, table[i].size);
+        store_u32le(entries + i * ENTRY_BYTES + 0, table[i].id);
+        store_u32le(entries + i * ENTRY_BYTES + 4, table[i].crc);
+        store_u64le(entries + i * ENTRY_BYTES + 8, table[i].offset);
+        store_u64le(entries + i * ENTRY_BYTES + 16, table[i].size);
     }
     memcpy(head, MAGIC, MAGIC_BYTES);
-    store_u32(head + AT_VERSION, FORMAT_VERSION);
-    store_u32(head + AT_FLAGS, flags);
-    store_u32(head + AT_SECTION_COUNT, (uint32_t)count);
-    store_u32(head + AT_TABLE_CRC, spdf_crc32c(0, entries, table_bytes));
-    store_u64(head + AT_FILE_SIZE, file_size);
-    store_u32(head + AT_HEADER_CRC, spdf_crc32c(0, head, AT_HEADER_CRC));
+    store_u32le(head + AT_VERSION, FORMAT_VERSION);
+    store_u32le(head + AT_FLAGS, flags);
+    store_u32le(head + AT_SECTION_COUNT, (uint32_t)count);
+    store_u32le(head + AT_TABLE_CRC, spdf_crc32c(0, entries, table_bytes));
+    store_u64le(head + AT_FILE_SIZE, file_size);
+    store_u32le(head + AT_HEADER_CRC, spdf_crc32c(0, head, AT_HEADER_CRC));
     return HEADER_BYTES + table_bytes;
 }
 
@@ -451,25 +432,25 @@ static spdf_status check_header(checkpoint_file *cf, const unsigned char *h)
 {
     if (memcmp(h, MAGIC, MAGIC_BYTES) != 0)
         return format_fail(cf, "not a libspdf checkpoint (the magic bytes are not \"" MAGIC "\")");
-    cf->version = load_u32(h + AT_VERSION);
+    cf->version = load_u32le(h + AT_VERSION);
     if (cf->version != FORMAT_VERSION)
         return format_fail(cf, "unsupported format version %u (this library reads version %u)",
                            (unsigned)cf->version, FORMAT_VERSION);
-    const uint32_t stored = load_u32(h + AT_HEADER_CRC), computed = spdf_crc32c(0, h, AT_HEADER_CRC);
+    const uint32_t stored = load_u32le(h + AT_HEADER_CRC), computed = spdf_crc32c(0, h, AT_HEADER_CRC);
     if (stored != computed)
         return format_fail(cf, "header checksum mismatch (stored 0x%08x, computed 0x%08x): the "
                            "header is corrupt", (unsigned)stored, (unsigned)computed);
-    cf->flags = load_u32(h + AT_FLAGS);
+    cf->flags = load_u32le(h + AT_FLAGS);
     if (cf->flags & ~FLAGS_KNOWN)
         return format_fail(cf, "unknown flags 0x%08x in the header", (unsigned)cf->flags);
-    if (load_u32(h + AT_HEADER_RESERVED) != 0)
+    if (load_u32le(h + AT_HEADER_RESERVED) != 0)
         return format_fail(cf, "the reserved header field is not 0");
-    const uint64_t declared = load_u64(h + AT_FILE_SIZE);
+    const uint64_t declared = load_u64le(h + AT_FILE_SIZE);
     if (declared != (uint64_t)cf->size)
         return format_fail(cf, "the header says the file has %llu bytes but it has %lld (%s)",
                            (unsigned long long)declared, (long long)cf->size,
                            declared > (uint64_t)cf->size ? "truncated" : "trailing bytes");
-    const uint32_t count = load_u32(h + AT_SECTION_COUNT);
+    const uint32_t count = load_u32le(h + AT_SECTION_COUNT);
     if (count < 1 || count > MAX_SECTIONS)
         return format_fail(cf, "%u sections, a checkpoint has 1 to %d", (unsigned)count, MAX_SECTIONS);
     return SPDF_OK;
@@ -504,14 +485,14 @@ static spdf_status check_tiling(const checkpoint_file *cf, section *entries, int
 
 static spdf_status check_table(checkpoint_file *cf, const unsigned char *h)
 {
-    const int count = (int)load_u32(h + AT_SECTION_COUNT);
+    const int count = (int)load_u32le(h + AT_SECTION_COUNT);
     const uint64_t table_end = HEADER_BYTES + (uint64_t)count * ENTRY_BYTES;
     if (table_end > (uint64_t)cf->size)
         return format_fail(cf, "truncated: the section table ends at byte %llu, the file has %lld",
                            (unsigned long long)table_end, (long long)cf->size);
     unsigned char table[MAX_SECTIONS * ENTRY_BYTES];
     SPDF_TRY(read_at(cf, HEADER_BYTES, table, (size_t)count * ENTRY_BYTES));
-    const uint32_t stored = load_u32(h + AT_TABLE_CRC);
+    const uint32_t stored = load_u32le(h + AT_TABLE_CRC);
     const uint32_t computed = spdf_crc32c(0, table, (size_t)count * ENTRY_BYTES);
     if (stored != computed)
         return format_fail(cf, "section table checksum mismatch (stored 0x%08x, computed 0x%08x)",
@@ -519,7 +500,7 @@ static spdf_status check_table(checkpoint_file *cf, const unsigned char *h)
     section entries[MAX_SECTIONS];
     for (int i = 0; i < count; i++) {
         const unsigned char *e = table + i * ENTRY_BYTES;
-        section s = {load_u32(e), load_u32(e + 4), load_u64(e + 8), load_u64(e + 16)};
+        section s = {load_u32le(e), load_u32le(e + 4), load_u64le(e + 8), load_u64le(e + 16)};
         if (s.id < 1 || s.id >= SECTION_ID_COUNT)
             return format_fail(cf, "unknown section id %u in table entry %d", (unsigned)s.id, i);
         if (cf->present[s.id])
@@ -605,7 +586,7 @@ static spdf_status read_config(checkpoint_file *cf)
     c->num_layers = load_i32(b + 8);
     c->num_heads = load_i32(b + 12);
     c->channels = load_i32(b + 16);
-    c->seed = load_u64(b + 24);
+    c->seed = load_u64le(b + 24);
     SPDF_TRY(check_model_config(cf, c));
     const int32_t phase = load_i32(b + 20);
     if (phase != SPDF_PHASE_DENSE && phase != SPDF_PHASE_SPARSE)
@@ -616,7 +597,7 @@ static spdf_status read_config(checkpoint_file *cf)
     if (load_i32(b + 32) != count_tensors(c))
         return format_fail(cf, "%d tensors recorded, the configuration has %d",
                            (int)load_i32(b + 32), count_tensors(c));
-    if (load_u32(b + 36) != 0) return format_fail(cf, "the reserved CONFIG field is not 0");
+    if (load_u32le(b + 36) != 0) return format_fail(cf, "the reserved CONFIG field is not 0");
     cf->num_params = load_i64(b + 40);
     cf->stored = load_i64(b + 48);
     if (cf->num_params != dense_param_count(c))
@@ -652,7 +633,7 @@ static spdf_status check_mask_layer(const checkpoint_file *cf, int layer, const 
         return format_fail(cf, "mask layer %d covers tensor %d, which is not a block linear weight",
                            layer, tensor);
     const int64_t rows = load_i64(record + 8), cols = load_i64(record + 16), nnz = load_i64(record + 24);
-    if (load_u32(record + 4) != 0 || rows != s.rows || cols != s.cols)
+    if (load_u32le(record + 4) != 0 || rows != s.rows || cols != s.cols)
         return format_fail(cf, "mask layer %d is recorded as (%lld, %lld), tensor %d is (%lld, %lld)",
                            layer, (long long)rows, (long long)cols, tensor, (long long)s.rows,
                            (long long)s.cols);
@@ -686,9 +667,9 @@ static spdf_status read_mask(checkpoint_file *cf)
                          (long long)bytes, cf->path);
     SPDF_TRY(read_at(cf, cf->sections[SECTION_MASK].offset, cf->mask, (size_t)bytes));
     const int layers = 4 * c->num_layers;
-    if (load_u32(cf->mask) != (uint32_t)layers || load_u32(cf->mask + 4) != 0)
+    if (load_u32le(cf->mask) != (uint32_t)layers || load_u32le(cf->mask + 4) != 0)
         return format_fail(cf, "the mask has %u layers, the model has %d block linear weights",
-                           (unsigned)load_u32(cf->mask), layers);
+                           (unsigned)load_u32le(cf->mask), layers);
     int64_t at = MASK_HEADER_BYTES, masked_out = 0;
     int previous = -1;
     for (int l = 0; l < layers; l++) {
@@ -746,12 +727,12 @@ static spdf_status read_sampler(checkpoint_file *cf)
     SPDF_TRY(read_at(cf, cf->sections[SECTION_SAMPLER].offset, b, sizeof b));
     cf->B = load_i32(b + 0);
     cf->T = load_i32(b + 4);
-    cf->sampler_seed = load_u64(b + 8);
+    cf->sampler_seed = load_u64le(b + 8);
     cf->order = load_i32(b + 16);
     cf->position = load_i64(b + 24);
     if (cf->B < 1 || cf->T < 1 || (int64_t)cf->B * cf->T > INT32_MAX ||
         (cf->order != SPDF_SAMPLE_RANDOM && cf->order != SPDF_SAMPLE_SEQUENTIAL) ||
-        load_u32(b + 20) != 0 || cf->position < 0)
+        load_u32le(b + 20) != 0 || cf->position < 0)
         return format_fail(cf, "invalid sampler state (B %d, T %d, order %d, position %lld)",
                            (int)cf->B, (int)cf->T, (int)cf->order, (long long)cf->position);
     return SPDF_OK;

@@ -1,6 +1,7 @@
 /* Token files (llm.c's uint16 format and libspdf's checksummed uint32 format) and the in-memory
  * dataset they load into.  The byte-exact layouts are in docs/token-format.md. */
 #include "core/core.h"
+#include "io/byte_order.h"
 #include "io/file_io.h"
 #include "io/dataset.h"
 
@@ -41,21 +42,6 @@ typedef struct file_layout {
     uint32_t vocab_bound;  /* U32 only */
     uint32_t payload_crc;  /* U32 only */
 } file_layout;
-
-/* ---- little-endian words, independent of the host's byte order ---- */
-
-static uint32_t load_u32le(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void store_u32le(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
 
 static uint32_t header_word(const unsigned char *header, int index)
 {

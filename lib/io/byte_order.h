@@ -1,0 +1,27 @@
+/* Little-endian fields of the file formats, independent of the host's byte order. */
+#ifndef SPDF_BYTE_ORDER_H
+#define SPDF_BYTE_ORDER_H
+
+#include <stdint.h>
+
+static inline uint32_t load_u32le(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t load_u64le(const unsigned char *p)
+{
+    return (uint64_t)load_u32le(p) | (uint64_t)load_u32le(p + 4) << 32;
+}
+
+static inline void store_u32le(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> 8 * i);
+}
+
+static inline void store_u64le(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> 8 * i);
+}
+
+#endif

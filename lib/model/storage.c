@@ -15,17 +15,48 @@ static void gather(float *dst, const float *src, const mask_layer *m)
         for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) dst[k] = src[r * m->cols + m->col_idx[k]];
 }
 
-/* Scatters CSR-ordered values back to a dense (rows, cols) weight, zeros elsewhere, walking
- * from the end so dst may overlap src at the same or a higher address. */
-static void scatter_backwards(float *dst, const float *src, const mask_layer *m)
+/* Scatters row r of CSR-ordered values (src) into its dense row (dst), zeros elsewhere.  The
+ * values are read before the row is cleared, so dst may overlap them. */
+static void scatter_row(float *dst, const float *src, const mask_layer *m, int64_t r, float *row)
 {
-    for (int64_t r = m->rows - 1; r >= 0; r--) {
-        int64_t k = (int64_t)m->row_ptr[r + 1] - 1;
-        for (int64_t c = m->cols - 1; c >= 0; c--) {
-            const float value = k >= m->row_ptr[r] && m->col_idx[k] == c ? src[k--] : 0.0f;
-            dst[r * m->cols + c] = value;
+    const int32_t first = m->row_ptr[r], count = m->row_ptr[r + 1] - first;
+    memcpy(row, src + first, (size_t)count * sizeof(float));
+    float *d = dst + r * m->cols;
+    memset(d, 0, (size_t)m->cols * sizeof(float));
+    for (int32_t k = 0; k < count; k++) d[m->col_idx[first + k]] = row[k];
+}
+
+/* Scatters CSR-ordered values back to a dense (rows, cols) weight, zeros elsewhere.  dst may
+ * start at or above src: rows go from the last to the first, so a row only overwrites values of
+ * rows already moved.  When the two ranges do not overlap the rows are independent and the
+ * threads share them. */
+static void scatter(float *dst, const float *src, const mask_layer *m, int num_threads)
+{
+    const int disjoint = src + m->nnz <= dst;
+#pragma omp parallel num_threads(disjoint ? num_threads : 1)
+    {
+        float *row = malloc(sizeof(float) * (size_t)(m->cols > 0 ? m->cols : 1));
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < m->rows; i++) {
+            if (row) scatter_row(dst, src, m, m->rows - 1 - i, row);
+            else { /* no row buffer: element by element, from the end */
+                const int64_t r = m->rows - 1 - i;
+                int64_t k = (int64_t)m->row_ptr[r + 1] - 1;
+                for (int64_t c = m->cols - 1; c >= 0; c--)
+                    dst[r * m->cols + c] = k >= m->row_ptr[r] && m->col_idx[k] == c ? src[k--] : 0.0f;
+            }
         }
+        free(row);
     }
+}
+
+/* Zeros count floats with the threads sharing the work (the first touch of most pages). */
+static void clear_floats(float *array, int64_t count, int num_threads)
+{
+    const int64_t chunk = 1 << 16;
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t at = 0; at < count; at += chunk)
+        memset(array + at, 0, (size_t)(count - at < chunk ? count - at : chunk) * sizeof(float));
 }
 
 /* New offsets from the tensors' stored sizes. */
@@ -52,13 +83,13 @@ static void compact_array(const spdf_model *model, float *array, const int64_t *
 }
 
 static void expand_array(const spdf_model *model, float *array, const int64_t *old_offset,
-                         const int *old_slot, const sparse_weight *sparse)
+                         const int *old_slot, const sparse_weight *sparse, int num_threads)
 {
     for (int i = model->num_tensors - 1; i >= 0; i--) {
         const tensor_desc *d = &model->tensors[i];
         float *dst = array + d->offset;
         const float *src = array + old_offset[i];
-        if (old_slot[i] >= 0) scatter_backwards(dst, src, &sparse[old_slot[i]].pattern);
+        if (old_slot[i] >= 0) scatter(dst, src, &sparse[old_slot[i]].pattern, num_threads);
         else if (dst != src) memmove(dst, src, (size_t)d->numel * sizeof(float));
     }
 }
@@ -215,12 +246,13 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
         d->sparse_slot = -1;
     }
     model->num_stored = assign_offsets(model);
-    expand_array(model, model->params, old_offset, old_slot, model->sparse);
+    const int threads = model->ctx->num_threads;
+    expand_array(model, model->params, old_offset, old_slot, model->sparse, threads);
     for (int k = 0; k < num_moments; k++) {
-        if (reset_moments) memset(moments[k], 0, (size_t)model->num_params * sizeof(float));
-        else expand_array(model, moments[k], old_offset, old_slot, model->sparse);
+        if (reset_moments) clear_floats(moments[k], model->num_params, threads);
+        else expand_array(model, moments[k], old_offset, old_slot, model->sparse, threads);
     }
-    memset(model->grads, 0, (size_t)model->num_params * sizeof(float));
+    clear_floats(model->grads, model->num_params, threads);
     model_release_sparse(model);
     model->phase = SPDF_PHASE_DENSE;
     model->has_targets = 0;

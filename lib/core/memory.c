@@ -43,6 +43,24 @@ void spdf_reserve_free(void *ptr, size_t bytes)
     if (ptr) munmap(ptr, bytes == 0 ? 1 : bytes);
 }
 
+void spdf_reserve_commit(void *ptr, size_t used, size_t bytes, int num_threads)
+{
+#ifdef MADV_POPULATE_WRITE
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), chunk = (size_t)1 << 24; /* 16 MiB */
+    const size_t start = (used + page - 1) / page * page;
+    if (!ptr || start >= bytes) return;
+    const size_t end = (bytes + page - 1) / page * page; /* the mapping ends on a page */
+    const int64_t chunks = (int64_t)((end - start + chunk - 1) / chunk);
+#pragma omp parallel for num_threads(num_threads) schedule(dynamic, 1)
+    for (int64_t i = 0; i < chunks; i++) {
+        const size_t from = start + (size_t)i * chunk;
+        madvise((char *)ptr + from, end - from < chunk ? end - from : chunk, MADV_POPULATE_WRITE);
+    }
+#else
+    (void)ptr, (void)used, (void)bytes, (void)num_threads;
+#endif
+}
+
 void spdf_reserve_trim(void *ptr, size_t used, size_t bytes)
 {
     const size_t page = (size_t)sysconf(_SC_PAGESIZE);

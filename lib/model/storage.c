@@ -245,8 +245,13 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
         d->stored = d->numel;
         d->sparse_slot = -1;
     }
-    model->num_stored = assign_offsets(model);
     const int threads = model->ctx->num_threads;
+    const size_t used = (size_t)model->num_stored * sizeof(float);
+    const size_t capacity = (size_t)model->num_params * sizeof(float);
+    spdf_reserve_commit(model->params, used, capacity, threads);
+    spdf_reserve_commit(model->grads, used, capacity, threads);
+    for (int k = 0; k < num_moments; k++) spdf_reserve_commit(moments[k], used, capacity, threads);
+    model->num_stored = assign_offsets(model);
     expand_array(model, model->params, old_offset, old_slot, model->sparse, threads);
     for (int k = 0; k < num_moments; k++) {
         if (reset_moments) clear_floats(moments[k], model->num_params, threads);

@@ -6,7 +6,10 @@
  *        bench_sparse --step small|gpt2 [--threads N] [--reps R] [--clock wall|cpu] [--only V]
  * --step times whole training steps (forward, backward, AdamW) through the public API: the dense
  * model on the reference and the default backend, and at 50 % and 75 % sparsity, alternating;
- * --only V runs just variant V (0..3, in that order), for a profiler.
+ * --only V runs just variant V (0..3, in that order), for a profiler.  A second table splits each
+ * step of the default backend into the time spent inside its kernel table (dense GEMM, the three
+ * sparse products; each call timed around, the models call them from one thread) and the rest
+ * (attention, GELU, LayerNorm, AdamW, ...), and gives the sparse kernels' rate of useful work.
  * --clock cpu measures the CPU time of the whole process (all threads) instead of wall-clock
  * time: on a loaded machine it is far steadier; run it with OMP_WAIT_POLICY=passive so that
  * threads waiting at barriers sleep instead of spinning.
@@ -14,6 +17,7 @@
  * kernels, 2 N rows cols for the dense GEMM) and the ratio sparse / dense GEMM per operation. */
 #include "backend/backend.h"
 #include "backend/xsmm_sparse.h"
+#include "core/context.h"
 #include "core/core.h"
 #include "spdf.h"
 
@@ -238,6 +242,57 @@ static void bench_shape(const layer_shape *s, double density, int threads, int r
     spdf_aligned_free(o.dout);
 }
 
+/* ---- per-operation breakdown of a step: the context's kernel table wrapped with timers ---- */
+
+enum { PART_GEMM, PART_SPARSE_FORWARD, PART_SPARSE_BACKWARD_DATA, PART_SPARSE_BACKWARD_WEIGHT, PARTS };
+static const char *const part_names[PARTS] = {"dense GEMM", "sparse forward", "sparse backward-data",
+                                              "sparse backward-weight"};
+static spdf_backend_ops wrapped;       /* the backend's own entries */
+static double part_seconds[PARTS];     /* of the step being timed */
+
+static void timed_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose trans_b, int64_t M,
+                       int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                       const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    const double t0 = now_seconds();
+    wrapped.gemm(num_threads, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    part_seconds[PART_GEMM] += now_seconds() - t0;
+}
+
+static void timed_sparse_forward(int num_threads, const void *layer, const float *values,
+                                 float *out, const float *inp, int64_t N)
+{
+    const double t0 = now_seconds();
+    wrapped.sparse_forward(num_threads, layer, values, out, inp, N);
+    part_seconds[PART_SPARSE_FORWARD] += now_seconds() - t0;
+}
+
+static void timed_sparse_backward_data(int num_threads, const void *layer, const float *values,
+                                       float *dinp, const float *dout, int64_t N)
+{
+    const double t0 = now_seconds();
+    wrapped.sparse_backward_data(num_threads, layer, values, dinp, dout, N);
+    part_seconds[PART_SPARSE_BACKWARD_DATA] += now_seconds() - t0;
+}
+
+static void timed_sparse_backward_weight(int num_threads, const void *layer, float *dvalues,
+                                         const float *dout, const float *inp, int64_t N)
+{
+    const double t0 = now_seconds();
+    wrapped.sparse_backward_weight(num_threads, layer, dvalues, dout, inp, N);
+    part_seconds[PART_SPARSE_BACKWARD_WEIGHT] += now_seconds() - t0;
+}
+
+/* Routes the context's kernels through the timers (the models read ctx->ops at every call). */
+static void wrap_kernels(spdf_context *ctx)
+{
+    wrapped = ctx->resolved;
+    ctx->resolved.gemm = timed_gemm;
+    ctx->resolved.sparse_forward = timed_sparse_forward;
+    ctx->resolved.sparse_backward_data = timed_sparse_backward_data;
+    ctx->resolved.sparse_backward_weight = timed_sparse_backward_weight;
+}
+
 /* Whole training steps, side by side, one step of each variant in turn: the dense model on the
  * reference backend and on the default one, and the same model at 50 % and 75 % random sparsity
  * on the default backend.  Prints the medians and the ratios to the default backend's dense
@@ -264,6 +319,7 @@ static int bench_step(const char *which, int threads, int reps)
         cc.backend = c == 0 ? "ref" : NULL;
         if (spdf_context_create(&cc, &ctx[c]) != SPDF_OK) goto fail;
     }
+    wrap_kernels(ctx[1]);
     spdf_model_config mc;
     spdf_model_config_init(&mc);
     mc.vocab_size = V;
@@ -289,6 +345,7 @@ static int bench_step(const char *which, int threads, int reps)
         targets[i] = (int32_t)((i * 13 + 5) % V);
     }
     double *times = malloc(sizeof(double) * (size_t)(STEP_VARIANTS * reps));
+    double *parts = calloc((size_t)(STEP_VARIANTS * PARTS * reps), sizeof(double));
     for (int r = -1; r < reps; r++) /* r = -1 warms up */
         for (int m = 0; m < STEP_VARIANTS; m++) {
             if (only_variant >= 0 && m != only_variant) {
@@ -296,12 +353,15 @@ static int bench_step(const char *which, int threads, int reps)
                 continue;
             }
             float loss;
+            memset(part_seconds, 0, sizeof part_seconds);
             const double t0 = now_seconds();
             if (spdf_model_forward(model[m], tokens, targets, NULL, B, T, &loss) != SPDF_OK ||
                 spdf_model_backward(model[m]) != SPDF_OK ||
                 spdf_optimizer_step(opt[m], NULL, NULL) != SPDF_OK)
                 goto fail;
             if (r >= 0) times[m * reps + r] = now_seconds() - t0;
+            for (int k = 0; r >= 0 && k < PARTS; k++)
+                parts[(m * PARTS + k) * reps + r] = part_seconds[k];
         }
     double step[STEP_VARIANTS];
     for (int m = 0; m < STEP_VARIANTS; m++) step[m] = median(times + m * reps, reps);
@@ -311,6 +371,27 @@ static int bench_step(const char *which, int threads, int reps)
     for (int m = 0; m < STEP_VARIANTS; m++)
         printf("| %s | %s | %.1f | %.2f |\n", names[m], m == 0 ? "ref" : backend, 1e3 * step[m],
                step[m] / step[1]);
+    /* Where the default backend's steps go: medians of each part over the repetitions. */
+    const double sparse_flops = 6.0 * B * T * 12.0 * C * (double)C * L; /* at density 1 */
+    printf("\nper step, %s of %d (the ref variant's kernels are not timed):\n\n", use_min ? "minimum" : "median", reps);
+    printf("| variant | step ms | %s | %s | %s | %s | everything else | sparse kernels GFLOP/s |\n"
+           "|---|---:|---:|---:|---:|---:|---:|---:|\n",
+           part_names[0], part_names[1], part_names[2], part_names[3]);
+    for (int m = 1; m < STEP_VARIANTS; m++) {
+        if (only_variant >= 0 && m != only_variant) continue;
+        double part_ms[PARTS], sparse_ms = 0.0, sum_ms = 0.0;
+        for (int k = 0; k < PARTS; k++) {
+            part_ms[k] = 1e3 * median(parts + (m * PARTS + k) * reps, reps);
+            sum_ms += part_ms[k];
+            if (k != PART_GEMM) sparse_ms += part_ms[k];
+        }
+        printf("| %s | %.1f |", names[m], 1e3 * step[m]);
+        for (int k = 0; k < PARTS; k++) printf(" %.1f |", part_ms[k]);
+        printf(" %.1f |", 1e3 * step[m] - sum_ms);
+        if (sparse_ms > 0.0) printf(" %.1f |\n", (1.0 - sparsity[m]) * sparse_flops / (sparse_ms * 1e6));
+        else printf(" - |\n");
+    }
+    free(parts);
     /* the SPDF transition of the 75 % model: kernels released, storage expanded in place */
     const double t0 = now_seconds();
     if (spdf_phase_transition(phase[3], SPDF_PHASE_DENSE, NULL, NULL) != SPDF_OK) goto fail;

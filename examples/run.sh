@@ -25,6 +25,7 @@ fi
 quietly meson compile -C "$build_dir" hello src/spdf:executable
 "$build_dir/examples/hello"
 echo
-# Passive OpenMP waiting keeps the two compute threads from spinning on a shared machine.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# OpenMP workers spin briefly, then sleep: fast on an idle machine, polite on a shared one
+# (docs/model.md, "Threads and waiting").
+export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000}
 "$build_dir/src/spdf" demo "$@"   # writes out/demo/ unless --out says otherwise

@@ -50,13 +50,15 @@ static void print_version(void)
     printf(")\n");
 }
 
-/* OpenMP reads OMP_WAIT_POLICY once, when the runtime loads, before main.  Idle workers that
- * spin (the default) slow training down many times over when another process holds a core, so
- * unless the user chose a policy, the process runs itself again with passive waiting. */
-static void prefer_passive_waiting(char **argv)
+/* GNU OpenMP reads its waiting policy once, when the runtime loads, before main.  Workers that
+ * spin long (the default: 300,000 rounds) slow training down several times over when another
+ * process holds a core; workers that sleep at once (OMP_WAIT_POLICY=passive) pay a wake-up at
+ * every parallel region, ~25 % of a step on an idle machine.  A short spin measured best in both
+ * cases (docs/model.md), so unless the user chose, the process runs itself again with it. */
+static void prefer_short_spinning(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
     execv("/proc/self/exe", argv);
     /* exec failed: carry on with the runtime's default policy */
 }
@@ -87,7 +89,7 @@ int main(int argc, char **argv)
             char *help_argv[] = {argv[2], (char *)"--help", NULL};
             return subcommands[i].run(2, help_argv);
         }
-        if (subcommands[i].computes) prefer_passive_waiting(argv);
+        if (subcommands[i].computes) prefer_short_spinning(argv);
         return subcommands[i].run(argc - 1, argv + 1);
     }
     cli_error("unknown command '%s' (see 'spdf --help')", name);

@@ -39,7 +39,7 @@ def shared_data():
 
 def environment():
     env = dict(os.environ)
-    env.setdefault("OMP_WAIT_POLICY", "passive")
+    env.setdefault("GOMP_SPINCOUNT", "10000")
     return env
 
 

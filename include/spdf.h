@@ -456,6 +456,25 @@ typedef struct spdf_sparse_kernel_info {
 SPDF_API spdf_status spdf_model_sparse_kernel_info(const spdf_model *model, int32_t layer,
                                                    spdf_sparse_kernel_info *info);
 
+/* What a SPARSE phase does with the memory its compact storage no longer needs: the pages of the
+ * dense weight, gradient and AdamW moment arrays past the non-zeros. */
+typedef enum spdf_sparse_memory {
+    /* Returned to the system while the model is sparse (the default): resident memory shrinks
+     * with the density, and the SPARSE -> DENSE transition commits the pages again, which costs
+     * as much as writing them (docs/benchmarks.md: 2.3 s for the ~1 GB of GPT-2 124M there). */
+    SPDF_SPARSE_MEMORY_RELEASE = 0,
+    /* Kept committed: the sparse phase holds the dense model's memory, and the transition only
+     * moves data (0.3 s for GPT-2 124M there).  For runs whose transition must be fast. */
+    SPDF_SPARSE_MEMORY_KEEP = 1
+} spdf_sparse_memory;
+
+/* Chooses the policy for this model (and its optimizer, also one created later).  It applies to
+ * the next mask attached; called while the model is sparse, it takes effect at once (KEEP commits
+ * the pages now, RELEASE returns them).  Values, gradients and moments are not changed. */
+SPDF_API spdf_status spdf_model_set_sparse_memory(spdf_model *model, spdf_sparse_memory policy);
+SPDF_API spdf_status spdf_model_get_sparse_memory(const spdf_model *model,
+                                                  spdf_sparse_memory *policy);
+
 /* ---- Checkpoints -------------------------------------------------------------------------------- */
 
 /* One versioned, little-endian file with everything a run needs to continue bit for bit: the

@@ -711,6 +711,115 @@ START_TEST(test_transition_peak_memory)
 }
 END_TEST
 
+/* The sparse memory policy changes where pages live, never a number: KEEP and RELEASE runs
+ * (sparse training, an optimizer created after the mask, the transition, dense training) end with
+ * bit-identical weights; bad arguments are rejected. */
+START_TEST(test_sparse_memory_policy_same_results)
+{
+    spdf_context *ctx = make_context(2);
+    float *final[2];
+    int64_t numel = 0;
+    int32_t tensor = -1;
+    for (int run = 0; run < 2; run++) {
+        spdf_model *model = make_model(ctx, C, L, 4);
+        spdf_sparse_memory policy;
+        ck_assert_int_eq(spdf_model_get_sparse_memory(model, &policy), SPDF_OK);
+        ck_assert_int_eq(policy, SPDF_SPARSE_MEMORY_RELEASE); /* the default */
+        const spdf_sparse_memory wanted = run ? SPDF_SPARSE_MEMORY_KEEP : SPDF_SPARSE_MEMORY_RELEASE;
+        ck_assert_int_eq(spdf_model_set_sparse_memory(model, wanted), SPDF_OK);
+        ck_assert_int_eq(spdf_model_get_sparse_memory(model, &policy), SPDF_OK);
+        ck_assert_int_eq(policy, wanted);
+        spdf_mask *mask;
+        ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_RANDOM, 0.75f, 2, &mask), SPDF_OK);
+        spdf_phase *phase;
+        ck_assert_int_eq(spdf_phase_create(model, NULL, SPDF_PHASE_SPARSE, mask, &phase), SPDF_OK);
+        spdf_optimizer *opt;
+        ck_assert_int_eq(spdf_optimizer_create(model, NULL, &opt), SPDF_OK);
+        train(model, opt, 5, NULL);
+        ck_assert_int_eq(spdf_phase_transition(phase, SPDF_PHASE_DENSE, NULL, NULL), SPDF_OK);
+        train(model, opt, 3, NULL);
+        spdf_mask_layer_info info = {.struct_size = sizeof info};
+        ck_assert_int_eq(spdf_mask_get_layer(mask, 0, &info), SPDF_OK);
+        tensor = info.tensor_index;
+        final[run] = read_tensor(model, tensor, &numel, 0);
+        spdf_phase_free(phase);
+        spdf_mask_free(mask);
+        spdf_optimizer_free(opt);
+        spdf_model_free(model);
+    }
+    ck_assert_msg(memcmp(final[0], final[1], sizeof(float) * (size_t)numel) == 0,
+                  "tensor %d differs between the memory policies", tensor);
+    free(final[0]);
+    free(final[1]);
+    spdf_model *model = make_model(ctx, C, L, 4);
+    ck_assert_int_eq(spdf_model_set_sparse_memory(NULL, SPDF_SPARSE_MEMORY_KEEP), SPDF_EINVAL);
+    ck_assert_int_eq(spdf_model_set_sparse_memory(model, (spdf_sparse_memory)2), SPDF_EINVAL);
+    ck_assert_int_eq(spdf_model_get_sparse_memory(model, NULL), SPDF_EINVAL);
+    spdf_sparse_memory policy;
+    ck_assert_int_eq(spdf_model_get_sparse_memory(NULL, &policy), SPDF_EINVAL);
+    spdf_model_free(model);
+    spdf_context_free(ctx);
+}
+END_TEST
+
+/* Resident memory follows the policy: attaching a 75 % mask under KEEP keeps the dense arrays
+ * resident; switching to RELEASE while sparse returns the masked part (about 3/4 of the block
+ * weights' values, gradients and both moments); switching back commits it again. */
+START_TEST(test_sparse_memory_policy_resident)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    printf("test_sparse_memory_policy_resident: skipped under AddressSanitizer (shadow memory)\n");
+    return;
+#endif
+    if (status_kib("VmRSS:") < 0) {
+        printf("test_sparse_memory_policy_resident: skipped, /proc/self/status not available\n");
+        return;
+    }
+    spdf_context *ctx = make_context(2);
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    mc.channels = 384;
+    mc.num_layers = 6;
+    mc.num_heads = 6;
+    mc.max_seq_len = 64;
+    spdf_model *model;
+    ck_assert_int_eq(spdf_model_create(ctx, &mc, &model), SPDF_OK);
+    spdf_optimizer *opt;
+    ck_assert_int_eq(spdf_optimizer_create(model, NULL, &opt), SPDF_OK);
+    int32_t tokens[4 * 64], targets[4 * 64];
+    for (int i = 0; i < 4 * 64; i++) { tokens[i] = i % 200; targets[i] = (i * 7) % 200; }
+    float loss;
+    /* One dense step commits weights, gradients and moments. */
+    ck_assert_int_eq(spdf_model_forward(model, tokens, targets, NULL, 4, 64, &loss), SPDF_OK);
+    ck_assert_int_eq(spdf_model_backward(model), SPDF_OK);
+    ck_assert_int_eq(spdf_optimizer_step(opt, NULL, NULL), SPDF_OK);
+    ck_assert_int_eq(spdf_model_set_sparse_memory(model, SPDF_SPARSE_MEMORY_KEEP), SPDF_OK);
+    spdf_mask *mask;
+    ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_RANDOM, 0.75f, 2, &mask), SPDF_OK);
+    const long dense = status_kib("VmRSS:");
+    spdf_phase *phase;
+    ck_assert_int_eq(spdf_phase_create(model, opt, SPDF_PHASE_SPARSE, mask, &phase), SPDF_OK);
+    const long kept = status_kib("VmRSS:");
+    ck_assert_int_eq(spdf_model_set_sparse_memory(model, SPDF_SPARSE_MEMORY_RELEASE), SPDF_OK);
+    const long released = status_kib("VmRSS:");
+    ck_assert_int_eq(spdf_model_set_sparse_memory(model, SPDF_SPARSE_MEMORY_KEEP), SPDF_OK);
+    const long recommitted = status_kib("VmRSS:");
+    /* masked block weights x 4 arrays x 4 bytes */
+    const long masked_kib = (long)(0.75 * 12.0 * 384 * 384 * 6) * 16 / 1024;
+    printf("sparse memory: RSS %ld KiB dense, %ld KEEP, %ld RELEASE, %ld KEEP again; masked "
+           "part %ld KiB\n", dense, kept, released, recommitted, masked_kib);
+    ck_assert_msg(dense - kept < masked_kib / 10, "KEEP released %ld KiB", dense - kept);
+    ck_assert_msg(kept - released > masked_kib / 2, "RELEASE returned only %ld KiB", kept - released);
+    ck_assert_msg(recommitted - released > masked_kib / 2, "KEEP recommitted only %ld KiB",
+                  recommitted - released);
+    spdf_phase_free(phase);
+    spdf_mask_free(mask);
+    spdf_optimizer_free(opt);
+    spdf_model_free(model);
+    spdf_context_free(ctx);
+}
+END_TEST
+
 static Suite *sparse_suite(void)
 {
     Suite *s = suite_create("sparse");
@@ -734,6 +843,8 @@ static Suite *sparse_suite(void)
     tcase_add_test(phases, test_transition_moment_options);
     tcase_add_test(phases, test_phase_state_machine);
     tcase_add_test(phases, test_transition_peak_memory);
+    tcase_add_test(phases, test_sparse_memory_policy_same_results);
+    tcase_add_test(phases, test_sparse_memory_policy_resident);
     suite_add_tcase(s, phases);
     TCase *flops = tcase_create("flops");
     tcase_add_test(flops, test_flops_gpt3_xl);

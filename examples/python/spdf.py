@@ -81,6 +81,8 @@ PHASE_DENSE = 0
 PHASE_SPARSE = 1
 SPARSE_KERNEL_INDEX = 0
 SPARSE_KERNEL_JIT = 1
+SPARSE_MEMORY_RELEASE = 0
+SPARSE_MEMORY_KEEP = 1
 
 DECODE_GREEDY = 0
 DECODE_BEAM = 1
@@ -309,6 +311,8 @@ PROTOTYPES = {
                                     _P(c_int32)]),
     "spdf_model_backward": (_status, [_handle]),
     "spdf_model_sparse_kernel_info": (_status, [_handle, c_int32, _P(SparseKernelInfo)]),
+    "spdf_model_set_sparse_memory": (_status, [_handle, c_int]),
+    "spdf_model_get_sparse_memory": (_status, [_handle, _P(c_int)]),
     "spdf_model_zero_grad": (_status, [_handle]),
     # optimizer
     "spdf_optimizer_config_init": (_status, [_P(OptimizerConfig)]),
@@ -795,6 +799,18 @@ class Model(_Handle):
         info = SparseKernelInfo()
         _call("spdf_model_sparse_kernel_info", self.handle, layer, byref(info))
         return info
+
+    @property
+    def sparse_memory(self):
+        """SPARSE_MEMORY_RELEASE or SPARSE_MEMORY_KEEP: what a sparse phase does with the pages
+        its compact storage does not need."""
+        policy = c_int()
+        _call("spdf_model_get_sparse_memory", self.handle, byref(policy))
+        return policy.value
+
+    @sparse_memory.setter
+    def sparse_memory(self, policy):
+        _call("spdf_model_set_sparse_memory", self.handle, policy)
 
     def zero_grad(self):
         _call("spdf_model_zero_grad", self.handle)

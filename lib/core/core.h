@@ -61,9 +61,9 @@ void *spdf_reserve(size_t bytes);
 void spdf_reserve_free(void *ptr, size_t bytes);
 /* Gives the whole pages after the first `used` bytes back to the system; they read as zeros. */
 void spdf_reserve_trim(void *ptr, size_t used, size_t bytes);
-/* Commits the whole pages after the first `used` bytes ahead of their first write, the threads
- * sharing the work: faulting pages in one by one costs several times more.  Best effort: where
- * the kernel cannot (Linux < 5.14), the pages are committed when written, as before. */
+/* Commits the whole pages after the first `used` bytes ahead of their first write, contents
+ * unchanged, the threads sharing the work: MADV_POPULATE_WRITE (Linux >= 5.14) is several times
+ * faster than faulting pages in one by one; older kernels get the page-by-page touch. */
 void spdf_reserve_commit(void *ptr, size_t used, size_t bytes, int num_threads);
 /* n * size with overflow check: returns 0 and sets *bytes, or -1 on overflow. */
 int spdf_mul_size(size_t n, size_t size, size_t *bytes);

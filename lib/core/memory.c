@@ -43,9 +43,21 @@ void spdf_reserve_free(void *ptr, size_t bytes)
     if (ptr) munmap(ptr, bytes == 0 ? 1 : bytes);
 }
 
-void spdf_reserve_commit(void *ptr, size_t used, size_t bytes, int num_threads)
+/* Commits [from, from + len) of a reservation: in one call where the kernel can, else by
+ * writing every page's first byte back to itself (contents are kept either way). */
+static void commit_range(char *at, size_t len, size_t page)
 {
 #ifdef MADV_POPULATE_WRITE
+    if (madvise(at, len, MADV_POPULATE_WRITE) == 0) return;
+#endif
+    for (size_t off = 0; off < len; off += page) {
+        volatile char *p = at + off;
+        *p = *p;
+    }
+}
+
+void spdf_reserve_commit(void *ptr, size_t used, size_t bytes, int num_threads)
+{
     const size_t page = (size_t)sysconf(_SC_PAGESIZE), chunk = (size_t)1 << 24; /* 16 MiB */
     const size_t start = (used + page - 1) / page * page;
     if (!ptr || start >= bytes) return;
@@ -54,11 +66,8 @@ void spdf_reserve_commit(void *ptr, size_t used, size_t bytes, int num_threads)
 #pragma omp parallel for num_threads(num_threads) schedule(dynamic, 1)
     for (int64_t i = 0; i < chunks; i++) {
         const size_t from = start + (size_t)i * chunk;
-        madvise((char *)ptr + from, end - from < chunk ? end - from : chunk, MADV_POPULATE_WRITE);
+        commit_range((char *)ptr + from, end - from < chunk ? end - from : chunk, page);
     }
-#else
-    (void)ptr, (void)used, (void)bytes, (void)num_threads;
-#endif
 }
 
 void spdf_reserve_trim(void *ptr, size_t used, size_t bytes)

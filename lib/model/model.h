@@ -98,6 +98,7 @@ struct spdf_model {
     gpt_activations acts;
     int B, T;           /* shape of the last forward pass, 0 before the first */
     int has_targets;    /* the last forward pass computed a loss, so backward may run */
+    spdf_sparse_memory sparse_memory; /* what a SPARSE phase does with the unused dense pages */
 };
 
 static inline spdf_exec model_exec(const spdf_model *model)
@@ -121,6 +122,9 @@ const float *model_tensor_values(const spdf_model *model, int tensor);
 spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *const *moments,
                               int num_moments);
 void model_release_sparse(spdf_model *model);
+/* Applies model->sparse_memory to the pages past num_stored of the weight, gradient and the
+ * given moment arrays: commits them (KEEP) or returns them to the system (RELEASE). */
+void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num_moments);
 spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
                           int reset_moments);
 

@@ -210,16 +210,25 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
     permute_arrays(model, moments, num_moments, scratch, 1);
     free(scratch);
     memset(model->grads, 0, (size_t)model->num_stored * sizeof(float));
-    const size_t used = (size_t)model->num_stored * sizeof(float);
-    const size_t capacity = (size_t)model->num_params * sizeof(float);
-    spdf_reserve_trim(model->params, used, capacity);
-    spdf_reserve_trim(model->grads, used, capacity);
-    for (int k = 0; k < num_moments; k++) spdf_reserve_trim(moments[k], used, capacity);
+    model_apply_sparse_memory(model, moments, num_moments);
     model->phase = SPDF_PHASE_SPARSE;
     model->has_targets = 0;
     model_bind_views(model);
     free(old_offset);
     return SPDF_OK;
+}
+
+void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num_moments)
+{
+    const size_t used = (size_t)model->num_stored * sizeof(float);
+    const size_t capacity = (size_t)model->num_params * sizeof(float);
+    float *arrays[4] = {model->params, model->grads, NULL, NULL};
+    for (int k = 0; k < num_moments && k < 2; k++) arrays[2 + k] = moments[k];
+    for (int k = 0; k < 2 + (num_moments < 2 ? num_moments : 2); k++) {
+        if (model->sparse_memory == SPDF_SPARSE_MEMORY_KEEP)
+            spdf_reserve_commit(arrays[k], used, capacity, model->ctx->num_threads);
+        else spdf_reserve_trim(arrays[k], used, capacity);
+    }
 }
 
 spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,

@@ -161,3 +161,27 @@ spdf_status spdf_phase_transition(spdf_phase *phase, spdf_phase_kind kind, const
     apply_optimizer_change(model, &c);
     return SPDF_OK;
 }
+
+spdf_status spdf_model_set_sparse_memory(spdf_model *model, spdf_sparse_memory policy)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    if (policy != SPDF_SPARSE_MEMORY_RELEASE && policy != SPDF_SPARSE_MEMORY_KEEP)
+        return spdf_fail(SPDF_EINVAL, "unknown sparse memory policy %d", (int)policy);
+    model->sparse_memory = policy;
+    if (model->phase == SPDF_PHASE_SPARSE) {
+        float *arrays[2];
+        const int count = optimizer_arrays(model, arrays);
+        model_apply_sparse_memory(model, arrays, count);
+    }
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_get_sparse_memory(const spdf_model *model, spdf_sparse_memory *policy)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(policy);
+    *policy = model->sparse_memory;
+    return SPDF_OK;
+}

@@ -237,6 +237,11 @@ class Training(unittest.TestCase):
             self.assertEqual(data.vocab_bound, 64)
             sampler = spdf.Sampler(data, 4, 16, seed=5)
             mask = spdf.Mask(model, spdf.MASK_RANDOM, 0.75, 9)
+            self.assertEqual(model.sparse_memory, spdf.SPARSE_MEMORY_RELEASE)
+            model.sparse_memory = spdf.SPARSE_MEMORY_KEEP
+            self.assertEqual(model.sparse_memory, spdf.SPARSE_MEMORY_KEEP)
+            with self.assertRaises(spdf.SpdfError):
+                model.sparse_memory = 7
             phase = spdf.Phase(model, opt, spdf.PHASE_SPARSE, mask)
             self.assertEqual(phase.kind, spdf.PHASE_SPARSE)
             nnz, total = mask.totals()

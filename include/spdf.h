@@ -464,7 +464,7 @@ typedef enum spdf_sparse_memory {
      * as much as writing them (docs/benchmarks.md: 2.3 s for the ~1 GB of GPT-2 124M there). */
     SPDF_SPARSE_MEMORY_RELEASE = 0,
     /* Kept committed: the sparse phase holds the dense model's memory, and the transition only
-     * moves data (0.3 s for GPT-2 124M there).  For runs whose transition must be fast. */
+     * moves data (0.35-0.39 s for GPT-2 124M there).  For runs whose transition must be fast. */
     SPDF_SPARSE_MEMORY_KEEP = 1
 } spdf_sparse_memory;
 

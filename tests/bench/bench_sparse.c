@@ -1,7 +1,7 @@
 /* Sparse kernel benchmark: forward, backward-data and backward-weight of every block linear layer
  * of the tracked shapes, for the reference sparse kernels, the xsmm sparse kernels (index and,
  * when a JIT budget is given, libxsmm JIT) and the dense xsmm GEMM, measured side by side.
- * Usage: bench_sparse [--threads N] [--reps R] [--shape small|gpt2|all] [--jit]
+ * Usage: bench_sparse [--threads N] [--reps R] [--shape small|gpt2|resident|all] [--jit]
  *                     [--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min]
  *        bench_sparse --step small|gpt2 [--threads N] [--reps R] [--clock wall|cpu] [--only V]
  *                     [--keep-memory]
@@ -39,6 +39,9 @@ static const layer_shape shapes[] = {
     {"small", "mlp-up", 1536, 384, 1024}, {"small", "mlp-down", 384, 1536, 1024},
     {"gpt2", "qkv", 2304, 768, 256},    {"gpt2", "attn-proj", 768, 768, 256},
     {"gpt2", "mlp-up", 3072, 768, 256}, {"gpt2", "mlp-down", 768, 3072, 256},
+    /* The best case: one token block and a layer whose operands all stay in L1/L2 between
+     * calls (only with --shape resident). */
+    {"resident", "256x128", 256, 128, 64},
 };
 
 enum { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHT, OPS };
@@ -448,7 +451,7 @@ int main(int argc, char **argv)
             clock_id = strcmp(argv[++i], "cpu") == 0 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
         else if (strcmp(argv[i], "--stat") == 0 && i + 1 < argc) use_min = strcmp(argv[++i], "min") == 0;
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--shape small|gpt2|all] [--jit] "
+            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--shape small|gpt2|resident|all] [--jit] "
                             "[--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min] "
                             "[--step small|gpt2 [--only 0..3] [--keep-memory]]\n",
                     argv[0]);
@@ -473,7 +476,9 @@ int main(int argc, char **argv)
     printf("| layer | rows x cols | N | density | kernels | %s | %s | %s | JIT |\n"
            "|---|---|---|---|---|---|---|---|---|\n", op_names[0], op_names[1], op_names[2]);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        if (strcmp(which, "all") != 0 && strcmp(which, shapes[i].model) != 0) continue;
+        if (strcmp(which, shapes[i].model) != 0 &&
+            (strcmp(which, "all") != 0 || strcmp(shapes[i].model, "resident") == 0))
+            continue;
         for (int d = 0; d < num_densities; d++)
             bench_shape(&shapes[i], densities[d], threads, reps, jit, with_ref);
     }

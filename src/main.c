@@ -53,7 +53,7 @@ static void print_version(void)
 /* GNU OpenMP reads its waiting policy once, when the runtime loads, before main.  Workers that
  * spin long (the default: 300,000 rounds) slow training down several times over when another
  * process holds a core; workers that sleep at once (OMP_WAIT_POLICY=passive) pay a wake-up at
- * every parallel region, ~25 % of a step on an idle machine.  A short spin measured best in both
+ * every parallel region, 28 % of a step on an idle machine.  A short spin measured best in both
  * cases (docs/model.md), so unless the user chose, the process runs itself again with it. */
 static void prefer_short_spinning(char **argv)
 {

@@ -654,6 +654,33 @@ static long status_kib(const char *key)
     return value;
 }
 
+/* The model of the memory tests: big enough that its arrays (~170 MB dense with moments) stand
+ * out from the rest of the process's resident memory (small shape, 64 positions). */
+static spdf_model *make_memory_model(spdf_context *ctx, spdf_optimizer **opt)
+{
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    mc.channels = 384;
+    mc.num_layers = 6;
+    mc.num_heads = 6;
+    mc.max_seq_len = 64;
+    spdf_model *model;
+    ck_assert_int_eq(spdf_model_create(ctx, &mc, &model), SPDF_OK);
+    ck_assert_int_eq(spdf_optimizer_create(model, NULL, opt), SPDF_OK);
+    return model;
+}
+
+/* One training step of it on a fixed (4, 64) batch. */
+static void memory_model_step(spdf_model *model, spdf_optimizer *opt)
+{
+    int32_t tokens[4 * 64], targets[4 * 64];
+    for (int i = 0; i < 4 * 64; i++) { tokens[i] = i % 200; targets[i] = (i * 7) % 200; }
+    float loss;
+    ck_assert_int_eq(spdf_model_forward(model, tokens, targets, NULL, 4, 64, &loss), SPDF_OK);
+    ck_assert_int_eq(spdf_model_backward(model), SPDF_OK);
+    ck_assert_int_eq(spdf_optimizer_step(opt, NULL, NULL), SPDF_OK);
+}
+
 /* Peak memory during the transition stays below the dense model plus optimizer (what the
  * process holds afterwards) plus one layer: the compact arrays grow in place, no copy.  Measured
  * with the kernel's resident high-water mark, reset just before the transition. */
@@ -670,26 +697,13 @@ START_TEST(test_transition_peak_memory)
         return;
     }
     spdf_context *ctx = make_context(2);
-    spdf_model_config mc;
-    spdf_model_config_init(&mc);
-    mc.channels = 384;
-    mc.num_layers = 6;
-    mc.num_heads = 6;
-    mc.max_seq_len = 64;
-    spdf_model *model;
-    ck_assert_int_eq(spdf_model_create(ctx, &mc, &model), SPDF_OK);
     spdf_optimizer *opt;
-    ck_assert_int_eq(spdf_optimizer_create(model, NULL, &opt), SPDF_OK);
+    spdf_model *model = make_memory_model(ctx, &opt);
     spdf_mask *mask;
     ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_RANDOM, 0.75f, 2, &mask), SPDF_OK);
     spdf_phase *phase;
     ck_assert_int_eq(spdf_phase_create(model, opt, SPDF_PHASE_SPARSE, mask, &phase), SPDF_OK);
-    int32_t tokens[4 * 64], targets[4 * 64];
-    for (int i = 0; i < 4 * 64; i++) { tokens[i] = i % 200; targets[i] = (i * 7) % 200; }
-    float loss;
-    ck_assert_int_eq(spdf_model_forward(model, tokens, targets, NULL, 4, 64, &loss), SPDF_OK);
-    ck_assert_int_eq(spdf_model_backward(model), SPDF_OK);
-    ck_assert_int_eq(spdf_optimizer_step(opt, NULL, NULL), SPDF_OK);
+    memory_model_step(model, opt);
     const long before = status_kib("VmRSS:");
     fputs("5", clear); /* reset the high-water mark to the current RSS */
     fclose(clear);
@@ -776,23 +790,10 @@ START_TEST(test_sparse_memory_policy_resident)
         return;
     }
     spdf_context *ctx = make_context(2);
-    spdf_model_config mc;
-    spdf_model_config_init(&mc);
-    mc.channels = 384;
-    mc.num_layers = 6;
-    mc.num_heads = 6;
-    mc.max_seq_len = 64;
-    spdf_model *model;
-    ck_assert_int_eq(spdf_model_create(ctx, &mc, &model), SPDF_OK);
     spdf_optimizer *opt;
-    ck_assert_int_eq(spdf_optimizer_create(model, NULL, &opt), SPDF_OK);
-    int32_t tokens[4 * 64], targets[4 * 64];
-    for (int i = 0; i < 4 * 64; i++) { tokens[i] = i % 200; targets[i] = (i * 7) % 200; }
-    float loss;
+    spdf_model *model = make_memory_model(ctx, &opt);
     /* One dense step commits weights, gradients and moments. */
-    ck_assert_int_eq(spdf_model_forward(model, tokens, targets, NULL, 4, 64, &loss), SPDF_OK);
-    ck_assert_int_eq(spdf_model_backward(model), SPDF_OK);
-    ck_assert_int_eq(spdf_optimizer_step(opt, NULL, NULL), SPDF_OK);
+    memory_model_step(model, opt);
     ck_assert_int_eq(spdf_model_set_sparse_memory(model, SPDF_SPARSE_MEMORY_KEEP), SPDF_OK);
     spdf_mask *mask;
     ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_RANDOM, 0.75f, 2, &mask), SPDF_OK);

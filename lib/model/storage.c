@@ -5,6 +5,7 @@
 #include "core/core.h"
 #include "model/model.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,24 +30,16 @@ static void scatter_row(float *dst, const float *src, const mask_layer *m, int64
 /* Scatters CSR-ordered values back to a dense (rows, cols) weight, zeros elsewhere.  dst may
  * start at or above src: rows go from the last to the first, so a row only overwrites values of
  * rows already moved.  When the two ranges do not overlap the rows are independent and the
- * threads share them. */
-static void scatter(float *dst, const float *src, const mask_layer *m, int num_threads)
+ * threads share them.  rows_buffer holds a row of `stride` floats per thread. */
+static void scatter(float *dst, const float *src, const mask_layer *m, int num_threads,
+                    float *rows_buffer, int64_t stride)
 {
     const int disjoint = src + m->nnz <= dst;
 #pragma omp parallel num_threads(disjoint ? num_threads : 1)
     {
-        float *row = malloc(sizeof(float) * (size_t)(m->cols > 0 ? m->cols : 1));
+        float *row = rows_buffer + omp_get_thread_num() * stride;
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < m->rows; i++) {
-            if (row) scatter_row(dst, src, m, m->rows - 1 - i, row);
-            else { /* no row buffer: element by element, from the end */
-                const int64_t r = m->rows - 1 - i;
-                int64_t k = (int64_t)m->row_ptr[r + 1] - 1;
-                for (int64_t c = m->cols - 1; c >= 0; c--)
-                    dst[r * m->cols + c] = k >= m->row_ptr[r] && m->col_idx[k] == c ? src[k--] : 0.0f;
-            }
-        }
-        free(row);
+        for (int64_t i = 0; i < m->rows; i++) scatter_row(dst, src, m, m->rows - 1 - i, row);
     }
 }
 
@@ -83,19 +76,22 @@ static void compact_array(const spdf_model *model, float *array, const int64_t *
 }
 
 static void expand_array(const spdf_model *model, float *array, const int64_t *old_offset,
-                         const int *old_slot, const sparse_weight *sparse, int num_threads)
+                         const int *old_slot, const sparse_weight *sparse, int num_threads,
+                         float *rows_buffer, int64_t stride)
 {
     for (int i = model->num_tensors - 1; i >= 0; i--) {
         const tensor_desc *d = &model->tensors[i];
         float *dst = array + d->offset;
         const float *src = array + old_offset[i];
-        if (old_slot[i] >= 0) scatter(dst, src, &sparse[old_slot[i]].pattern, num_threads);
+        if (old_slot[i] >= 0)
+            scatter(dst, src, &sparse[old_slot[i]].pattern, num_threads, rows_buffer, stride);
         else if (dst != src) memmove(dst, src, (size_t)d->numel * sizeof(float));
     }
 }
 
 /* Reorders one sparse tensor's stored values between CSR order and the backend's slot order
- * through a scratch buffer of one layer (the only extra memory a phase change uses). */
+ * through a scratch buffer of one layer (with a row per thread for the transition, the only
+ * extra memory a phase change uses). */
 static void permute(float *values, const sparse_weight *w, float *scratch, int to_slots)
 {
     if (!w->slot_to_csr) return;
@@ -218,17 +214,31 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
     return SPDF_OK;
 }
 
-void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num_moments)
+/* Commits (or, commit == 0, returns to the system) the pages past num_stored of the weight,
+ * gradient and moment arrays. */
+static void reserve_pages(const spdf_model *model, float *const *moments, int num_moments,
+                          int commit)
 {
     const size_t used = (size_t)model->num_stored * sizeof(float);
     const size_t capacity = (size_t)model->num_params * sizeof(float);
-    float *arrays[4] = {model->params, model->grads, NULL, NULL};
-    for (int k = 0; k < num_moments && k < 2; k++) arrays[2 + k] = moments[k];
-    for (int k = 0; k < 2 + (num_moments < 2 ? num_moments : 2); k++) {
-        if (model->sparse_memory == SPDF_SPARSE_MEMORY_KEEP)
-            spdf_reserve_commit(arrays[k], used, capacity, model->ctx->num_threads);
-        else spdf_reserve_trim(arrays[k], used, capacity);
+    for (int k = -2; k < num_moments; k++) {
+        float *array = k == -2 ? model->params : k == -1 ? model->grads : moments[k];
+        if (commit) spdf_reserve_commit(array, used, capacity, model->ctx->num_threads);
+        else spdf_reserve_trim(array, used, capacity);
     }
+}
+
+void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num_moments)
+{
+    reserve_pages(model, moments, num_moments, model->sparse_memory == SPDF_SPARSE_MEMORY_KEEP);
+}
+
+/* Widest sparse weight: a scattered row of it per thread is the transition's row buffer. */
+static int64_t widest_layer(const sparse_weight *sparse, int count)
+{
+    int64_t widest = 1;
+    for (int i = 0; i < count; i++) widest = sparse[i].pattern.cols > widest ? sparse[i].pattern.cols : widest;
+    return widest;
 }
 
 spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
@@ -236,7 +246,11 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
 {
     int64_t *old_offset = malloc(sizeof(int64_t) * (size_t)model->num_tensors);
     int *old_slot = malloc(sizeof(int) * (size_t)model->num_tensors);
-    float *scratch = malloc(sizeof(float) * (size_t)largest_layer(model->sparse, model->num_sparse));
+    /* One buffer for both uses: a layer for the permutation, then a row per thread. */
+    const int threads = model->ctx->num_threads;
+    const int64_t row_stride = widest_layer(model->sparse, model->num_sparse);
+    const int64_t layer = largest_layer(model->sparse, model->num_sparse);
+    float *scratch = malloc(sizeof(float) * (size_t)(layer > threads * row_stride ? layer : threads * row_stride));
     if (!old_offset || !old_slot || !scratch) {
         free(old_offset);
         free(old_slot);
@@ -246,7 +260,6 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
     float *const params[1] = {model->params};
     permute_arrays(model, params, 1, scratch, 0); /* back to CSR order before expanding */
     if (!reset_moments) permute_arrays(model, moments, num_moments, scratch, 0);
-    free(scratch);
     for (int i = 0; i < model->num_tensors; i++) {
         tensor_desc *d = &model->tensors[i];
         old_offset[i] = d->offset;
@@ -254,19 +267,17 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
         d->stored = d->numel;
         d->sparse_slot = -1;
     }
-    const int threads = model->ctx->num_threads;
-    const size_t used = (size_t)model->num_stored * sizeof(float);
-    const size_t capacity = (size_t)model->num_params * sizeof(float);
-    spdf_reserve_commit(model->params, used, capacity, threads);
-    spdf_reserve_commit(model->grads, used, capacity, threads);
-    for (int k = 0; k < num_moments; k++) spdf_reserve_commit(moments[k], used, capacity, threads);
+    reserve_pages(model, moments, num_moments, 1); /* ahead of the first write: far cheaper */
     model->num_stored = assign_offsets(model);
-    expand_array(model, model->params, old_offset, old_slot, model->sparse, threads);
+    expand_array(model, model->params, old_offset, old_slot, model->sparse, threads, scratch,
+                 row_stride);
     for (int k = 0; k < num_moments; k++) {
         if (reset_moments) clear_floats(moments[k], model->num_params, threads);
-        else expand_array(model, moments[k], old_offset, old_slot, model->sparse, threads);
+        else expand_array(model, moments[k], old_offset, old_slot, model->sparse, threads, scratch,
+                          row_stride);
     }
     clear_floats(model->grads, model->num_params, threads);
+    free(scratch);
     model_release_sparse(model);
     model->phase = SPDF_PHASE_DENSE;
     model->has_targets = 0;

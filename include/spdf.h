@@ -459,12 +459,14 @@ SPDF_API spdf_status spdf_model_sparse_kernel_info(const spdf_model *model, int3
 /* What a SPARSE phase does with the memory its compact storage no longer needs: the pages of the
  * dense weight, gradient and AdamW moment arrays past the non-zeros. */
 typedef enum spdf_sparse_memory {
-    /* Returned to the system while the model is sparse (the default): resident memory shrinks
-     * with the density, and the SPARSE -> DENSE transition commits the pages again, which costs
-     * as much as writing them (docs/benchmarks.md: 2.3 s for the ~1 GB of GPT-2 124M there). */
+    /* Returned to the system while the model is sparse: resident memory shrinks with the
+     * density, and the SPARSE -> DENSE transition commits the pages again, which costs as much as
+     * writing them (docs/benchmarks.md: 2.2 s for the ~1 GB of GPT-2 124M there).  For runs that
+     * need the memory during the sparse phase, or never densify. */
     SPDF_SPARSE_MEMORY_RELEASE = 0,
-    /* Kept committed: the sparse phase holds the dense model's memory, and the transition only
-     * moves data (0.35-0.39 s for GPT-2 124M there).  For runs whose transition must be fast. */
+    /* Kept committed (the default): the sparse phase holds the dense model's memory, which the
+     * dense phase needs anyway, so a whole run's peak is unchanged; attaching the mask commits the
+     * pages, and the transition only moves data (0.29-0.32 s for GPT-2 124M there). */
     SPDF_SPARSE_MEMORY_KEEP = 1
 } spdf_sparse_memory;
 

@@ -699,6 +699,8 @@ START_TEST(test_transition_peak_memory)
     spdf_context *ctx = make_context(2);
     spdf_optimizer *opt;
     spdf_model *model = make_memory_model(ctx, &opt);
+    /* The policy under which the arrays grow at the transition (KEEP commits them at attach). */
+    ck_assert_int_eq(spdf_model_set_sparse_memory(model, SPDF_SPARSE_MEMORY_RELEASE), SPDF_OK);
     spdf_mask *mask;
     ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_RANDOM, 0.75f, 2, &mask), SPDF_OK);
     spdf_phase *phase;
@@ -738,7 +740,7 @@ START_TEST(test_sparse_memory_policy_same_results)
         spdf_model *model = make_model(ctx, C, L, 4);
         spdf_sparse_memory policy;
         ck_assert_int_eq(spdf_model_get_sparse_memory(model, &policy), SPDF_OK);
-        ck_assert_int_eq(policy, SPDF_SPARSE_MEMORY_RELEASE); /* the default */
+        ck_assert_int_eq(policy, SPDF_SPARSE_MEMORY_KEEP); /* the default */
         const spdf_sparse_memory wanted = run ? SPDF_SPARSE_MEMORY_KEEP : SPDF_SPARSE_MEMORY_RELEASE;
         ck_assert_int_eq(spdf_model_set_sparse_memory(model, wanted), SPDF_OK);
         ck_assert_int_eq(spdf_model_get_sparse_memory(model, &policy), SPDF_OK);
@@ -776,8 +778,8 @@ START_TEST(test_sparse_memory_policy_same_results)
 }
 END_TEST
 
-/* Resident memory follows the policy: attaching a 75 % mask under KEEP keeps the dense arrays
- * resident; switching to RELEASE while sparse returns the masked part (about 3/4 of the block
+/* Resident memory follows the policy: attaching a 75 % mask under KEEP (the default) keeps the
+ * dense arrays resident; switching to RELEASE while sparse returns the masked part (about 3/4 of the block
  * weights' values, gradients and both moments); switching back commits it again. */
 START_TEST(test_sparse_memory_policy_resident)
 {
@@ -794,8 +796,7 @@ START_TEST(test_sparse_memory_policy_resident)
     spdf_model *model = make_memory_model(ctx, &opt);
     /* One dense step commits weights, gradients and moments. */
     memory_model_step(model, opt);
-    ck_assert_int_eq(spdf_model_set_sparse_memory(model, SPDF_SPARSE_MEMORY_KEEP), SPDF_OK);
-    spdf_mask *mask;
+    spdf_mask *mask; /* attached under the default policy, KEEP */
     ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_RANDOM, 0.75f, 2, &mask), SPDF_OK);
     const long dense = status_kib("VmRSS:");
     spdf_phase *phase;

@@ -802,8 +802,8 @@ class Model(_Handle):
 
     @property
     def sparse_memory(self):
-        """SPARSE_MEMORY_RELEASE or SPARSE_MEMORY_KEEP: what a sparse phase does with the pages
-        its compact storage does not need."""
+        """SPARSE_MEMORY_KEEP (the default) or SPARSE_MEMORY_RELEASE: what a sparse phase does
+        with the pages its compact storage does not need."""
         policy = c_int()
         _call("spdf_model_get_sparse_memory", self.handle, byref(policy))
         return policy.value

@@ -154,6 +154,7 @@ spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config
     spdf_model *model = calloc(1, sizeof *model);
     if (!model) return spdf_fail(SPDF_ENOMEM, "out of memory for a model");
     model->ctx = ctx;
+    model->sparse_memory = SPDF_SPARSE_MEMORY_KEEP; /* the transition only moves data */
     model->config = *config;
     model->config.struct_size = sizeof model->config;
     const int L = config->num_layers;

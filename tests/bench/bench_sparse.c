@@ -4,14 +4,15 @@
  * Usage: bench_sparse [--threads N] [--reps R] [--shape small|gpt2|resident|all] [--jit]
  *                     [--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min]
  *        bench_sparse --step small|gpt2 [--threads N] [--reps R] [--clock wall|cpu] [--only V]
- *                     [--keep-memory]
+ *                     [--release-memory]
  * --step times whole training steps (forward, backward, AdamW) through the public API: the dense
  * model on the reference and the default backend, and at 50 % and 75 % sparsity, alternating;
- * --only V runs just variant V (0..3, in that order), for a profiler; --keep-memory gives the
- * sparse models SPDF_SPARSE_MEMORY_KEEP (the transition then only moves data).  A second table splits each
- * step of the default backend into the time spent inside its kernel table (dense GEMM, the three
- * sparse products; each call timed around, the models call them from one thread) and the rest
- * (attention, GELU, LayerNorm, AdamW, ...), and gives the sparse kernels' rate of useful work.
+ * --only V runs just variant V (0..3, in that order), for a profiler; --release-memory gives
+ * the sparse models SPDF_SPARSE_MEMORY_RELEASE (the transition then commits the pages again).
+ * A second table splits each step of the default backend into the time spent inside its kernel
+ * table (dense GEMM, the three sparse products; each call timed around, the models call them
+ * from one thread) and the rest (attention, GELU, LayerNorm, AdamW, ...), and gives the sparse
+ * kernels' rate of useful work.
  * --clock cpu measures the CPU time of the whole process (all threads) instead of wall-clock
  * time: on a loaded machine it is far steadier; run it with OMP_WAIT_POLICY=passive so that
  * threads waiting at barriers sleep instead of spinning.
@@ -67,7 +68,7 @@ static int compare_doubles(const void *a, const void *b)
 
 static int use_min;
 static int only_variant = -1; /* --step: time just this variant (for profiles) */
-static int keep_memory;       /* --step --keep-memory: SPDF_SPARSE_MEMORY_KEEP for the sparse models */
+static int release_memory;    /* --step --release-memory: SPDF_SPARSE_MEMORY_RELEASE for the sparse models */
 
 /* The median (or with --stat min the minimum) of n times. */
 static double median(double *v, int n)
@@ -338,8 +339,8 @@ static int bench_step(const char *which, int threads, int reps)
         if (spdf_model_create(ctx[m == 0 ? 0 : 1], &mc, &model[m]) != SPDF_OK ||
             spdf_optimizer_create(model[m], NULL, &opt[m]) != SPDF_OK)
             goto fail;
-        if (sparsity[m] > 0.0f && keep_memory &&
-            spdf_model_set_sparse_memory(model[m], SPDF_SPARSE_MEMORY_KEEP) != SPDF_OK)
+        if (sparsity[m] > 0.0f && release_memory &&
+            spdf_model_set_sparse_memory(model[m], SPDF_SPARSE_MEMORY_RELEASE) != SPDF_OK)
             goto fail;
         if (sparsity[m] > 0.0f &&
             spdf_mask_create(model[m], SPDF_MASK_RANDOM, sparsity[m], 1, &mask[m]) != SPDF_OK)
@@ -411,7 +412,7 @@ static int bench_step(const char *which, int threads, int reps)
     if (spdf_phase_transition(phase[3], SPDF_PHASE_DENSE, NULL, NULL) != SPDF_OK) goto fail;
     const double transition = now_seconds() - t0;
     printf("\nattach of the 75 %% mask (spdf_phase_create, memory %s): %.1f ms\n",
-           keep_memory ? "KEEP" : "RELEASE", 1e3 * attach_seconds);
+           release_memory ? "RELEASE" : "KEEP", 1e3 * attach_seconds);
     printf("transition of the 75 %% model to dense (spdf_phase_transition): %.1f ms", 1e3 * transition);
     if (step[3] > 0) printf(", %.2f of its step", transition / step[3]);
     printf("\n");
@@ -446,14 +447,14 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--step") == 0 && i + 1 < argc) step = argv[++i];
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only_variant = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-ref") == 0) with_ref = 0;
-        else if (strcmp(argv[i], "--keep-memory") == 0) keep_memory = 1;
+        else if (strcmp(argv[i], "--release-memory") == 0) release_memory = 1;
         else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc)
             clock_id = strcmp(argv[++i], "cpu") == 0 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
         else if (strcmp(argv[i], "--stat") == 0 && i + 1 < argc) use_min = strcmp(argv[++i], "min") == 0;
         else {
             fprintf(stderr, "usage: %s [--threads N] [--reps R] [--shape small|gpt2|resident|all] [--jit] "
                             "[--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min] "
-                            "[--step small|gpt2 [--only 0..3] [--keep-memory]]\n",
+                            "[--step small|gpt2 [--only 0..3] [--release-memory]]\n",
                     argv[0]);
             return 2;
         }

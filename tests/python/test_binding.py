@@ -237,9 +237,9 @@ class Training(unittest.TestCase):
             self.assertEqual(data.vocab_bound, 64)
             sampler = spdf.Sampler(data, 4, 16, seed=5)
             mask = spdf.Mask(model, spdf.MASK_RANDOM, 0.75, 9)
-            self.assertEqual(model.sparse_memory, spdf.SPARSE_MEMORY_RELEASE)
-            model.sparse_memory = spdf.SPARSE_MEMORY_KEEP
             self.assertEqual(model.sparse_memory, spdf.SPARSE_MEMORY_KEEP)
+            model.sparse_memory = spdf.SPARSE_MEMORY_RELEASE
+            self.assertEqual(model.sparse_memory, spdf.SPARSE_MEMORY_RELEASE)
             with self.assertRaises(spdf.SpdfError):
                 model.sparse_memory = 7
             phase = spdf.Phase(model, opt, spdf.PHASE_SPARSE, mask)

@@ -460,19 +460,22 @@ SPDF_API spdf_status spdf_model_sparse_kernel_info(const spdf_model *model, int3
  * dense weight, gradient and AdamW moment arrays past the non-zeros. */
 typedef enum spdf_sparse_memory {
     /* Returned to the system while the model is sparse: resident memory shrinks with the
-     * density, and the SPARSE -> DENSE transition commits the pages again, which costs as much as
-     * writing them (docs/benchmarks.md: 2.2 s for the ~1 GB of GPT-2 124M there).  For runs that
-     * need the memory during the sparse phase, or never densify. */
+     * density, and the SPARSE -> DENSE transition commits the pages again, which costs as much
+     * as writing them (docs/benchmarks.md: 2.3-2.6 s for the ~1 GB of GPT-2 124M there).  For
+     * runs that need the memory during the sparse phase, or never densify. */
     SPDF_SPARSE_MEMORY_RELEASE = 0,
     /* Kept committed (the default): the sparse phase holds the dense model's memory, which the
-     * dense phase needs anyway, so a whole run's peak is unchanged; attaching the mask commits the
-     * pages, and the transition only moves data (0.29-0.32 s for GPT-2 124M there). */
+     * dense phase needs anyway, so a whole run's peak is unchanged.  Pages not yet committed (the
+     * gradients and moments of a fresh model) are committed by the first backward pass of the
+     * sparse phase, so a model that is only evaluated never holds them; the transition only
+     * moves data (0.29-0.34 s for GPT-2 124M there). */
     SPDF_SPARSE_MEMORY_KEEP = 1
 } spdf_sparse_memory;
 
 /* Chooses the policy for this model (and its optimizer, also one created later).  It applies to
- * the next mask attached; called while the model is sparse, it takes effect at once (KEEP commits
- * the pages now, RELEASE returns them).  Values, gradients and moments are not changed. */
+ * the next mask attached; called while the model is sparse, it takes effect at once (RELEASE
+ * returns the pages now, KEEP commits them at the next backward pass).  Values, gradients and
+ * moments are not changed. */
 SPDF_API spdf_status spdf_model_set_sparse_memory(spdf_model *model, spdf_sparse_memory policy);
 SPDF_API spdf_status spdf_model_get_sparse_memory(const spdf_model *model,
                                                   spdf_sparse_memory *policy);

@@ -210,6 +210,7 @@ static int open_model(const char *backend, int32_t threads, const char *path, se
 {
     int code = cli_context_create(backend, threads, &s->ctx);
     if (code == EXIT_OK) code = session_load(s->ctx, path, 0, s);
+    if (code == EXIT_OK) code = session_release_sparse_memory(s); /* inference only */
     return code;
 }
 

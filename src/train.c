@@ -107,6 +107,7 @@ static int run_pretrain(const pretrain_flags *f, const command_spec *command)
         goto done;
     }
     code = f->resume ? pretrain_resume(&s, f->resume, sampler) : pretrain_create(&s, &ps);
+    if (code == EXIT_OK) code = session_release_sparse_memory(&s); /* it never densifies */
     if (code != EXIT_OK) goto done;
     if (f->resume) {
         spdf_optimizer_config oc;

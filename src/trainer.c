@@ -300,6 +300,10 @@ int finetune_prepare(session *s, const finetune_settings *fs)
     spdf_phase_kind kind = SPDF_PHASE_DENSE;
     spdf_phase_get_kind(s->phase, &kind);
     if (kind == SPDF_PHASE_SPARSE) {
+        if (fs->keep_sparse) {
+            const int code = session_release_sparse_memory(s);
+            if (code != EXIT_OK) return code;
+        }
         spdf_transition_config tc;
         spdf_transition_config_init(&tc);
         tc.reset_moments = fs->reset_moments;
@@ -388,6 +392,14 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
     free(targets);
     free(weights);
     return code;
+}
+
+int session_release_sparse_memory(session *s)
+{
+    const spdf_status status = spdf_model_set_sparse_memory(s->model, SPDF_SPARSE_MEMORY_RELEASE);
+    if (status != SPDF_OK)
+        return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot set the sparse memory policy");
+    return EXIT_OK;
 }
 
 int session_load(spdf_context *ctx, const char *path, int with_training_state, session *s)

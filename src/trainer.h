@@ -89,6 +89,10 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
 /* Loads a checkpoint into s (s->ctx is not touched; pass the context): the model, and with
  * with_training_state also its phase handle and its optimizer when the file has one. */
 int session_load(spdf_context *ctx, const char *path, int with_training_state, session *s);
+/* For runs that keep a sparse model sparse (sparse pre-training, sparse fine-tuning, evaluation):
+ * SPDF_SPARSE_MEMORY_RELEASE, so the pages only a dense model needs are returned to the system.
+ * The library's default, KEEP, is for a model that densifies in the same process. */
+int session_release_sparse_memory(session *s);
 
 /* Writes the checkpoint, printing one error line on failure. */
 int save_checkpoint(const session *s, const spdf_sampler *sampler, const char *path);

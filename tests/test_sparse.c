@@ -779,8 +779,9 @@ START_TEST(test_sparse_memory_policy_same_results)
 END_TEST
 
 /* Resident memory follows the policy: attaching a 75 % mask under KEEP (the default) keeps the
- * dense arrays resident; switching to RELEASE while sparse returns the masked part (about 3/4 of the block
- * weights' values, gradients and both moments); switching back commits it again. */
+ * dense arrays resident; switching to RELEASE while sparse returns the masked part (about 3/4 of
+ * the block weights' values, gradients and both moments); switching back commits it again at the
+ * next training step. */
 START_TEST(test_sparse_memory_policy_resident)
 {
 #if defined(__SANITIZE_ADDRESS__)
@@ -805,6 +806,7 @@ START_TEST(test_sparse_memory_policy_resident)
     ck_assert_int_eq(spdf_model_set_sparse_memory(model, SPDF_SPARSE_MEMORY_RELEASE), SPDF_OK);
     const long released = status_kib("VmRSS:");
     ck_assert_int_eq(spdf_model_set_sparse_memory(model, SPDF_SPARSE_MEMORY_KEEP), SPDF_OK);
+    memory_model_step(model, opt); /* KEEP commits at the next backward pass */
     const long recommitted = status_kib("VmRSS:");
     /* masked block weights x 4 arrays x 4 bytes */
     const long masked_kib = (long)(0.75 * 12.0 * 384 * 384 * 6) * 16 / 1024;
@@ -814,6 +816,48 @@ START_TEST(test_sparse_memory_policy_resident)
     ck_assert_msg(kept - released > masked_kib / 2, "RELEASE returned only %ld KiB", kept - released);
     ck_assert_msg(recommitted - released > masked_kib / 2, "KEEP recommitted only %ld KiB",
                   recommitted - released);
+    spdf_phase_free(phase);
+    spdf_mask_free(mask);
+    spdf_optimizer_free(opt);
+    spdf_model_free(model);
+    spdf_context_free(ctx);
+}
+END_TEST
+
+/* KEEP commits lazily: a fresh model (its gradients and moments never written) attached to a
+ * 75 % mask commits the pages of the masked part at its first training step, not at attach (a
+ * sparse model that is only evaluated never holds them), and the transition then commits nothing
+ * new. */
+START_TEST(test_sparse_memory_keep_commits_when_training)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    printf("test_sparse_memory_keep_commits_when_training: skipped under AddressSanitizer\n");
+    return;
+#endif
+    if (status_kib("VmRSS:") < 0) {
+        printf("test_sparse_memory_keep_commits_when_training: skipped, no /proc/self/status\n");
+        return;
+    }
+    spdf_context *ctx = make_context(2);
+    spdf_optimizer *opt;
+    spdf_model *model = make_memory_model(ctx, &opt);
+    spdf_mask *mask;
+    ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_RANDOM, 0.75f, 2, &mask), SPDF_OK);
+    spdf_phase *phase;
+    ck_assert_int_eq(spdf_phase_create(model, opt, SPDF_PHASE_SPARSE, mask, &phase), SPDF_OK);
+    const long attached = status_kib("VmRSS:");
+    memory_model_step(model, opt);
+    const long trained = status_kib("VmRSS:");
+    ck_assert_int_eq(spdf_phase_transition(phase, SPDF_PHASE_DENSE, NULL, NULL), SPDF_OK);
+    const long dense = status_kib("VmRSS:");
+    /* masked block weights x (gradients + 2 moments) x 4 bytes */
+    const long masked_kib = (long)(0.75 * 12.0 * 384 * 384 * 6) * 12 / 1024;
+    printf("KEEP, fresh model: RSS %ld KiB attached, %ld after a step, %ld dense; masked "
+           "gradients and moments %ld KiB\n", attached, trained, dense, masked_kib);
+    ck_assert_msg(trained - attached > masked_kib / 2, "the first step committed only %ld KiB",
+                  trained - attached);
+    ck_assert_msg(dense - trained < masked_kib / 10, "the transition committed %ld KiB",
+                  dense - trained);
     spdf_phase_free(phase);
     spdf_mask_free(mask);
     spdf_optimizer_free(opt);
@@ -847,6 +891,7 @@ static Suite *sparse_suite(void)
     tcase_add_test(phases, test_transition_peak_memory);
     tcase_add_test(phases, test_sparse_memory_policy_same_results);
     tcase_add_test(phases, test_sparse_memory_policy_resident);
+    tcase_add_test(phases, test_sparse_memory_keep_commits_when_training);
     suite_add_tcase(s, phases);
     TCase *flops = tcase_create("flops");
     tcase_add_test(flops, test_flops_gpt3_xl);

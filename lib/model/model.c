@@ -414,6 +414,7 @@ spdf_status spdf_model_backward(spdf_model *model)
     if (!model->has_targets)
         return spdf_fail(SPDF_ESTATE, "backward needs a preceding forward pass with targets, "
                          "one backward per forward");
+    model_commit_kept_pages(model); /* a sparse model under KEEP starts training: see storage.c */
     gpt_backward(model);
     model->has_targets = 0; /* the backward pass consumed the saved attention weights */
     return SPDF_OK;

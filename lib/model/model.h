@@ -99,6 +99,7 @@ struct spdf_model {
     int B, T;           /* shape of the last forward pass, 0 before the first */
     int has_targets;    /* the last forward pass computed a loss, so backward may run */
     spdf_sparse_memory sparse_memory; /* what a SPARSE phase does with the unused dense pages */
+    int pages_pending; /* KEEP: those pages are to be committed at the next backward pass */
 };
 
 static inline spdf_exec model_exec(const spdf_model *model)
@@ -123,8 +124,13 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
                               int num_moments);
 void model_release_sparse(spdf_model *model);
 /* Applies model->sparse_memory to the pages past num_stored of the weight, gradient and the
- * given moment arrays: commits them (KEEP) or returns them to the system (RELEASE). */
+ * given moment arrays: returns them to the system now (RELEASE), or (KEEP) marks them to be
+ * committed by model_commit_kept_pages at the next backward pass, so that a sparse model that is
+ * only evaluated never commits its gradient and moment pages. */
 void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num_moments);
+/* Commits the pages model_apply_sparse_memory left pending (weights, gradients and the moments of
+ * the model's optimizer); nothing when none are. */
+void model_commit_kept_pages(spdf_model *model);
 spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
                           int reset_moments);
 

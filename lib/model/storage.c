@@ -4,6 +4,7 @@
  * without overwriting anything not yet moved: no second copy of the model is ever made. */
 #include "core/core.h"
 #include "model/model.h"
+#include "optim/optimizer.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -230,7 +231,17 @@ static void reserve_pages(const spdf_model *model, float *const *moments, int nu
 
 void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num_moments)
 {
-    reserve_pages(model, moments, num_moments, model->sparse_memory == SPDF_SPARSE_MEMORY_KEEP);
+    model->pages_pending = model->sparse_memory == SPDF_SPARSE_MEMORY_KEEP;
+    if (!model->pages_pending) reserve_pages(model, moments, num_moments, 0);
+}
+
+void model_commit_kept_pages(spdf_model *model)
+{
+    if (!model->pages_pending || model->phase != SPDF_PHASE_SPARSE) return;
+    float *const moments[2] = {model->optimizer ? model->optimizer->m : NULL,
+                               model->optimizer ? model->optimizer->v : NULL};
+    reserve_pages(model, moments, model->optimizer ? 2 : 0, 1);
+    model->pages_pending = 0;
 }
 
 /* Widest sparse weight: a scattered row of it per thread is the transition's row buffer. */
@@ -279,6 +290,7 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
     clear_floats(model->grads, model->num_params, threads);
     free(scratch);
     model_release_sparse(model);
+    model->pages_pending = 0;
     model->phase = SPDF_PHASE_DENSE;
     model->has_targets = 0;
     model_bind_views(model);

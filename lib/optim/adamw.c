@@ -91,12 +91,10 @@ spdf_status spdf_optimizer_create(spdf_model *model, const spdf_optimizer_config
         spdf_optimizer_free(opt);
         return spdf_fail(SPDF_ENOMEM, "out of memory for optimizer state (%zu MiB)", 2 * bytes >> 20);
     }
-    /* Created while sparse with the KEEP policy: the moments hold the dense memory from now on,
-     * as they would had the optimizer existed when the mask was attached. */
-    if (model->phase == SPDF_PHASE_SPARSE && model->sparse_memory == SPDF_SPARSE_MEMORY_KEEP) {
-        spdf_reserve_commit(opt->m, 0, bytes, model->ctx->num_threads);
-        spdf_reserve_commit(opt->v, 0, bytes, model->ctx->num_threads);
-    }
+    /* Created while sparse with the KEEP policy: the moments hold the dense memory from the next
+     * backward pass on, as they would had the optimizer existed when the mask was attached. */
+    if (model->phase == SPDF_PHASE_SPARSE && model->sparse_memory == SPDF_SPARSE_MEMORY_KEEP)
+        model->pages_pending = 1;
     opt->config = cfg;
     model->optimizer = opt;
     *out = opt;

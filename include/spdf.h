@@ -193,7 +193,8 @@ SPDF_API spdf_status spdf_model_logits(const spdf_model *model, const float **lo
  * saved activations, so a second backward without a new forward returns SPDF_ESTATE.
  * Gradients ACCUMULATE (+=) into the model's gradient buffers, so several forward/backward
  * pairs can add up a larger batch.  The library zeroes them at model creation, after
- * spdf_optimizer_step has applied them, and on spdf_model_zero_grad. */
+ * spdf_optimizer_step has applied them, and on spdf_model_zero_grad.  The first backward pass of
+ * a sparse phase under SPDF_SPARSE_MEMORY_KEEP also commits the dense arrays' pages (see there). */
 SPDF_API spdf_status spdf_model_backward(spdf_model *model);
 SPDF_API spdf_status spdf_model_zero_grad(spdf_model *model);
 

@@ -193,8 +193,9 @@ SPDF_API spdf_status spdf_model_logits(const spdf_model *model, const float **lo
  * saved activations, so a second backward without a new forward returns SPDF_ESTATE.
  * Gradients ACCUMULATE (+=) into the model's gradient buffers, so several forward/backward
  * pairs can add up a larger batch.  The library zeroes them at model creation, after
- * spdf_optimizer_step has applied them, and on spdf_model_zero_grad.  The first backward pass of
- * a sparse phase under SPDF_SPARSE_MEMORY_KEEP also commits the dense arrays' pages (see there). */
+ * spdf_optimizer_step has applied them, and on spdf_model_zero_grad.  Under
+ * SPDF_SPARSE_MEMORY_KEEP, the first backward pass after a mask was attached, an optimizer was
+ * created or KEEP was chosen in a sparse phase also commits the dense arrays' pages (see there). */
 SPDF_API spdf_status spdf_model_backward(spdf_model *model);
 SPDF_API spdf_status spdf_model_zero_grad(spdf_model *model);
 
@@ -462,14 +463,14 @@ SPDF_API spdf_status spdf_model_sparse_kernel_info(const spdf_model *model, int3
 typedef enum spdf_sparse_memory {
     /* Returned to the system while the model is sparse: resident memory shrinks with the
      * density, and the SPARSE -> DENSE transition commits the pages again, which costs as much
-     * as writing them (docs/benchmarks.md: 2.3-2.6 s for the ~1 GB of GPT-2 124M there).  For
-     * runs that need the memory during the sparse phase, or never densify. */
+     * as writing them (docs/benchmarks.md: GPT-2 124M's transition took 2.5-2.6 s there, ~2 s of
+     * it for ~1 GB of pages).  For runs that need the memory while sparse, or never densify. */
     SPDF_SPARSE_MEMORY_RELEASE = 0,
     /* Kept committed (the default): the sparse phase holds the dense model's memory, which the
      * dense phase needs anyway, so a whole run's peak is unchanged.  Pages not yet committed (the
      * gradients and moments of a fresh model) are committed by the first backward pass of the
      * sparse phase, so a model that is only evaluated never holds them; the transition only
-     * moves data (0.29-0.34 s for GPT-2 124M there). */
+     * moves data (0.25 s for GPT-2 124M there, a quarter of a step). */
     SPDF_SPARSE_MEMORY_KEEP = 1
 } spdf_sparse_memory;
 

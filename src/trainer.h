@@ -91,7 +91,8 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
 int session_load(spdf_context *ctx, const char *path, int with_training_state, session *s);
 /* For runs that keep a sparse model sparse (sparse pre-training, sparse fine-tuning, evaluation):
  * SPDF_SPARSE_MEMORY_RELEASE, so the pages only a dense model needs are returned to the system.
- * The library's default, KEEP, is for a model that densifies in the same process. */
+ * The library's default, KEEP, is for a model that trains sparse and then densifies in the same
+ * process. */
 int session_release_sparse_memory(session *s);
 
 /* Writes the checkpoint, printing one error line on failure. */

@@ -4,7 +4,6 @@
  * without overwriting anything not yet moved: no second copy of the model is ever made. */
 #include "core/core.h"
 #include "model/model.h"
-#include "optim/optimizer.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -238,9 +237,8 @@ void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num
 void model_commit_kept_pages(spdf_model *model)
 {
     if (!model->pages_pending || model->phase != SPDF_PHASE_SPARSE) return;
-    float *const moments[2] = {model->optimizer ? model->optimizer->m : NULL,
-                               model->optimizer ? model->optimizer->v : NULL};
-    reserve_pages(model, moments, model->optimizer ? 2 : 0, 1);
+    float *moments[2];
+    reserve_pages(model, moments, model_optimizer_moments(model, moments), 1);
     model->pages_pending = 0;
 }
 
@@ -255,6 +253,8 @@ static int64_t widest_layer(const sparse_weight *sparse, int count)
 spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
                           int reset_moments)
 {
+    /* Commit the dense pages unless KEEP already holds every one of them. */
+    const int commit = model->sparse_memory != SPDF_SPARSE_MEMORY_KEEP || model->pages_pending;
     int64_t *old_offset = malloc(sizeof(int64_t) * (size_t)model->num_tensors);
     int *old_slot = malloc(sizeof(int) * (size_t)model->num_tensors);
     /* One buffer for both uses: a layer for the permutation, then a row per thread. */
@@ -278,7 +278,7 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
         d->stored = d->numel;
         d->sparse_slot = -1;
     }
-    reserve_pages(model, moments, num_moments, 1); /* ahead of the first write: far cheaper */
+    if (commit) reserve_pages(model, moments, num_moments, 1); /* before the writes: far cheaper */
     model->num_stored = assign_offsets(model);
     expand_array(model, model->params, old_offset, old_slot, model->sparse, threads, scratch,
                  row_stride);

@@ -101,6 +101,14 @@ spdf_status spdf_optimizer_create(spdf_model *model, const spdf_optimizer_config
     return SPDF_OK;
 }
 
+int model_optimizer_moments(const spdf_model *model, float *moments[2])
+{
+    if (!model->optimizer) return 0;
+    moments[0] = model->optimizer->m;
+    moments[1] = model->optimizer->v;
+    return 2;
+}
+
 void spdf_optimizer_free(spdf_optimizer *opt)
 {
     if (!opt) return;

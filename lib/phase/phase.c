@@ -21,14 +21,6 @@ spdf_status spdf_transition_config_init(spdf_transition_config *config)
 }
 
 /* The moment arrays of the model's optimizer, which move with the weights. */
-static int optimizer_arrays(const spdf_model *model, float *arrays[2])
-{
-    if (!model->optimizer) return 0;
-    arrays[0] = model->optimizer->m;
-    arrays[1] = model->optimizer->v;
-    return 2;
-}
-
 static spdf_status read_transition_config(const spdf_transition_config *config,
                                           spdf_transition_config *out)
 {
@@ -68,7 +60,7 @@ static spdf_status attach(spdf_model *model, const spdf_mask *mask, const spdf_t
 {
     SPDF_TRY(check_optimizer_change(model, c));
     float *arrays[2];
-    const int count = optimizer_arrays(model, arrays);
+    const int count = model_optimizer_moments(model, arrays);
     SPDF_TRY(model_attach_mask(model, mask, arrays, count));
     apply_optimizer_change(model, c);
     return SPDF_OK;
@@ -155,7 +147,7 @@ spdf_status spdf_phase_transition(spdf_phase *phase, spdf_phase_kind kind, const
     SPDF_TRY(check_optimizer_change(model, &c));
     if (kind == SPDF_PHASE_DENSE) {
         float *arrays[2];
-        const int count = optimizer_arrays(model, arrays);
+        const int count = model_optimizer_moments(model, arrays);
         SPDF_TRY(model_densify(model, arrays, count, c.reset_moments));
     }
     apply_optimizer_change(model, &c);
@@ -168,10 +160,11 @@ spdf_status spdf_model_set_sparse_memory(spdf_model *model, spdf_sparse_memory p
     SPDF_CHECK_ARG(model);
     if (policy != SPDF_SPARSE_MEMORY_RELEASE && policy != SPDF_SPARSE_MEMORY_KEEP)
         return spdf_fail(SPDF_EINVAL, "unknown sparse memory policy %d", (int)policy);
+    if (policy == model->sparse_memory) return SPDF_OK; /* nothing to return or commit again */
     model->sparse_memory = policy;
     if (model->phase == SPDF_PHASE_SPARSE) {
         float *arrays[2];
-        const int count = optimizer_arrays(model, arrays);
+        const int count = model_optimizer_moments(model, arrays);
         model_apply_sparse_memory(model, arrays, count);
     }
     return SPDF_OK;

@@ -188,9 +188,9 @@ def test_sparse_memory(workdir, corpus):
     """A sparse pre-training run never densifies, so it returns the masked part of the weight,
     gradient and moment arrays (SPDF_SPARSE_MEMORY_RELEASE): its peak stays well below the dense
     run's.  Block weights 4 x 12 x 384^2 = 7.1 M; at 75 % the masked part of gradients and both
-    moments is 64 MB.  The sparse run's peak also holds the dense weights as initialised, the mask
-    and the kernels' index tables (measured: 103 MB sparse, 138 MB dense; 168 MB sparse when it
-    kept the pages), so a quarter of that is required."""
+    moments is 61 MiB.  The sparse run's peak also holds the dense weights as initialised, the mask
+    and the kernels' index tables (measured: 101 MiB sparse, 135 MiB dense; 164 MiB sparse when it
+    kept the pages), so a quarter of the masked part (15 MiB) is required."""
     if os.environ.get("SPDF_SANITIZE", "none") != "none":
         print("test_sparse_memory: skipped under sanitizers (shadow memory, quarantine)")
         return

@@ -20,6 +20,17 @@ static spdf_context *make_context(int threads)
     return ctx;
 }
 
+/* Frees what a test built, dependents first. */
+static void free_run(spdf_phase *phase, spdf_mask *mask, spdf_optimizer *opt, spdf_model *model,
+                     spdf_context *ctx)
+{
+    spdf_phase_free(phase);
+    spdf_mask_free(mask);
+    spdf_optimizer_free(opt);
+    spdf_model_free(model);
+    spdf_context_free(ctx);
+}
+
 static spdf_model *make_model(spdf_context *ctx, int channels, int layers, uint64_t seed)
 {
     spdf_model_config mc;
@@ -309,11 +320,7 @@ START_TEST(test_masked_weights_stay_zero)
         free(before[l]);
     }
     free(before);
-    spdf_phase_free(phase);
-    spdf_mask_free(mask);
-    spdf_optimizer_free(opt);
-    spdf_model_free(model);
-    spdf_context_free(ctx);
+    free_run(phase, mask, opt, model, ctx);
 }
 END_TEST
 
@@ -390,11 +397,7 @@ START_TEST(test_transition_in_place)
     }
     for (int i = 0; i < n_tensors; i++) free(before[i]);
     free(before);
-    spdf_phase_free(phase);
-    spdf_mask_free(mask);
-    spdf_optimizer_free(opt);
-    spdf_model_free(model);
-    spdf_context_free(ctx);
+    free_run(phase, mask, opt, model, ctx);
 }
 END_TEST
 
@@ -433,11 +436,7 @@ START_TEST(test_transition_moment_options)
         delta[reset] = (float)(sum / n);
         free(w0);
         free(w1);
-        spdf_phase_free(phase);
-        spdf_mask_free(mask);
-        spdf_optimizer_free(opt);
-        spdf_model_free(model);
-        spdf_context_free(ctx);
+        free_run(phase, mask, opt, model, ctx);
     }
     ck_assert_msg(fabsf(delta[1] - 1e-3f) < 1e-4f, "reset: mean |step| %g", (double)delta[1]);
     ck_assert_msg(fabsf(delta[0] - delta[1]) > 1e-4f, "kept moments gave the same step %g", (double)delta[0]);
@@ -656,6 +655,19 @@ static long status_kib(const char *key)
 
 /* The model of the memory tests: big enough that its arrays (~170 MB dense with moments) stand
  * out from the rest of the process's resident memory (small shape, 64 positions). */
+/* 1 (with a line saying why) where resident memory says nothing about the library's pages:
+ * under AddressSanitizer (shadow memory, quarantine) or without /proc/self/status. */
+static int memory_test_skipped(const char *test)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    printf("%s: skipped under AddressSanitizer (shadow memory)\n", test);
+    return 1;
+#endif
+    if (status_kib("VmRSS:") >= 0) return 0;
+    printf("%s: skipped, /proc/self/status not available\n", test);
+    return 1;
+}
+
 static spdf_model *make_memory_model(spdf_context *ctx, spdf_optimizer **opt)
 {
     spdf_model_config mc;
@@ -686,10 +698,7 @@ static void memory_model_step(spdf_model *model, spdf_optimizer *opt)
  * with the kernel's resident high-water mark, reset just before the transition. */
 START_TEST(test_transition_peak_memory)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    printf("test_transition_peak_memory: skipped under AddressSanitizer (shadow memory)\n");
-    return;
-#endif
+    if (memory_test_skipped("test_transition_peak_memory")) return;
     FILE *clear = fopen("/proc/self/clear_refs", "w");
     if (!clear || status_kib("VmHWM:") < 0) {
         printf("test_transition_peak_memory: skipped, /proc/self/clear_refs not available\n");
@@ -720,11 +729,7 @@ START_TEST(test_transition_peak_memory)
            (long long)(params * 16 / 1024), layer_kib);
     ck_assert_msg(peak <= after + layer_kib, "peak %ld KiB > after %ld + one layer %ld", peak, after, layer_kib);
     ck_assert(after - before >= (long)(params * 16 / 1024) / 2); /* the arrays really grew */
-    spdf_phase_free(phase);
-    spdf_mask_free(mask);
-    spdf_optimizer_free(opt);
-    spdf_model_free(model);
-    spdf_context_free(ctx);
+    free_run(phase, mask, opt, model, ctx);
 }
 END_TEST
 
@@ -785,14 +790,7 @@ END_TEST
  * next training step. */
 START_TEST(test_sparse_memory_policy_resident)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    printf("test_sparse_memory_policy_resident: skipped under AddressSanitizer (shadow memory)\n");
-    return;
-#endif
-    if (status_kib("VmRSS:") < 0) {
-        printf("test_sparse_memory_policy_resident: skipped, /proc/self/status not available\n");
-        return;
-    }
+    if (memory_test_skipped("test_sparse_memory_policy_resident")) return;
     spdf_context *ctx = make_context(2);
     spdf_optimizer *opt;
     spdf_model *model = make_memory_model(ctx, &opt);
@@ -817,11 +815,7 @@ START_TEST(test_sparse_memory_policy_resident)
     ck_assert_msg(kept - released > masked_kib / 2, "RELEASE returned only %ld KiB", kept - released);
     ck_assert_msg(recommitted - released > masked_kib / 2, "KEEP recommitted only %ld KiB",
                   recommitted - released);
-    spdf_phase_free(phase);
-    spdf_mask_free(mask);
-    spdf_optimizer_free(opt);
-    spdf_model_free(model);
-    spdf_context_free(ctx);
+    free_run(phase, mask, opt, model, ctx);
 }
 END_TEST
 
@@ -832,14 +826,7 @@ END_TEST
  * and an optimizer created while sparse has its moments committed at the next step. */
 START_TEST(test_sparse_memory_keep_commits_when_training)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    printf("test_sparse_memory_keep_commits_when_training: skipped under AddressSanitizer\n");
-    return;
-#endif
-    if (status_kib("VmRSS:") < 0) {
-        printf("test_sparse_memory_keep_commits_when_training: skipped, no /proc/self/status\n");
-        return;
-    }
+    if (memory_test_skipped("test_sparse_memory_keep_commits_when_training")) return;
     const long masked = (long)(0.75 * 12.0 * 384 * 384 * 6); /* masked block weights */
     const long masked_kib = masked * 12 / 1024;               /* their gradients and 2 moments */
     long growth[2] = {0, 0};
@@ -874,11 +861,7 @@ START_TEST(test_sparse_memory_keep_commits_when_training)
             ck_assert_msg(dense - stepped < masked_kib / 10, "the transition committed %ld KiB",
                           dense - stepped);
         }
-        spdf_phase_free(phase);
-        spdf_mask_free(mask);
-        spdf_optimizer_free(opt);
-        spdf_model_free(model);
-        spdf_context_free(ctx);
+        free_run(phase, mask, opt, model, ctx);
     }
     printf("first sparse step: RSS +%ld KiB under RELEASE, +%ld under KEEP; masked gradients and "
            "moments %ld KiB\n", growth[0], growth[1], masked_kib);

@@ -2,7 +2,8 @@
  * 257 + i is merge i, the concatenation of two earlier ids.  Text is first cut into chunks that
  * merges never cross (docs/token-format.md): an optional space followed by a run of letters
  * (ASCII letters and every byte >= 0x80, so UTF-8 words stay whole), an optional space followed
- * by a run of digits, or any other single byte; a run is cut after BPE_MAX_CHUNK bytes.  A newline is therefore always its own token.
+ * by a run of digits, or any other single byte; a run is cut after BPE_MAX_CHUNK bytes.  A
+ * newline is therefore always its own token.
  *
  * Training counts the chunks, then repeatedly merges the most frequent adjacent pair (ties go to
  * the numerically smallest pair, so the result depends on the text alone) until the vocabulary

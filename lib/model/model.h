@@ -131,12 +131,12 @@ void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num
 /* Commits the pages model_apply_sparse_memory left pending (weights, gradients and the moments of
  * the model's optimizer); nothing when none are. */
 void model_commit_kept_pages(spdf_model *model);
+spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
+                          int reset_moments);
 
 /* adamw.c: the moment arrays of the model's optimizer (m, v), laid out like the parameters;
  * returns their count, 0 without an optimizer. */
 int model_optimizer_moments(const spdf_model *model, float *moments[2]);
-spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
-                          int reset_moments);
 
 /* decode.c: incremental decoding with a key/value cache of `rows` independent sequences. */
 typedef struct decoder decoder;

@@ -20,7 +20,6 @@ spdf_status spdf_transition_config_init(spdf_transition_config *config)
     return SPDF_OK;
 }
 
-/* The moment arrays of the model's optimizer, which move with the weights. */
 static spdf_status read_transition_config(const spdf_transition_config *config,
                                           spdf_transition_config *out)
 {

@@ -50,6 +50,11 @@ char **cli_split_lines(char *text, size_t *count);
 int cli_context_create(const char *backend, int32_t threads, spdf_context **ctx);
 /* Name of a phase: "dense" or "sparse". */
 const char *cli_phase_name(int32_t phase);
+/* "estimate" and "measure", the --sparse-plan choices (spdf_sparse_plan_mode order), NULL-ended. */
+extern const char *const cli_plan_mode_names[];
+/* The kernel plan of a sparse model: with per_layer 0 one line counting each product's kernels,
+ * else a line per masked layer.  Nothing for a dense model. */
+void cli_print_sparse_plan(FILE *out, const spdf_model *model, int per_layer);
 /* Seconds from an arbitrary fixed point, monotonic. */
 double cli_now(void);
 

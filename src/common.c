@@ -175,3 +175,56 @@ int cli_interrupted(void)
 {
     return interrupted_flag != 0;
 }
+
+const char *const cli_plan_mode_names[] = {"estimate", "measure", NULL};
+
+static const char *kernel_name(int32_t kind)
+{
+    switch (kind) {
+    case SPDF_SPARSE_KERNEL_INDEX: return "index";
+    case SPDF_SPARSE_KERNEL_JIT: return "jit";
+    case SPDF_SPARSE_KERNEL_DENSE: return "dense";
+    default: return "?";
+    }
+}
+
+static const char *planned_by_name(int32_t source)
+{
+    static const char *const names[] = {"estimate", "measure", "forced", "checkpoint"};
+    return source >= 0 && source < 4 ? names[source] : "?";
+}
+
+void cli_print_sparse_plan(FILE *out, const spdf_model *model, int per_layer)
+{
+    spdf_sparse_kernel_info ki;
+    memset(&ki, 0, sizeof ki);
+    ki.struct_size = sizeof ki;
+    if (spdf_model_sparse_kernel_info(model, 0, &ki) != SPDF_OK) return; /* dense */
+    int counts[3][3] = {{0}};
+    static const char *const products[3] = {"forward", "backward-data", "weight-gradient"};
+    if (per_layer)
+        fprintf(out, "kernel plan (%s index kernels, %d-float vectors), time against the dense GEMM:\n",
+                ki.isa, (int)ki.vector_floats);
+    int32_t layer = 0;
+    for (; spdf_model_sparse_kernel_info(model, layer, &ki) == SPDF_OK; layer++) {
+        const int32_t kinds[3] = {ki.forward, ki.backward_data, ki.backward_weight};
+        const float times[3] = {ki.forward_time, ki.backward_data_time, ki.backward_weight_time};
+        for (int p = 0; p < 3; p++)
+            if (kinds[p] >= 0 && kinds[p] < 3) counts[p][kinds[p]]++;
+        if (!per_layer) continue;
+        fprintf(out, "  layer %2d:", (int)layer);
+        for (int p = 0; p < 3; p++)
+            fprintf(out, " %s %s %.2fx%s", products[p], kernel_name(kinds[p]), (double)times[p],
+                    p < 2 ? "," : "");
+        fprintf(out, " (%s)\n", planned_by_name(ki.planned_by));
+    }
+    if (per_layer) return;
+    fprintf(out, "kernel plan (%s, %s index kernels) over %d layers:", planned_by_name(ki.planned_by),
+            ki.isa, (int)layer);
+    for (int p = 0; p < 3; p++) {
+        fprintf(out, " %s", products[p]);
+        for (int k = 0; k < 3; k++)
+            if (counts[p][k]) fprintf(out, " %s %d", kernel_name(k), counts[p][k]);
+        fprintf(out, "%s", p < 2 ? ";" : "\n");
+    }
+}

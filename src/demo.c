@@ -487,7 +487,7 @@ int command_demo(int argc, char **argv)
         OPT_INT64("seed", &f->seed, "N", 0, 9.2e18, "seed of initialisation, mask and data order"),
         OPT_STRING("data-dir", &f->data_dir, "DIR", "holds tinyshakespeare/input.txt and e2e/{trainset,testset_w_refs}.csv"),
         OPT_INT("threads", &f->threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &f->backend, "NAME", "kernel backend: auto, ref, xsmm (default: $SPDF_BACKEND or auto)"),
+        OPT_STRING("backend", &f->backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
     };
     command_spec command = {
         .name = "demo",

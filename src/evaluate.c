@@ -229,7 +229,7 @@ int command_generate(int argc, char **argv)
         TOKENIZER_OPTION(tokenizer_path),
         DECODE_OPTIONS(d),
         OPT_INT("threads", &threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &backend, "NAME", "kernel backend: auto, ref, xsmm (default: $SPDF_BACKEND or auto)"),
+        OPT_STRING("backend", &backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
     };
     command_spec command = {
         .name = "generate",
@@ -407,7 +407,7 @@ int command_eval(int argc, char **argv)
         OPT_INT64("batches", &f.batches, "N", 0, 1e15, "--text: at most N batches (0: all)"),
         OPT_FLAG("json", &f.json, "print one JSON object instead of text"),
         OPT_INT("threads", &f.threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, ref, xsmm (default: $SPDF_BACKEND or auto)"),
+        OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
     };
     command_spec command = {
         .name = "eval",

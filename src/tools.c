@@ -161,17 +161,43 @@ int command_flops(int argc, char **argv)
 
 /* ---- info ---- */
 
+/* Loads the checkpoint and prints its masked layers' plans (the saved ones, where the backend
+ * has those kernels). */
+static int print_checkpoint_plan(const char *path, const char *backend)
+{
+    spdf_context *ctx = NULL;
+    int code = cli_context_create(backend, 0, &ctx);
+    if (code != EXIT_OK) return code;
+    spdf_model *model = NULL;
+    const spdf_status status = spdf_checkpoint_load(path, ctx, &model, NULL, NULL, NULL);
+    if (status != SPDF_OK) {
+        spdf_context_free(ctx);
+        return cli_library_error(status, cli_input_exit_code(status), "cannot load '%s'", path);
+    }
+    spdf_sparse_kernel_info ki;
+    memset(&ki, 0, sizeof ki);
+    ki.struct_size = sizeof ki;
+    if (spdf_model_sparse_kernel_info(model, 0, &ki) == SPDF_OK) cli_print_sparse_plan(stdout, model, 1);
+    else printf("kernel plan none: the model is dense\n");
+    spdf_model_free(model);
+    spdf_context_free(ctx);
+    return code;
+}
+
 int command_info(int argc, char **argv)
 {
-    int32_t json = 0;
+    int32_t json = 0, plan = 0;
+    const char *backend = NULL;
     option_spec options[] = {
         OPT_FLAG("json", &json, "print one JSON object instead of text"),
+        OPT_FLAG("plan", &plan, "also load the model and print each masked layer's kernel plan"),
+        OPT_STRING("backend", &backend, "NAME", "backend of --plan: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
     };
     command_spec command = {
         .name = "info",
-        .usage = "CKPT [--json]",
+        .usage = "CKPT [--json] [--plan [--backend NAME]]",
         .summary = "Show what a checkpoint holds: phase, model configuration, optimizer step, sampler position.\n"
-                   "Only the header and section checksums are read; no model is built.",
+                   "Only the header and section checksums are read; no model is built, except with --plan.",
         .options = options,
         .option_count = COUNT_OF(options),
         .positional_names = "CKPT",
@@ -219,5 +245,5 @@ int command_info(int argc, char **argv)
     else printf("optimizer   none\n");
     if (info.has_sampler) printf("sampler     position %lld\n", (long long)info.sampler_position);
     else printf("sampler     none\n");
-    return EXIT_OK;
+    return plan ? print_checkpoint_plan(path, backend) : EXIT_OK;
 }

@@ -19,7 +19,7 @@ typedef struct pretrain_flags {
     int32_t layers, heads, width, context, max_seq_len, vocab, batch, steps, warmup;
     float lr, min_lr_ratio, weight_decay, grad_clip, sparsity, val_fraction;
     int64_t seed;
-    int32_t mask, threads, eval_every, eval_batches, save_every, stop_at;
+    int32_t mask, plan, threads, eval_every, eval_batches, save_every, stop_at;
 } pretrain_flags;
 
 static void print_pretrain_summary(const session *s, const pretrain_settings *ps, const train_result *r,
@@ -41,6 +41,7 @@ static void print_pretrain_summary(const session *s, const pretrain_settings *ps
            r->seconds > 0 ? tokens / r->seconds : 0,
            (kind == SPDF_PHASE_SPARSE ? flops.train_per_step_sparse : flops.train_per_step_dense) * (double)done,
            kind == SPDF_PHASE_SPARSE ? flops.train_per_step_sparse : flops.train_per_step_dense);
+    if (kind == SPDF_PHASE_SPARSE) cli_print_sparse_plan(stdout, s->model, 0);
     printf("saved %s\n", out);
 }
 
@@ -68,6 +69,7 @@ static int run_pretrain(const pretrain_flags *f, const command_spec *command)
     ps.seed = (uint64_t)f->seed;
     ps.sparsity = f->sparsity;
     ps.mask_method = f->mask;
+    ps.plan_mode = f->plan;
     ps.eval_every = f->eval_every;
     ps.eval_batches = f->eval_batches;
     ps.save_every = f->save_every;
@@ -186,6 +188,8 @@ int command_pretrain(int argc, char **argv)
         OPT_INT64("seed", &f.seed, "N", 0, 9.2e18, "seed of the initialisation, the mask and the data order"),
         OPT_FLOAT("sparsity", &f.sparsity, "S", 0, 0.999, "fraction of zero weights in the block linear layers (0: dense)"),
         OPT_CHOICE("mask", &f.mask, "KIND", mask_names, "how the mask is drawn"),
+        OPT_CHOICE("sparse-plan", &f.plan, "MODE", cli_plan_mode_names,
+                   "how each masked layer's kernels are chosen: a cost model (estimate) or timing (measure)"),
         OPT_FLOAT("val-fraction", &f.val_fraction, "X", 0, 0.9, "fraction of the data held out at its end for validation"),
         OPT_INT("eval-every", &f.eval_every, "N", 0, 1000000000, "validation loss every N steps (0: only at the end)"),
         OPT_INT("eval-batches", &f.eval_batches, "N", 0, 1000000000, "validation batches per evaluation (0: all)"),
@@ -193,7 +197,7 @@ int command_pretrain(int argc, char **argv)
         OPT_INT("stop-at", &f.stop_at, "N", 0, 1000000000, "save and stop after step N (exit 0); --resume continues"),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics (appended to when resuming)"),
         OPT_INT("threads", &f.threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, ref, xsmm (default: $SPDF_BACKEND or auto)"),
+        OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
     };
     command_spec command = {
         .name = "pretrain",
@@ -342,7 +346,7 @@ int command_finetune(int argc, char **argv)
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics"),
         TOKENIZER_OPTION(f.tokenizer),
         OPT_INT("threads", &f.threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, ref, xsmm (default: $SPDF_BACKEND or auto)"),
+        OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
     };
     command_spec command = {
         .name = "finetune",

@@ -131,6 +131,14 @@ int pretrain_create(session *s, const pretrain_settings *ps)
     spdf_mask *mask = NULL;
     status = spdf_mask_create_ex(s->model, &mc, &mask);
     if (status != SPDF_OK) return create_error(status, "mask");
+    spdf_sparse_plan_config plan;
+    spdf_sparse_plan_config_init(&plan);
+    plan.mode = ps->plan_mode;
+    status = spdf_model_set_sparse_plan(s->model, &plan);
+    if (status != SPDF_OK) {
+        spdf_mask_free(mask);
+        return create_error(status, "kernel plan");
+    }
     status = spdf_phase_create(s->model, s->opt, SPDF_PHASE_SPARSE, mask, &s->phase);
     spdf_mask_free(mask);
     return status == SPDF_OK ? EXIT_OK : create_error(status, "sparse phase");

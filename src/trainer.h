@@ -50,6 +50,7 @@ typedef struct pretrain_settings {
     uint64_t seed;          /* model initialisation, mask and data order */
     float sparsity;         /* 0: dense */
     int32_t mask_method;    /* spdf_mask_method */
+    int32_t plan_mode;      /* spdf_sparse_plan_mode of the masked layers' kernel plans */
     int32_t eval_every, eval_batches, save_every;
     int32_t stop_at;        /* 0, or save and stop (exit 0) once this many steps are done */
     const char *out_path;   /* the checkpoint; NULL: never saved */

@@ -24,6 +24,7 @@
 #define SECTION_TENSORS 3
 #define SECTION_OPTIMIZER 4
 #define SECTION_SAMPLER 5
+#define SECTION_PLAN 6
 
 /* The small model of most tests, its batches and the run lengths of the resume tests. */
 #define SMALL_V 64
@@ -190,7 +191,7 @@ static int parse_table(const unsigned char *bytes, entry *entries)
 {
     const int count = (int)get_u32(bytes + 16);
     ck_assert_int_ge(count, 1);
-    ck_assert_int_le(count, 5);
+    ck_assert_int_le(count, 6);
     for (int i = 0; i < count; i++) {
         const unsigned char *e = bytes + HEADER_BYTES + i * ENTRY_BYTES;
         entries[i] = (entry){get_u32(e), get_u32(e + 4), get_u64(e + 8), get_u64(e + 16)};
@@ -201,7 +202,7 @@ static int parse_table(const unsigned char *bytes, entry *entries)
 /* Recomputes every checksum after a deliberate change, so that only the meaning is wrong. */
 static void resign(unsigned char *bytes)
 {
-    entry entries[5];
+    entry entries[6];
     const int count = parse_table(bytes, entries);
     for (int i = 0; i < count; i++)
         put_u32(bytes + HEADER_BYTES + i * ENTRY_BYTES + 4,
@@ -638,18 +639,18 @@ START_TEST(test_documented_layout)
     unsigned char *bytes = read_bytes(path, &size);
     ck_assert(memcmp(bytes, "SPDFCKPT", 8) == 0);
     ck_assert_uint_eq(get_u32(bytes + 8), 1);
-    ck_assert_uint_eq(get_u32(bytes + 12), 7);
-    ck_assert_uint_eq(get_u32(bytes + 16), 5);
-    ck_assert_uint_eq(get_u32(bytes + 20), crc32c(bytes + HEADER_BYTES, 5 * ENTRY_BYTES));
+    ck_assert_uint_eq(get_u32(bytes + 12), 15);
+    ck_assert_uint_eq(get_u32(bytes + 16), 6);
+    ck_assert_uint_eq(get_u32(bytes + 20), crc32c(bytes + HEADER_BYTES, 6 * ENTRY_BYTES));
     ck_assert_uint_eq(get_u64(bytes + 24), size);
     ck_assert_uint_eq(get_u32(bytes + 32), 0);
     ck_assert_uint_eq(get_u32(bytes + 36), crc32c(bytes, 36));
-    entry e[5];
-    ck_assert_int_eq(parse_table(bytes, e), 5);
-    const uint32_t order[5] = {SECTION_CONFIG, SECTION_MASK, SECTION_TENSORS, SECTION_OPTIMIZER,
-                               SECTION_SAMPLER};
-    uint64_t at = HEADER_BYTES + 5 * ENTRY_BYTES;
-    for (int i = 0; i < 5; i++) {
+    entry e[6];
+    ck_assert_int_eq(parse_table(bytes, e), 6);
+    const uint32_t order[6] = {SECTION_CONFIG, SECTION_MASK, SECTION_TENSORS, SECTION_OPTIMIZER,
+                               SECTION_SAMPLER, SECTION_PLAN};
+    uint64_t at = HEADER_BYTES + 6 * ENTRY_BYTES;
+    for (int i = 0; i < 6; i++) {
         ck_assert_uint_eq(e[i].id, order[i]);
         ck_assert_uint_eq(e[i].offset, at);
         ck_assert_uint_eq(e[i].crc, crc32c(bytes + e[i].offset, (size_t)e[i].size));
@@ -718,6 +719,19 @@ START_TEST(test_documented_layout)
     ck_assert_uint_eq(get_u32(sampler + 4), SMALL_T);
     ck_assert_uint_eq(get_u64(sampler + 8), DATA_SEED);
     ck_assert_uint_eq(get_u32(sampler + 16), SPDF_SAMPLE_RANDOM);
+    /* PLAN: each masked layer's three kernels as its report gives them, a zero padding byte. */
+    const unsigned char *plan = bytes + e[5].offset;
+    ck_assert_uint_eq(e[5].size, 8 + 4 * 8);
+    ck_assert_uint_eq(get_u32(plan), 8);
+    ck_assert_uint_eq(get_u32(plan + 4), 0);
+    for (int32_t l = 0; l < 8; l++) {
+        spdf_sparse_kernel_info ki = {.struct_size = sizeof ki};
+        MUST(spdf_model_sparse_kernel_info(r.model, l, &ki));
+        ck_assert_uint_eq(plan[8 + 4 * l + 0], (unsigned)ki.forward);
+        ck_assert_uint_eq(plan[8 + 4 * l + 1], (unsigned)ki.backward_data);
+        ck_assert_uint_eq(plan[8 + 4 * l + 2], (unsigned)ki.backward_weight);
+        ck_assert_uint_eq(plan[8 + 4 * l + 3], 0);
+    }
     ck_assert_uint_eq(get_u64(sampler + 24), 2);
     free(bytes);
     run_close(&r);
@@ -790,7 +804,7 @@ START_TEST(test_section_bytes)
     size_t size = 0;
     unsigned char *good = sample_checkpoint(scratch_path("good.ckpt"), &size);
     const char *path = scratch_path("bad.ckpt");
-    entry e[5];
+    entry e[6];
     const int count = parse_table(good, e);
     for (int s = 0; s < count; s++) {
         const uint64_t samples = e[s].size < 64 ? e[s].size : 64;
@@ -813,7 +827,7 @@ START_TEST(test_truncation)
     size_t size = 0;
     unsigned char *good = sample_checkpoint(scratch_path("good.ckpt"), &size);
     const char *path = scratch_path("short.ckpt");
-    entry e[5];
+    entry e[6];
     const int count = parse_table(good, e);
     uint64_t lengths[64];
     int n = 0;
@@ -861,10 +875,10 @@ START_TEST(test_resigned_semantic_errors)
     const char *path = scratch_path("resigned.ckpt");
     unsigned char *bad = malloc(size);
     ck_assert_ptr_nonnull(bad);
-    entry e[5];
+    entry e[6];
     parse_table(good, e);
     const uint64_t config = e[0].offset, mask = e[1].offset, optimizer = e[3].offset,
-                   sampler = e[4].offset;
+                   sampler = e[4].offset, plan = e[5].offset;
 
     /* The helper itself: re-signing an unchanged file keeps it loadable. */
     memcpy(bad, good, size);
@@ -902,9 +916,14 @@ START_TEST(test_resigned_semantic_errors)
         {"unknown section id", HEADER_BYTES + 4 * ENTRY_BYTES, 9},
         {"duplicate section id", HEADER_BYTES + 4 * ENTRY_BYTES, SECTION_CONFIG},
         {"overlapping sections", HEADER_BYTES + 4 * ENTRY_BYTES + 8, (uint32_t)(sampler - 4)},
-        {"unknown flag", 12, 15},
+        {"unknown flag", 12, 31},
         {"flag without its section", 12, 3},
-        {"five sections claimed as four", 16, 4},
+        {"six sections claimed as four", 16, 4},
+        {"plan layer count", plan, 7},
+        {"plan kernel 3", plan + 8, 3},
+        {"plan JIT weight gradient", plan + 8, 0x00010000u},
+        {"plan padding byte", plan + 8, 0x01000000u},
+        {"plan without the sparse phase", 12, 14},
     };
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
         memcpy(bad, good, size);
@@ -1146,8 +1165,8 @@ START_TEST(test_sparse_checkpoint_size)
     }
     const int64_t stored = params - (total - nnz);
     ck_assert_int_eq(dense, HEADER_BYTES + 3 * ENTRY_BYTES + 56 + 4 * params + 56 + 8 * params);
-    ck_assert_int_eq(sparse, HEADER_BYTES + 4 * ENTRY_BYTES + 56 + 8 + bitmaps + 4 * stored + 56 +
-                                 8 * stored);
+    ck_assert_int_eq(sparse, HEADER_BYTES + 5 * ENTRY_BYTES + 56 + 8 + bitmaps + 4 * stored + 56 +
+                                 8 * stored + 8 + 4 * layers);
     spdf_phase_free(phase);
     spdf_mask_free(mask);
     spdf_optimizer_free(opt);

@@ -79,8 +79,16 @@ MASK_GLOBAL = 1
 
 PHASE_DENSE = 0
 PHASE_SPARSE = 1
+SPARSE_KERNEL_AUTO = -1
 SPARSE_KERNEL_INDEX = 0
 SPARSE_KERNEL_JIT = 1
+SPARSE_KERNEL_DENSE = 2
+SPARSE_PLAN_ESTIMATE = 0
+SPARSE_PLAN_MEASURE = 1
+SPARSE_PLANNED_ESTIMATE = 0
+SPARSE_PLANNED_MEASURE = 1
+SPARSE_PLANNED_FORCED = 2
+SPARSE_PLANNED_CHECKPOINT = 3
 SPARSE_MEMORY_RELEASE = 0
 SPARSE_MEMORY_KEEP = 1
 
@@ -195,7 +203,17 @@ class MaskLayerInfo(_Struct):
 
 class SparseKernelInfo(_Struct):
     _fields_ = [("struct_size", c_size_t), ("kind", c_int32), ("reserved", c_int32),
-                ("code_bytes", c_int64)]
+                ("code_bytes", c_int64), ("forward", c_int32), ("backward_data", c_int32),
+                ("backward_weight", c_int32), ("planned_by", c_int32), ("forward_time", c_float),
+                ("backward_data_time", c_float), ("backward_weight_time", c_float),
+                ("vector_floats", c_int32), ("isa", c_char_p)]
+
+
+class SparsePlanConfig(_Struct):
+    _init = "spdf_sparse_plan_config_init"
+    _fields_ = [("struct_size", c_size_t), ("mode", c_int32), ("forward", c_int32),
+                ("backward_data", c_int32), ("backward_weight", c_int32),
+                ("measure_tokens", c_int32), ("reserved", c_int32)]
 
 
 class TransitionConfig(_Struct):
@@ -312,6 +330,9 @@ PROTOTYPES = {
     "spdf_model_backward": (_status, [_handle]),
     "spdf_model_sparse_kernel_info": (_status, [_handle, c_int32, _P(SparseKernelInfo)]),
     "spdf_model_set_sparse_memory": (_status, [_handle, c_int]),
+    "spdf_sparse_plan_config_init": (_status, [_P(SparsePlanConfig)]),
+    "spdf_model_set_sparse_plan": (_status, [_handle, _P(SparsePlanConfig)]),
+    "spdf_model_get_sparse_plan": (_status, [_handle, _P(SparsePlanConfig)]),
     "spdf_model_get_sparse_memory": (_status, [_handle, _P(c_int)]),
     "spdf_model_zero_grad": (_status, [_handle]),
     # optimizer
@@ -795,10 +816,22 @@ class Model(_Handle):
         _call("spdf_model_backward", self.handle)
 
     def sparse_kernel_info(self, layer):
-        """How masked layer `layer` runs in a sparse phase (SPARSE_KERNEL_INDEX or _JIT)."""
+        """How masked layer `layer` runs in a sparse phase: the kernel of each product
+        (SPARSE_KERNEL_INDEX, _JIT or _DENSE), how the plan was made, its relative times."""
         info = SparseKernelInfo()
         _call("spdf_model_sparse_kernel_info", self.handle, layer, byref(info))
         return info
+
+    @property
+    def sparse_plan(self):
+        """The SparsePlanConfig masked layers are planned with (ESTIMATE by default)."""
+        config = SparsePlanConfig()
+        _call("spdf_model_get_sparse_plan", self.handle, byref(config))
+        return config
+
+    @sparse_plan.setter
+    def sparse_plan(self, config):
+        _call("spdf_model_set_sparse_plan", self.handle, byref(config))
 
     @property
     def sparse_memory(self):

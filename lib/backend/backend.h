@@ -3,11 +3,13 @@
 #ifndef SPDF_BACKEND_H
 #define SPDF_BACKEND_H
 
+#include "spdf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 /* Bumped when entries are added; an entry a backend leaves NULL falls back to the reference. */
-#define SPDF_BACKEND_OPS_VERSION 3
+#define SPDF_BACKEND_OPS_VERSION 4
 
 typedef enum spdf_transpose { SPDF_NO_TRANS = 0, SPDF_TRANS = 1 } spdf_transpose;
 
@@ -18,6 +20,33 @@ typedef struct spdf_sparse_pattern {
     const int32_t *row_ptr; /* (rows + 1) */
     const int32_t *col_idx; /* (nnz) */
 } spdf_sparse_pattern;
+
+/* The three products of a sparse layer, in the order of every per-product array. */
+typedef enum spdf_sparse_product {
+    SPDF_PRODUCT_FORWARD = 0,
+    SPDF_PRODUCT_BACKWARD_DATA = 1,
+    SPDF_PRODUCT_BACKWARD_WEIGHT = 2,
+    SPDF_PRODUCTS = 3
+} spdf_sparse_product;
+
+/* What a layer's plan is to be made from (spdf_sparse_plan_config as the model passes it). */
+typedef struct spdf_sparse_plan_request {
+    int num_threads;               /* the threads the products will run on */
+    spdf_sparse_plan_mode mode;
+    int forced[SPDF_PRODUCTS];     /* SPDF_SPARSE_KERNEL_AUTO or the spdf_sparse_kernel_kind to use */
+    spdf_sparse_plan_source source; /* what to report when every product is forced */
+    int64_t measure_tokens;        /* tokens per timed product (MEASURE) */
+} spdf_sparse_plan_request;
+
+/* A layer's plan as it is: the kernel of each product and how it was chosen. */
+typedef struct spdf_sparse_plan_report {
+    spdf_sparse_kernel_kind kind[SPDF_PRODUCTS];
+    spdf_sparse_plan_source planned_by;
+    float relative_time[SPDF_PRODUCTS]; /* against the dense GEMM; 0 where unknown */
+    int vector_floats;                  /* of the index kernels */
+    const char *isa;                    /* of the index kernels, a static string */
+    size_t code_bytes;                  /* generated code held */
+} spdf_sparse_plan_report;
 
 typedef struct spdf_backend_ops {
     int version;      /* SPDF_BACKEND_OPS_VERSION the table was written for */
@@ -54,13 +83,18 @@ typedef struct spdf_backend_ops {
     void (*sparse_backward_weight)(int num_threads, const void *layer, float *dvalues,
                                    const float *dout, const float *inp, int64_t N);
 
-    /* ---- version 3 ----
-     * How the layer's forward and backward-data run: *uses_jit 1 for generated code, with
-     * *code_bytes of it; 0 and 0 for index kernels. */
-    void (*sparse_kernel_info)(const void *layer, int *uses_jit, size_t *code_bytes);
+    /* ---- version 4 ----
+     * Plans the layer: chooses each product's kernel as the request says and builds what the
+     * chosen kernels need; the storage order does not change.  SPDF_ENOMEM, or SPDF_EUNSUPPORTED
+     * for a forced kernel the backend cannot run.  NULL: one kernel per product, nothing to
+     * choose (a forced kernel other than INDEX is then unsupported). */
+    spdf_status (*sparse_plan)(void *layer, const spdf_sparse_plan_request *request);
+    /* The layer's plan; NULL: every product on index kernels, no figures. */
+    void (*sparse_kernel_info)(const void *layer, spdf_sparse_plan_report *report);
 } spdf_backend_ops;
 
 extern const spdf_backend_ops spdf_backend_ref;
+extern const spdf_backend_ops spdf_backend_native;
 #ifdef SPDF_HAVE_XSMM
 extern const spdf_backend_ops spdf_backend_xsmm;
 #endif

@@ -139,11 +139,18 @@ static void ref_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tra
 
 static int ref_available(void) { return 1; }
 
-static void ref_sparse_kernel_info(const void *layer, int *uses_jit, size_t *code_bytes)
+/* One kernel per product, the plain CSR loops: nothing to plan. */
+static void ref_sparse_kernel_info(const void *layer, spdf_sparse_plan_report *report)
 {
     (void)layer;
-    *uses_jit = 0;
-    *code_bytes = 0;
+    for (int p = 0; p < SPDF_PRODUCTS; p++) {
+        report->kind[p] = SPDF_SPARSE_KERNEL_INDEX;
+        report->relative_time[p] = 0.0f;
+    }
+    report->planned_by = SPDF_SPARSE_PLANNED_ESTIMATE;
+    report->vector_floats = 1;
+    report->isa = "reference";
+    report->code_bytes = 0;
 }
 
 const spdf_backend_ops spdf_backend_ref = {

@@ -9,6 +9,7 @@ static const spdf_backend_ops *const registry[] = {
 #ifdef SPDF_HAVE_XSMM
     &spdf_backend_xsmm,
 #endif
+    &spdf_backend_native,
     &spdf_backend_ref,
 };
 
@@ -27,13 +28,16 @@ spdf_backend_ops spdf_backend_with_fallbacks(const spdf_backend_ops *ops)
     if (!merged.gemm) merged.gemm = ref->gemm;
     if (!merged.sparse_prepare || !merged.sparse_release || !merged.sparse_forward ||
         !merged.sparse_backward_data || !merged.sparse_backward_weight || !merged.sparse_order) {
-        /* the sparse entries work as a set: take all of them from the reference */
+        /* the sparse entries work as a set: take all of them from the reference (sparse_plan
+         * and sparse_kernel_info may stay NULL: nothing to plan) */
         merged.sparse_prepare = ref->sparse_prepare;
         merged.sparse_release = ref->sparse_release;
         merged.sparse_order = ref->sparse_order;
         merged.sparse_forward = ref->sparse_forward;
         merged.sparse_backward_data = ref->sparse_backward_data;
         merged.sparse_backward_weight = ref->sparse_backward_weight;
+        merged.sparse_plan = ref->sparse_plan;
+        merged.sparse_kernel_info = ref->sparse_kernel_info;
     }
     return merged;
 }

@@ -4,6 +4,7 @@
 #include "backend/gemm_small.h"
 #include "backend/scratch.h"
 #include "core/core.h"
+#include "backend/sparse_plan.h"
 #include "backend/xsmm_sparse.h"
 
 #include <libxsmm.h>
@@ -369,16 +370,38 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
     scratch_release(buffers, capacity);
 }
 
+/* ---- sparse layers: the index kernels, libxsmm's JIT kernels and this GEMM, by plan ---- */
+
+/* Index-kernel time per non-zero over this GEMM's time per weight element (sparse_plan.h).
+ * AVX2: the "ratio" column of bench_sparse at density 0.5, 2 threads, on the AMD EPYC Zen 3 of
+ * docs/benchmarks.md (forward 1.3-1.5, backward-data 1.4-2.2, weight gradient 1.8-2.3), rounded
+ * up so that the index kernels are kept only where they clearly win.  AVX-512: not measured
+ * here; the AVX2 kernels' ratios on the AVX-512 Xeon of the same document (2.1-4.2 at density
+ * 0.25) with the AVX-512 kernels assumed 1.5x faster than those: MEASURE confirms them. */
+static const sparse_cost_model xsmm_sparse_costs = {
+    .index_ratio = {
+        [CPU_ISA_PORTABLE] = {4.0f, 4.0f, 4.0f},
+        [CPU_ISA_AVX2] = {1.6f, 2.1f, 2.3f},
+        [CPU_ISA_AVX512] = {1.8f, 2.0f, 2.5f},
+    },
+    .jit_ratio = {[CPU_ISA_PORTABLE] = 1e30f, [CPU_ISA_AVX2] = 3.5f, [CPU_ISA_AVX512] = 4.0f},
+};
+
+static const sparse_backend_kernels xsmm_sparse_backend = {
+    .gemm = xsmm_gemm,
+    .costs = &xsmm_sparse_costs,
+    .jit = &xsmm_sparse_jit,
+};
+
+static void *xsmm_sparse_prepare(const spdf_sparse_pattern *pattern)
+{
+    return sparse_plan_create(pattern, &xsmm_sparse_backend);
+}
+
 const spdf_backend_ops spdf_backend_xsmm = {
     .version = SPDF_BACKEND_OPS_VERSION,
     .name = "xsmm",
     .available = xsmm_available,
     .gemm = xsmm_gemm,
-    .sparse_prepare = xsmm_sparse_prepare,
-    .sparse_release = xsmm_sparse_release,
-    .sparse_order = xsmm_sparse_order,
-    .sparse_forward = xsmm_sparse_forward,
-    .sparse_backward_data = xsmm_sparse_backward_data,
-    .sparse_backward_weight = xsmm_sparse_backward_weight,
-    .sparse_kernel_info = xsmm_sparse_kernel_info,
+    SPARSE_PLAN_BACKEND_ENTRIES(xsmm_sparse_prepare),
 };

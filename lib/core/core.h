@@ -47,6 +47,24 @@ void spdf_clear_error(void);
  * first release's members (min_size) and must be set. */
 spdf_status spdf_check_struct_size(size_t struct_size, size_t min_size, const char *type_name);
 
+/* Extensible structs (docs/api-conventions.md) begin with `size_t struct_size`, which the
+ * caller's release set to its sizeof; members are only ever appended.  These two move one across
+ * the API so that a caller built against an older, smaller layout keeps working:
+ *
+ * spdf_struct_read: a configuration coming in.  `into` (size bytes, this release's layout)
+ * holds the defaults; the caller's first struct_size bytes of `from` are copied over them, so
+ * members the caller does not know keep their defaults.  into's struct_size becomes size.
+ *
+ * spdf_struct_write: a result going out.  The first struct_size bytes of `result` (size bytes,
+ * this release's layout) are copied to `to`, and nothing past them is written; to's
+ * struct_size is kept.
+ *
+ * Both fail with SPDF_EINVAL if struct_size is below min_size (the first layout's size). */
+spdf_status spdf_struct_read(void *into, size_t size, const void *from, size_t min_size,
+                             const char *type_name);
+spdf_status spdf_struct_write(void *to, const void *result, size_t size, size_t min_size,
+                              const char *type_name);
+
 /* ---- memory ---- */
 
 #define SPDF_ALIGNMENT 64

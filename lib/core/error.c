@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_error[512];
 
@@ -42,5 +43,32 @@ spdf_status spdf_check_struct_size(size_t struct_size, size_t min_size, const ch
                          "%s.struct_size is %zu, expected at least %zu: call the matching "
                          "_config_init() first",
                          type_name, struct_size, min_size);
+    return SPDF_OK;
+}
+
+static size_t struct_size_of(const void *s)
+{
+    size_t size;
+    memcpy(&size, s, sizeof size);
+    return size;
+}
+
+spdf_status spdf_struct_read(void *into, size_t size, const void *from, size_t min_size,
+                             const char *type_name)
+{
+    const size_t given = struct_size_of(from);
+    SPDF_TRY(spdf_check_struct_size(given, min_size, type_name));
+    memcpy(into, from, given < size ? given : size);
+    memcpy(into, &size, sizeof size);
+    return SPDF_OK;
+}
+
+spdf_status spdf_struct_write(void *to, const void *result, size_t size, size_t min_size,
+                              const char *type_name)
+{
+    const size_t given = struct_size_of(to);
+    SPDF_TRY(spdf_check_struct_size(given, min_size, type_name));
+    memcpy((char *)to + sizeof given, (const char *)result + sizeof given,
+           (given < size ? given : size) - sizeof given);
     return SPDF_OK;
 }

@@ -36,7 +36,8 @@
 #define FLAG_SPARSE 1u
 #define FLAG_OPTIMIZER 2u
 #define FLAG_SAMPLER 4u
-#define FLAGS_KNOWN (FLAG_SPARSE | FLAG_OPTIMIZER | FLAG_SAMPLER)
+#define FLAG_PLAN 8u
+#define FLAGS_KNOWN (FLAG_SPARSE | FLAG_OPTIMIZER | FLAG_SAMPLER | FLAG_PLAN)
 
 /* Section table entry: id, payload CRC-32C, offset, size. */
 #define ENTRY_BYTES 24
@@ -47,7 +48,8 @@ enum section_id {
     SECTION_TENSORS = 3,
     SECTION_OPTIMIZER = 4,
     SECTION_SAMPLER = 5,
-    SECTION_ID_COUNT = 6 /* ids are 1 .. SECTION_ID_COUNT - 1 */
+    SECTION_PLAN = 6,
+    SECTION_ID_COUNT = 7 /* ids are 1 .. SECTION_ID_COUNT - 1 */
 };
 #define MAX_SECTIONS (SECTION_ID_COUNT - 1)
 
@@ -56,6 +58,8 @@ enum section_id {
 #define MASK_LAYER_BYTES 32
 #define OPTIMIZER_HEADER_BYTES 56
 #define SAMPLER_BYTES 32
+#define PLAN_HEADER_BYTES 8
+#define PLAN_LAYER_BYTES 4
 
 #define CHUNK_FLOATS 4096
 #define CHUNK_BYTES (CHUNK_FLOATS * 4)
@@ -74,6 +78,7 @@ static const char *section_name(uint32_t id)
     case SECTION_TENSORS: return "TENSORS";
     case SECTION_OPTIMIZER: return "OPTIMIZER";
     case SECTION_SAMPLER: return "SAMPLER";
+    case SECTION_PLAN: return "PLAN";
     }
     return "unknown";
 }
@@ -246,6 +251,22 @@ static spdf_status put_mask(writer *w, const spdf_model *model)
     return SPDF_OK;
 }
 
+/* The kernel of each product of every masked layer, in the mask's layer order. */
+static spdf_status put_plan(writer *w, const spdf_model *model)
+{
+    unsigned char head[PLAN_HEADER_BYTES] = {0};
+    store_u32le(head, (uint32_t)model->num_sparse);
+    SPDF_TRY(put(w, head, sizeof head));
+    for (int l = 0; l < model->num_sparse; l++) {
+        spdf_sparse_plan_report report;
+        model_sparse_report(model, l, &report);
+        unsigned char record[PLAN_LAYER_BYTES] = {0};
+        for (int p = 0; p < SPDF_PRODUCTS; p++) record[p] = (unsigned char)report.kind[p];
+        SPDF_TRY(put(w, record, sizeof record));
+    }
+    return SPDF_OK;
+}
+
 static spdf_status put_optimizer(writer *w, const spdf_optimizer *opt)
 {
     const spdf_optimizer_config *c = &opt->config;
@@ -296,6 +317,9 @@ static int plan_sections(const spdf_model *model, const spdf_optimizer *opt,
     table[count++] = (section){SECTION_TENSORS, 0, 0, stored_bytes};
     if (opt) table[count++] = (section){SECTION_OPTIMIZER, 0, 0, OPTIMIZER_HEADER_BYTES + 2 * stored_bytes};
     if (sampler) table[count++] = (section){SECTION_SAMPLER, 0, 0, SAMPLER_BYTES};
+    if (model->phase == SPDF_PHASE_SPARSE)
+        table[count++] = (section){SECTION_PLAN, 0, 0,
+                                   PLAN_HEADER_BYTES + PLAN_LAYER_BYTES * (uint64_t)model->num_sparse};
     uint64_t at = HEADER_BYTES + (uint64_t)count * ENTRY_BYTES;
     for (int i = 0; i < count; i++) {
         table[i].offset = at;
@@ -343,6 +367,7 @@ static spdf_status write_checkpoint(writer *w, const spdf_model *model, const sp
         case SECTION_TENSORS: SPDF_TRY(put_stored(w, model, model->params)); break;
         case SECTION_OPTIMIZER: SPDF_TRY(put_optimizer(w, opt)); break;
         case SECTION_SAMPLER: SPDF_TRY(put_sampler(w, sampler)); break;
+        case SECTION_PLAN: SPDF_TRY(put_plan(w, model)); break;
         }
         if (w->position != table[i].offset + table[i].size)
             return spdf_fail(SPDF_EINTERNAL, "checkpoint section %s has %llu bytes, %llu planned",
@@ -351,7 +376,7 @@ static spdf_status write_checkpoint(writer *w, const spdf_model *model, const sp
                              (unsigned long long)table[i].size);
         table[i].crc = w->crc;
     }
-    const uint32_t flags = (model->phase == SPDF_PHASE_SPARSE ? FLAG_SPARSE : 0u) |
+    const uint32_t flags = (model->phase == SPDF_PHASE_SPARSE ? FLAG_SPARSE | FLAG_PLAN : 0u) |
                            (opt ? FLAG_OPTIMIZER : 0u) | (sampler ? FLAG_SAMPLER : 0u);
     encode_head(head, table, count, flags, w->position);
     if (fseeko(w->file, 0, SEEK_SET) != 0) return io_fail(errno, "seek in", "checkpoint", w->path);
@@ -398,6 +423,7 @@ typedef struct checkpoint_file {
     spdf_phase_kind phase;
     int64_t num_params, stored;
     unsigned char *mask;                  /* the MASK payload, NULL in the dense phase */
+    int8_t *plan;                         /* (layers, SPDF_PRODUCTS) kernels; NULL if none saved */
     spdf_optimizer_config optimizer;
     int64_t step, moment_step;
     int32_t B, T;
@@ -520,6 +546,7 @@ static spdf_status check_table(checkpoint_file *cf, const unsigned char *h)
         {SECTION_MASK, (cf->flags & FLAG_SPARSE) != 0, "the sparse flag says so"},
         {SECTION_OPTIMIZER, (cf->flags & FLAG_OPTIMIZER) != 0, "the optimizer flag says so"},
         {SECTION_SAMPLER, (cf->flags & FLAG_SAMPLER) != 0, "the sampler flag says so"},
+        {SECTION_PLAN, (cf->flags & FLAG_PLAN) != 0, "the plan flag says so"},
     };
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (cf->present[rules[i].id] != rules[i].wanted)
@@ -686,6 +713,43 @@ static spdf_status read_mask(checkpoint_file *cf)
     return SPDF_OK;
 }
 
+/* The PLAN section (sparse phase, optional): one record per masked layer, each product's kernel
+ * a spdf_sparse_kernel_kind (no JIT for the weight gradient), the padding byte 0. */
+static spdf_status read_plan(checkpoint_file *cf)
+{
+    if (!cf->present[SECTION_PLAN]) return SPDF_OK;
+    if (cf->phase != SPDF_PHASE_SPARSE)
+        return format_fail(cf, "a PLAN section in a dense checkpoint");
+    const int layers = 4 * cf->config.num_layers;
+    const uint64_t bytes = PLAN_HEADER_BYTES + PLAN_LAYER_BYTES * (uint64_t)layers;
+    SPDF_TRY(expect_size(cf, SECTION_PLAN, bytes));
+    SPDF_TRY(check_section_crc(cf, SECTION_PLAN));
+    unsigned char *b = malloc((size_t)bytes);
+    cf->plan = malloc((size_t)layers * SPDF_PRODUCTS);
+    if (!b || !cf->plan) {
+        free(b);
+        return spdf_fail(SPDF_ENOMEM, "out of memory for the plan of checkpoint '%s'", cf->path);
+    }
+    spdf_status status = read_at(cf, cf->sections[SECTION_PLAN].offset, b, (size_t)bytes);
+    if (status == SPDF_OK && (load_u32le(b) != (uint32_t)layers || load_u32le(b + 4) != 0))
+        status = format_fail(cf, "the plan has %u layers, the model has %d block linear weights",
+                             (unsigned)load_u32le(b), layers);
+    for (int l = 0; status == SPDF_OK && l < layers; l++) {
+        const unsigned char *record = b + PLAN_HEADER_BYTES + PLAN_LAYER_BYTES * l;
+        for (int p = 0; p < SPDF_PRODUCTS; p++) {
+            const int kind = record[p];
+            if (kind > SPDF_SPARSE_KERNEL_DENSE ||
+                (p == SPDF_PRODUCT_BACKWARD_WEIGHT && kind == SPDF_SPARSE_KERNEL_JIT))
+                status = format_fail(cf, "plan layer %d: unknown kernel %d for product %d", l, kind, p);
+            cf->plan[l * SPDF_PRODUCTS + p] = (int8_t)kind;
+        }
+        if (status == SPDF_OK && record[3] != 0)
+            status = format_fail(cf, "plan layer %d: the padding byte is not 0", l);
+    }
+    free(b);
+    return status;
+}
+
 static spdf_status read_optimizer(checkpoint_file *cf)
 {
     if (!cf->present[SECTION_OPTIMIZER]) return SPDF_OK;
@@ -761,6 +825,7 @@ static spdf_status open_checkpoint(const char *path, checkpoint_file *cf)
     SPDF_TRY(expect_size(cf, SECTION_TENSORS, 4 * (uint64_t)cf->stored));
     SPDF_TRY(check_section_crc(cf, SECTION_TENSORS));
     SPDF_TRY(read_optimizer(cf));
+    SPDF_TRY(read_plan(cf));
     return read_sampler(cf);
 }
 
@@ -768,8 +833,10 @@ static void close_checkpoint(checkpoint_file *cf)
 {
     if (cf->file) fclose(cf->file);
     free(cf->mask);
+    free(cf->plan);
     cf->file = NULL;
     cf->mask = NULL;
+    cf->plan = NULL;
 }
 
 /* ---- building the model from a validated file ---- */
@@ -893,6 +960,7 @@ static spdf_status build_state(const checkpoint_file *cf, spdf_context *ctx, int
     const spdf_status status = spdf_phase_create(*model, *opt, cf->phase, mask, phase);
     spdf_mask_free(mask);
     SPDF_TRY(status);
+    if (cf->plan) SPDF_TRY(model_plan_sparse(*model, cf->plan)); /* the saved kernels */
     return fill_state(cf, *model, *opt);
 }
 

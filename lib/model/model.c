@@ -155,6 +155,7 @@ spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config
     if (!model) return spdf_fail(SPDF_ENOMEM, "out of memory for a model");
     model->ctx = ctx;
     model->sparse_memory = SPDF_SPARSE_MEMORY_KEEP; /* the transition only moves data */
+    spdf_sparse_plan_config_init(&model->sparse_plan);
     model->config = *config;
     model->config.struct_size = sizeof model->config;
     const int L = config->num_layers;
@@ -417,27 +418,6 @@ spdf_status spdf_model_backward(spdf_model *model)
     model_commit_kept_pages(model); /* a sparse model under KEEP starts training: see storage.c */
     gpt_backward(model);
     model->has_targets = 0; /* the backward pass consumed the saved attention weights */
-    return SPDF_OK;
-}
-
-spdf_status spdf_model_sparse_kernel_info(const spdf_model *model, int32_t layer,
-                                          spdf_sparse_kernel_info *info)
-{
-    spdf_clear_error();
-    SPDF_CHECK_ARG(model);
-    SPDF_CHECK_ARG(info);
-    SPDF_TRY(spdf_check_struct_size(info->struct_size, sizeof *info, "spdf_sparse_kernel_info"));
-    if (!model->sparse)
-        return spdf_fail(SPDF_ESTATE, "the model is not in a sparse phase: no sparse kernels");
-    if (layer < 0 || layer >= model->num_sparse)
-        return spdf_fail(SPDF_EINVAL, "layer %d is outside [0, %d)", (int)layer, model->num_sparse);
-    int uses_jit = 0;
-    size_t code_bytes = 0;
-    const spdf_backend_ops *ops = model_exec(model).ops;
-    ops->sparse_kernel_info(model->sparse[layer].kernel, &uses_jit, &code_bytes);
-    info->kind = uses_jit ? SPDF_SPARSE_KERNEL_JIT : SPDF_SPARSE_KERNEL_INDEX;
-    info->reserved = 0;
-    info->code_bytes = (int64_t)code_bytes;
     return SPDF_OK;
 }
 

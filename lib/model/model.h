@@ -100,6 +100,7 @@ struct spdf_model {
     int has_targets;    /* the last forward pass computed a loss, so backward may run */
     spdf_sparse_memory sparse_memory; /* what a SPARSE phase does with the unused dense pages */
     int pages_pending; /* KEEP: those pages are to be committed at the next backward pass */
+    spdf_sparse_plan_config sparse_plan; /* how masked layers are planned */
 };
 
 static inline spdf_exec model_exec(const spdf_model *model)
@@ -133,6 +134,13 @@ void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num
 void model_commit_kept_pages(spdf_model *model);
 spdf_status model_densify(spdf_model *model, float *const *moments, int num_moments,
                           int reset_moments);
+
+/* plan.c: planning the masked layers' kernels.  saved: the kernels a checkpoint recorded,
+ * (num_sparse, SPDF_PRODUCTS) spdf_sparse_kernel_kind values, or NULL to plan by the model's
+ * configuration; a saved kernel the backend lacks is planned afresh. */
+spdf_status model_plan_layer(const spdf_model *model, void *kernel, int layer, const int8_t *saved);
+spdf_status model_plan_sparse(spdf_model *model, const int8_t *saved);
+void model_sparse_report(const spdf_model *model, int layer, spdf_sparse_plan_report *report);
 
 /* adamw.c: the moment arrays of the model's optimizer (m, v), laid out like the parameters;
  * returns their count, 0 without an optimizer. */

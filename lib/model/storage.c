@@ -172,7 +172,8 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
             status = spdf_fail(SPDF_ENOMEM, "the %s backend could not prepare sparse layer %d",
                                model->ctx->ops->name, l);
         else
-            status = adopt_order(model, &sparse[l]);
+            status = model_plan_layer(model, sparse[l].kernel, l, NULL);
+        if (status == SPDF_OK) status = adopt_order(model, &sparse[l]);
     }
     float *scratch = NULL;
     if (status == SPDF_OK) {

@@ -1,10 +1,13 @@
 /* Sparse kernel benchmark: forward, backward-data and backward-weight of every block linear layer
- * of the tracked shapes, for the reference sparse kernels, the xsmm sparse kernels (index and,
- * when a JIT budget is given, libxsmm JIT) and the dense xsmm GEMM, measured side by side.
+ * of the tracked shapes, measured side by side: the dense GEMM, the reference sparse kernels, the
+ * index kernels, libxsmm's JIT kernels (--jit, xsmm builds) and the layer's default plan
+ * (ESTIMATE), all of the default backend (xsmm where it runs, else native).
  * Usage: bench_sparse [--threads N] [--reps R] [--shape small|gpt2|resident|all] [--jit]
  *                     [--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min]
+ *                     [--kernels portable|avx2|avx512]
  *        bench_sparse --step small|gpt2 [--threads N] [--reps R] [--clock wall|cpu] [--only V]
- *                     [--release-memory]
+ *                     [--release-memory] [--kernels ...]
+ * --kernels runs the index kernels of that instruction set (exit 77 if this CPU cannot).
  * --step times whole training steps (forward, backward, AdamW) through the public API: the dense
  * model on the reference and the default backend, and at 50 % and 75 % sparsity, alternating;
  * --only V runs just variant V (0..3, in that order), for a profiler; --release-memory gives
@@ -17,9 +20,10 @@
  * time: on a loaded machine it is far steadier; run it with OMP_WAIT_POLICY=passive so that
  * threads waiting at barriers sleep instead of spinning.
  * Prints a markdown table: median wall-clock ms, GFLOP/s of useful work (2 N nnz for the sparse
- * kernels, 2 N rows cols for the dense GEMM) and the ratio sparse / dense GEMM per operation. */
+ * kernels, 2 N rows cols for the dense GEMM), the ratio to the dense GEMM per operation, and for
+ * the index kernels the cost model's ratio (that ratio over the density). */
 #include "backend/backend.h"
-#include "backend/xsmm_sparse.h"
+#include "backend/sparse_index.h"
 #include "core/context.h"
 #include "core/core.h"
 #include "spdf.h"
@@ -46,10 +50,10 @@ static const layer_shape shapes[] = {
 };
 
 enum { OP_FORWARD, OP_BACKWARD_DATA, OP_BACKWARD_WEIGHT, OPS };
-enum { IMPL_DENSE, IMPL_REF, IMPL_INDEX, IMPL_JIT, IMPLS };
+enum { IMPL_DENSE, IMPL_REF, IMPL_INDEX, IMPL_JIT, IMPL_PLAN, IMPLS };
 static const char *const op_names[OPS] = {"forward", "backward-data", "backward-weight"};
-static const char *const impl_names[IMPLS] = {"dense xsmm GEMM", "ref sparse", "xsmm sparse",
-                                              "xsmm sparse JIT"};
+static const char *const impl_names[IMPLS] = {"dense GEMM", "ref sparse", "index kernels",
+                                              "libxsmm JIT (weight: index)", "plan (ESTIMATE)"};
 
 static clockid_t clock_id = CLOCK_MONOTONIC;
 
@@ -132,14 +136,23 @@ typedef struct operands {
     float *values, *dvalues; /* (nnz) */
     float *inp, *dinp;       /* (N, cols) */
     float *out, *dout;       /* (N, rows) */
-    void *ref_layer, *index_layer, *jit_layer;
+    void *layer[IMPLS];      /* the sparse layer each implementation runs on */
 } operands;
+
+/* The backend whose kernels are measured: xsmm when it runs here, else native. */
+static const spdf_backend_ops *measured_backend(void)
+{
+#ifdef SPDF_HAVE_XSMM
+    if (spdf_backend_xsmm.available()) return &spdf_backend_xsmm;
+#endif
+    return &spdf_backend_native;
+}
 
 /* One timed call of (impl, op). */
 static void run(const operands *o, int impl, int op, int threads)
 {
     const layer_shape *s = o->s;
-    const spdf_backend_ops *x = &spdf_backend_xsmm, *r = &spdf_backend_ref;
+    const spdf_backend_ops *x = measured_backend();
     if (impl == IMPL_DENSE) {
         if (op == OP_FORWARD)
             x->gemm(threads, SPDF_NO_TRANS, SPDF_TRANS, s->N, s->rows, s->cols, 1.0f, o->inp,
@@ -152,15 +165,44 @@ static void run(const operands *o, int impl, int op, int threads)
                     s->rows, o->inp, s->cols, 1.0f, o->dweight, s->cols);
         return;
     }
-    const spdf_backend_ops *ops = impl == IMPL_REF ? r : x;
-    const void *layer = impl == IMPL_REF ? o->ref_layer : impl == IMPL_INDEX ? o->index_layer : o->jit_layer;
+    const spdf_backend_ops *ops = impl == IMPL_REF ? &spdf_backend_ref : x;
+    const void *layer = o->layer[impl];
     if (op == OP_FORWARD) ops->sparse_forward(threads, layer, o->values, o->out, o->inp, s->N);
     else if (op == OP_BACKWARD_DATA)
         ops->sparse_backward_data(threads, layer, o->values, o->dinp, o->dout, s->N);
     else ops->sparse_backward_weight(threads, layer, o->dvalues, o->dout, o->inp, s->N);
 }
 
-static void set_budget(const char *bytes) { setenv(XSMM_SPARSE_JIT_BUDGET_ENV, bytes, 1); }
+/* A layer of the measured backend planned as `impl` says: forced index or JIT kernels, or the
+ * default ESTIMATE plan; NULL when the backend cannot (no JIT here). */
+static void *planned_layer(const spdf_sparse_pattern *pattern, int impl, int threads,
+                           double *seconds)
+{
+    const spdf_backend_ops *x = measured_backend();
+    const double t0 = now_seconds();
+    void *layer = x->sparse_prepare(pattern);
+    const int kind = impl == IMPL_INDEX ? SPDF_SPARSE_KERNEL_INDEX
+                     : impl == IMPL_JIT ? SPDF_SPARSE_KERNEL_JIT
+                                        : SPDF_SPARSE_KERNEL_AUTO;
+    const spdf_sparse_plan_request request = {
+        .num_threads = threads,
+        .mode = SPDF_SPARSE_PLAN_ESTIMATE,
+        .forced = {kind, kind, impl == IMPL_PLAN ? SPDF_SPARSE_KERNEL_AUTO : SPDF_SPARSE_KERNEL_INDEX},
+        .source = SPDF_SPARSE_PLANNED_FORCED,
+        .measure_tokens = 512,
+    };
+    if (layer && x->sparse_plan && x->sparse_plan(layer, &request) != SPDF_OK) {
+        x->sparse_release(layer);
+        layer = NULL;
+    }
+    *seconds = now_seconds() - t0;
+    return layer;
+}
+
+static const char *kind_name(int kind)
+{
+    return kind == SPDF_SPARSE_KERNEL_JIT ? "jit" : kind == SPDF_SPARSE_KERNEL_DENSE ? "dense" : "index";
+}
 
 static void bench_shape(const layer_shape *s, double density, int threads, int reps, int jit,
                         int with_ref)
@@ -179,32 +221,31 @@ static void bench_shape(const layer_shape *s, double density, int threads, int r
         for (int32_t k = o.pattern.row_ptr[r]; k < o.pattern.row_ptr[r + 1]; k++)
             o.weight[r * s->cols + o.pattern.col_idx[k]] = o.values[k];
     const int sparse = density < 1.0;
-    double build_seconds = 0.0;
+    double build_seconds = 0.0, unused;
     size_t code_bytes = 0;
+    spdf_sparse_plan_report plan;
+    memset(&plan, 0, sizeof plan);
     if (sparse) {
-        o.ref_layer = spdf_backend_ref.sparse_prepare(&o.pattern);
-        set_budget("0");
-        o.index_layer = spdf_backend_xsmm.sparse_prepare(&o.pattern);
-        if (jit) {
-            set_budget("1099511627776");
-            const double t0 = now_seconds();
-            o.jit_layer = spdf_backend_xsmm.sparse_prepare(&o.pattern);
-            build_seconds = now_seconds() - t0;
-            if (o.jit_layer && !xsmm_sparse_layer_uses_jit(o.jit_layer)) {
-                spdf_backend_xsmm.sparse_release(o.jit_layer);
-                o.jit_layer = NULL;
-            }
-            if (o.jit_layer) code_bytes = xsmm_sparse_layer_code_bytes(o.jit_layer);
+        if (with_ref) o.layer[IMPL_REF] = spdf_backend_ref.sparse_prepare(&o.pattern);
+        o.layer[IMPL_INDEX] = planned_layer(&o.pattern, IMPL_INDEX, threads, &unused);
+        o.layer[IMPL_PLAN] = planned_layer(&o.pattern, IMPL_PLAN, threads, &unused);
+        if (jit) o.layer[IMPL_JIT] = planned_layer(&o.pattern, IMPL_JIT, threads, &build_seconds);
+        const spdf_backend_ops *x = measured_backend();
+        if (o.layer[IMPL_JIT]) {
+            spdf_sparse_plan_report r;
+            x->sparse_kernel_info(o.layer[IMPL_JIT], &r);
+            code_bytes = r.code_bytes;
         }
+        if (o.layer[IMPL_PLAN] && x->sparse_kernel_info) x->sparse_kernel_info(o.layer[IMPL_PLAN], &plan);
     }
-    int active[IMPLS] = {1, sparse && with_ref && o.ref_layer, sparse && o.index_layer,
-                         sparse && o.jit_layer != NULL};
+    int active[IMPLS] = {1};
+    for (int impl = 1; impl < IMPLS; impl++) active[impl] = sparse && o.layer[impl] != NULL;
     double *times = malloc(sizeof(double) * (size_t)(IMPLS * OPS * reps));
     /* Round-robin over implementations inside each repetition, so noise hits all alike. */
     for (int rep = -1; rep < reps; rep++)
         for (int op = 0; op < OPS; op++)
             for (int impl = 0; impl < IMPLS; impl++) {
-                if (!active[impl] || (impl == IMPL_JIT && op == OP_BACKWARD_WEIGHT)) continue;
+                if (!active[impl]) continue;
                 const double t0 = now_seconds();
                 run(&o, impl, op, threads);
                 const double t = now_seconds() - t0;
@@ -219,12 +260,12 @@ static void bench_shape(const layer_shape *s, double density, int threads, int r
         printf("| %s %s | %lldx%lld | %lld | %.2f | %s |", s->model, s->name, (long long)s->rows,
                (long long)s->cols, (long long)s->N, density, impl_names[impl]);
         for (int op = 0; op < OPS; op++) {
-            if (impl == IMPL_JIT && op == OP_BACKWARD_WEIGHT) {
-                printf(" (index) |");
-                continue;
-            }
             const double ms = 1e3 * median(times + (impl * OPS + op) * reps, reps);
-            printf(" %.3f ms %.1f GF/s %.2fx |", ms, useful / (ms * 1e6), ms / dense_ms[op]);
+            printf(" %.3f ms %.1f GF/s %.2fx", ms, useful / (ms * 1e6), ms / dense_ms[op]);
+            if (impl == IMPL_PLAN) printf(" (%s)", kind_name(plan.kind[op]));
+            if (impl == IMPL_INDEX && sparse) /* the cost model's ratio: time per non-zero over dense time per element */
+                printf(", ratio %.2f", ms / dense_ms[op] / density);
+            printf(" |");
         }
         if (impl == IMPL_JIT)
             printf(" build %.0f ms, %.1f B/nnz |", 1e3 * build_seconds,
@@ -233,9 +274,9 @@ static void bench_shape(const layer_shape *s, double density, int threads, int r
         printf("\n");
     }
     fflush(stdout);
-    if (o.ref_layer) spdf_backend_ref.sparse_release(o.ref_layer);
-    if (o.index_layer) spdf_backend_xsmm.sparse_release(o.index_layer);
-    if (o.jit_layer) spdf_backend_xsmm.sparse_release(o.jit_layer);
+    for (int impl = 1; impl < IMPLS; impl++)
+        if (o.layer[impl])
+            (impl == IMPL_REF ? &spdf_backend_ref : measured_backend())->sparse_release(o.layer[impl]);
     free(times);
     free((void *)o.pattern.row_ptr);
     free((void *)o.pattern.col_idx);
@@ -436,10 +477,29 @@ fail:
     return 1;
 }
 
+/* --kernels NAME: the index kernels of that instruction set, if this CPU runs it. */
+static int select_kernels(const char *name)
+{
+    const sparse_kernel_set *sets[] = {
+        &sparse_kernels_portable,
+#ifdef SPDF_HAVE_X86_KERNELS
+        &sparse_kernels_avx2, &sparse_kernels_avx512,
+#endif
+    };
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        if (strcmp(sets[i]->name, name) == 0 && cpu_isa_supported(sets[i]->isa)) {
+            sparse_kernels_override(sets[i]);
+            return 1;
+        }
+    printf("bench_sparse: the %s index kernels cannot run here (widest: %s): skipped\n", name,
+           cpu_isa_name(cpu_widest_isa()));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int threads = 2, reps = 7, jit = 0, with_ref = 1, num_densities = 0;
-    const char *which = "all", *step = NULL;
+    const char *which = "all", *step = NULL, *kernels = NULL;
     double densities[8];
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = atoi(argv[++i]);
@@ -455,20 +515,19 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--clock") == 0 && i + 1 < argc)
             clock_id = strcmp(argv[++i], "cpu") == 0 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
         else if (strcmp(argv[i], "--stat") == 0 && i + 1 < argc) use_min = strcmp(argv[++i], "min") == 0;
+        else if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc) kernels = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--threads N] [--reps R] [--shape small|gpt2|resident|all] [--jit] "
                             "[--density D]... [--no-ref] [--clock wall|cpu] [--stat median|min] "
+                            "[--kernels portable|avx2|avx512] "
                             "[--step small|gpt2 [--only 0..3] [--release-memory]]\n",
                     argv[0]);
             return 2;
         }
     }
     if (reps < 1) reps = 1;
+    if (kernels && !select_kernels(kernels)) return 77;
     if (step) return bench_step(step, threads, reps);
-    if (!spdf_backend_xsmm.available()) {
-        printf("bench_sparse: the xsmm backend cannot run on this machine\n");
-        return 0;
-    }
     if (num_densities == 0) {
         densities[0] = 1.0;
         densities[1] = 0.5;
@@ -476,9 +535,11 @@ int main(int argc, char **argv)
         num_densities = 3;
     }
     if (reps < 1) reps = 1;
-    printf("threads %d, %d repetitions (%s), %s time\n\n", threads, reps,
-           use_min ? "minimum" : "median", clock_id == CLOCK_MONOTONIC ? "wall-clock" : "process CPU");
-    printf("| layer | rows x cols | N | density | kernels | %s | %s | %s | JIT |\n"
+    printf("threads %d, %d repetitions (%s), %s time, backend %s, index kernels %s\n\n", threads,
+           reps, use_min ? "minimum" : "median",
+           clock_id == CLOCK_MONOTONIC ? "wall-clock" : "process CPU", measured_backend()->name,
+           sparse_kernels_current()->name);
+    printf("| layer | rows x cols | N | density | kernels | %s | %s | %s | JIT code |\n"
            "|---|---|---|---|---|---|---|---|---|\n", op_names[0], op_names[1], op_names[2]);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         if (strcmp(which, shapes[i].model) != 0 &&

@@ -242,8 +242,19 @@ class Training(unittest.TestCase):
             self.assertEqual(model.sparse_memory, spdf.SPARSE_MEMORY_RELEASE)
             with self.assertRaises(spdf.SpdfError):
                 model.sparse_memory = 7
+            plan = model.sparse_plan
+            self.assertEqual(plan.mode, spdf.SPARSE_PLAN_ESTIMATE)
+            self.assertEqual(plan.forward, spdf.SPARSE_KERNEL_AUTO)
+            model.sparse_plan = spdf.SparsePlanConfig(backward_weight=spdf.SPARSE_KERNEL_DENSE)
+            with self.assertRaises(spdf.SpdfError):
+                model.sparse_plan = spdf.SparsePlanConfig(mode=9)
             phase = spdf.Phase(model, opt, spdf.PHASE_SPARSE, mask)
             self.assertEqual(phase.kind, spdf.PHASE_SPARSE)
+            info = model.sparse_kernel_info(0)
+            self.assertEqual(info.backward_weight, spdf.SPARSE_KERNEL_DENSE)
+            self.assertEqual(info.forward, spdf.SPARSE_KERNEL_INDEX)  # 75 % sparse
+            self.assertEqual(info.planned_by, spdf.SPARSE_PLANNED_ESTIMATE)
+            self.assertIn(info.isa, (b"avx512", b"avx2", b"portable"))
             nnz, total = mask.totals()
             self.assertEqual(nnz, total // 4)
             self.assertEqual(mask.num_layers, 8)

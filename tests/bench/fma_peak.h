@@ -6,7 +6,7 @@
 typedef struct fma_peak {
     double best;   /* GFLOP/s, fastest of the repetitions */
     double median; /* GFLOP/s, median of the repetitions */
-    const char *method; /* "avx2+fma" or "portable" */
+    const char *method; /* the widest FMA measured: "avx512f", "avx2+fma" or "portable" */
 } fma_peak;
 
 /* Runs the loop on `threads` threads (one OpenMP region, each thread its own accumulators)

@@ -80,26 +80,32 @@ static spdf_status ensure_activations(spdf_model *model, int B, int T)
     return SPDF_OK;
 }
 
-/* A block's linear layer `which` (BLOCK_QKV_W, ...): dense through GEMM, or through the
- * backend's sparse kernels while a mask stores the weight compactly. */
+/* Tensor index of block l's linear weight `which` (BLOCK_QKV_W, ...); its bias is the next. */
+static int block_weight_index(int l, int which) { return 2 + l * BLOCK_TENSOR_COUNT + which; }
+
+/* A block's linear layer: dense through GEMM, or through the backend's sparse kernels while a
+ * mask stores the weight compactly.  The bias is added here when bias_left is NULL; otherwise
+ * *bias_left receives it for the next layer to fuse in. */
 void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, int which,
-                                float *out, const float *inp, int64_t N, int C, int OC)
+                                float *out, const float *inp, int64_t N, int C, int OC,
+                                const float **bias_left)
 {
-    const int index = 2 + l * BLOCK_TENSOR_COUNT + which; /* the bias is the next tensor */
-    const tensor_desc *d = &model->tensors[index];
+    const tensor_desc *d = &model->tensors[block_weight_index(l, which)];
     const float *weight = model->params + d->offset, *bias = model->params + d[1].offset;
+    if (bias_left) *bias_left = bias;
+    const float *added = bias_left ? NULL : bias;
     if (d->sparse_slot >= 0)
-        sparse_linear_forward(ex, model->sparse[d->sparse_slot].kernel, out, inp, weight, bias, N, OC);
+        sparse_linear_forward(ex, model->sparse[d->sparse_slot].kernel, out, inp, weight, added, N, OC);
     else
-        linear_forward(ex, out, inp, weight, bias, N, C, OC);
+        linear_forward(ex, out, inp, weight, added, N, C, OC);
 }
 
+/* Backward of a block's linear layer, its bias gradient included. */
 static void block_linear_backward(const spdf_model *model, const spdf_exec *ex, int l, int which,
                                   float *dinp, const float *dout, const float *inp, int64_t N,
                                   int C, int OC)
 {
-    const int index = 2 + l * BLOCK_TENSOR_COUNT + which; /* the bias is the next tensor */
-    const tensor_desc *d = &model->tensors[index];
+    const tensor_desc *d = &model->tensors[block_weight_index(l, which)];
     const float *weight = model->params + d->offset;
     float *dweight = model->grads + d->offset, *dbias = model->grads + d[1].offset;
     if (d->sparse_slot >= 0)
@@ -137,15 +143,17 @@ spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t 
         float *residual3 = a->residual3 + l * BT * C;
 
         layernorm_forward(&ex, ln1, ln1_mean, ln1_rstd, residual, w->ln1w, w->ln1b, BT, C);
-        model_block_linear_forward(model, &ex, l, BLOCK_QKV_W, qkv, ln1, BT, C, 3 * C);
+        const float *bias;
+        model_block_linear_forward(model, &ex, l, BLOCK_QKV_W, qkv, ln1, BT, C, 3 * C, NULL);
         attention_forward(&ex, atty, att, a->attention_scratch, qkv, B, T, C, NH);
-        model_block_linear_forward(model, &ex, l, BLOCK_ATTPROJ_W, a->projection, atty, BT, C, C);
-        residual_forward(&ex, residual2, residual, a->projection, BT * C);
+        model_block_linear_forward(model, &ex, l, BLOCK_ATTPROJ_W, a->projection, atty, BT, C, C, &bias);
+        residual_forward(&ex, residual2, residual, a->projection, bias, BT, C);
         layernorm_forward(&ex, ln2, ln2_mean, ln2_rstd, residual2, w->ln2w, w->ln2b, BT, C);
-        model_block_linear_forward(model, &ex, l, BLOCK_FC_W, fch, ln2, BT, C, 4 * C);
-        gelu_forward(&ex, fch_gelu, fch, BT * 4 * C);
-        model_block_linear_forward(model, &ex, l, BLOCK_FCPROJ_W, a->projection, fch_gelu, BT, 4 * C, C);
-        residual_forward(&ex, residual3, residual2, a->projection, BT * C);
+        model_block_linear_forward(model, &ex, l, BLOCK_FC_W, fch, ln2, BT, C, 4 * C, &bias);
+        bias_gelu_forward(&ex, fch_gelu, fch, bias, BT, 4 * C);
+        model_block_linear_forward(model, &ex, l, BLOCK_FCPROJ_W, a->projection, fch_gelu, BT, 4 * C,
+                                   C, &bias);
+        residual_forward(&ex, residual3, residual2, a->projection, bias, BT, C);
         residual = residual3;
     }
     layernorm_forward(&ex, a->lnf, a->lnf_mean, a->lnf_rstd, residual, model->w.lnfw,

@@ -68,9 +68,14 @@ void attention_backward(const spdf_exec *ex, float *dqkv /* (B,T,3C) = */, float
 /* gelu.c: GELU, tanh approximation (as GPT-2). dinp is overwritten. */
 void gelu_forward(const spdf_exec *ex, float *out, const float *inp, int64_t N);
 void gelu_backward(const spdf_exec *ex, float *dinp, const float *inp, const float *dout, int64_t N);
+/* With the preceding linear layer's bias fused in: pre (N,C) += bias, then out = gelu(pre). */
+void bias_gelu_forward(const spdf_exec *ex, float *out /* (N,C) */, float *pre /* (N,C) += bias */,
+                       const float *bias /* (C) */, int64_t N, int C);
 
-/* residual.c: out = a + b (its backward is the identity, done by sharing buffers in gpt.c). */
-void residual_forward(const spdf_exec *ex, float *out, const float *a, const float *b, int64_t N);
+/* residual.c: out = residual + (x + bias), bias (C) or NULL; the branch's output projection
+ * leaves its bias to it.  Its backward is the identity, done by sharing buffers in gpt.c. */
+void residual_forward(const spdf_exec *ex, float *out /* (N,C) */, const float *residual,
+                      const float *x, const float *bias, int64_t N, int C);
 
 /* crossentropy.c: per-row loss from logits; weights (N) are the normalised loss weights
  * w_i / sum(w), so the mean loss is sum_i weights_i * losses_i. */

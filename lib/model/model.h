@@ -156,8 +156,11 @@ const float *decoder_step(decoder *dec, int rows, const int32_t *tokens, int pos
 void decoder_copy_rows(decoder *dec, const int *parents, int length);
 
 /* gpt.c */
+/* out = inp W^T of block l's linear layer `which`, plus its bias unless bias_left is given:
+ * then *bias_left receives the bias for the next layer to fuse in. */
 void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, int which,
-                                float *out, const float *inp, int64_t N, int C, int OC);
+                                float *out, const float *inp, int64_t N, int C, int OC,
+                                const float **bias_left);
 spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,
                         const float *loss_weights, int B, int T, float *loss);
 void gpt_backward(spdf_model *model);

@@ -40,8 +40,8 @@ static float *filled(int64_t count, float scale)
 enum { ATT_FWD, ATT_BWD, GELU_FWD, GELU_BWD, LN_FWD, LN_BWD, RESIDUAL, BIAS_GRAD, CE_FWD, CE_BWD,
        LAYERS };
 static const char *const names[LAYERS] = {
-    "attention forward", "attention backward", "GELU forward", "GELU backward",
-    "LayerNorm forward", "LayerNorm backward", "residual", "bias gradient, 4C wide (column sum)",
+    "attention forward", "attention backward", "bias + GELU forward", "GELU backward",
+    "LayerNorm forward", "LayerNorm backward", "bias + residual", "bias gradient, 4C wide (column sum)",
     "cross-entropy forward", "cross-entropy backward"};
 
 int main(int argc, char **argv)
@@ -85,11 +85,11 @@ int main(int argc, char **argv)
             switch (k) {
             case ATT_FWD: attention_forward(&ex, out, att, scratch, qkv, B, T, C, NH); break;
             case ATT_BWD: attention_backward(&ex, dqkv, scratch, dout, qkv, att, B, T, C, NH); break;
-            case GELU_FWD: gelu_forward(&ex, hg, h, N * 4 * C); break;
+            case GELU_FWD: bias_gelu_forward(&ex, hg, h, dw, N, 4 * C); break;
             case GELU_BWD: gelu_backward(&ex, dh, h, hg, N * 4 * C); break;
             case LN_FWD: layernorm_forward(&ex, out, mean, rstd, x, w, bias, N, C); break;
             case LN_BWD: layernorm_backward(&ex, dout, dw, db, out, x, w, mean, rstd, N, C); break;
-            case RESIDUAL: residual_forward(&ex, out, x, dout, N * C); break;
+            case RESIDUAL: residual_forward(&ex, out, x, dout, bias, N, C); break;
             case BIAS_GRAD: column_sum_accumulate(&ex, db, dh, NULL, N, 4 * C); break;
             case CE_FWD: crossentropy_forward(&ex, losses, lse, logits, targets, N, V); break;
             default:

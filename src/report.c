@@ -120,7 +120,7 @@ int report_write_markdown(const demo_report *r, const char *path)
         return EXIT_FAILURE_RUNTIME;
     }
     fprintf(out, "# SPDF in miniature: sparse pre-training, dense fine-tuning\n\n");
-    fprintf(out, "A small byte-level GPT is pre-trained on Tiny Shakespeare twice from the same initialisation, "
+    fprintf(out, "A small GPT with a byte-level BPE tokenizer is pre-trained on Tiny Shakespeare twice from the same initialisation, "
                  "densely and with %.0f %% static random sparsity, then fine-tuned on the E2E NLG restaurant "
                  "task and scored with BLEU and NIST. This follows the experiment of Thangarasa et al., "
                  "*SPDF: Sparse Pre-training and Dense Fine-tuning for Large Language Models* "
@@ -131,16 +131,29 @@ int report_write_markdown(const demo_report *r, const char *path)
     fprintf(out, "\n- *pre-training FLOPs*: training FLOPs of the whole pre-training run as `spdf_model_flops` "
                  "counts them for the model in its pre-training phase (2 x non-zero block weights + attention "
                  "+ LM head per token, x 3 for training). The two sparse-pre-trained rows share one run.\n"
-                 "- *pre-training val loss*: mean cross-entropy in nats per byte on the held-out end of the "
-                 "corpus after pre-training.\n"
-                 "- *fine-tuning loss*: mean cross-entropy per target byte (reference and end token) on all "
+                 "- *pre-training val loss*: mean cross-entropy in nats per BPE token on the held-out end of "
+                 "the corpus after pre-training.\n"
+                 "- *fine-tuning loss*: mean cross-entropy per target token (reference and end token) on all "
                  "references of the evaluation MRs after fine-tuning: a held-out loss.\n"
                  "- *copy the MR*: the hypothesis is the MR with its brackets turned into words, "
                  "`name[The Eagle], food[French]` -> `name The Eagle, food French`; a floor any useful model "
                  "should beat.\n"
-                 "- Wall times depend on the backend and on whatever else the machine runs; sparse kernels skip "
-                 "the masked weights but do less work per second than dense matrix products, so FLOPs, not "
-                 "seconds, are what sparsity reliably saves here.\n");
+                 "- Wall times are this run's, on its backend and machine, with whatever else the machine ran; "
+                 "the plot beside the step plot shows the pre-training losses against them.\n");
+    const demo_variant *dense_run = NULL, *sparse_run = NULL;
+    for (int v = 0; v < r->variant_count; v++) {
+        const demo_variant *x = &r->variants[v];
+        if (!x->trained) continue;
+        if (!dense_run) dense_run = x;
+        else if (!sparse_run && x->pretrain_curve != dense_run->pretrain_curve) sparse_run = x;
+    }
+    if (dense_run && sparse_run && dense_run->pretrain_seconds > 0 && dense_run->pretrain_flops > 0)
+        fprintf(out, "- **Sparse pre-training took %.0f s against %.0f s dense: %.2fx the time, for %.2fx the "
+                     "FLOPs** (%.2fx faster).\n",
+                sparse_run->pretrain_seconds, dense_run->pretrain_seconds,
+                sparse_run->pretrain_seconds / dense_run->pretrain_seconds,
+                sparse_run->pretrain_flops / dense_run->pretrain_flops,
+                dense_run->pretrain_seconds / sparse_run->pretrain_seconds);
     int beaten = 0, trained = 0;
     double baseline = -1;
     for (int v = 0; v < r->variant_count; v++) {
@@ -150,7 +163,7 @@ int report_write_markdown(const demo_report *r, const char *path)
     for (int v = 0; v < r->variant_count; v++)
         if (r->variants[v].trained && r->variants[v].scores.bleu > baseline) beaten++;
     if (baseline >= 0 && beaten == 0 && trained > 0)
-        fprintf(out, "- No fine-tuned model beats copying the MR at this budget: a byte-level model has to learn "
+        fprintf(out, "- No fine-tuned model beats copying the MR at this budget: a model this small has to learn "
                      "spelling, words and copying the slot values first, which takes far more steps than this "
                      "run has (try `--size base`, or more `--steps` and `--finetune-steps`). The losses show the "
                      "SPDF comparison meanwhile.\n");
@@ -246,9 +259,16 @@ static void draw_axes(FILE *out, const panel *p, const char *title, const char *
     svg_text(out, p->left - 42, p->top + p->height / 2, "middle", 12, ylabel, rotate);
 }
 
-/* The curve as a trailing moving average over `window` points, at most ~500 vertices. */
-static void draw_curve(FILE *out, const panel *p, const curve *c, int window, const char *color,
-                       const char *dash)
+/* x of point i of c: its step, or with `time` (a curve of the same steps) its wall seconds. */
+static double x_of(const curve *c, const curve *time, int i)
+{
+    return time && i < time->count ? time->values[i] : (double)c->steps[i];
+}
+
+/* The curve as a trailing moving average over `window` points, at most ~500 vertices, against
+ * steps or (time != NULL) wall seconds. */
+static void draw_curve(FILE *out, const panel *p, const curve *c, const curve *time, int window,
+                       const char *color, const char *dash)
 {
     if (!c || c->count == 0) return;
     if (window < 1) window = 1;
@@ -261,7 +281,7 @@ static void draw_curve(FILE *out, const panel *p, const curve *c, int window, co
         if (i >= window) sum -= c->values[i - window];
         const int n = i + 1 < window ? i + 1 : window;
         if (i % stride == 0 || i == c->count - 1)
-            fprintf(out, "%.1f,%.1f ", to_x(p, (double)c->steps[i]), to_y(p, fmin(fmax(sum / n, p->ymin), p->ymax)));
+            fprintf(out, "%.1f,%.1f ", to_x(p, x_of(c, time, i)), to_y(p, fmin(fmax(sum / n, p->ymin), p->ymax)));
     }
     fputs("\"/>\n", out);
 }
@@ -302,7 +322,7 @@ static void range_reset(panel *p)
     p->ymax = -INFINITY;
 }
 
-static void range_extend(panel *p, const curve *c, int window)
+static void range_extend(panel *p, const curve *c, const curve *time, int window)
 {
     if (!c) return;
     double sum = 0;
@@ -314,7 +334,7 @@ static void range_extend(panel *p, const curve *c, int window)
             p->ymin = fmin(p->ymin, v);
             p->ymax = fmax(p->ymax, v);
         }
-        p->xmax = fmax(p->xmax, (double)c->steps[i]);
+        p->xmax = fmax(p->xmax, x_of(c, time, i));
     }
 }
 
@@ -336,11 +356,12 @@ int report_write_svg(const demo_report *r, const char *path)
         cli_error("cannot write '%s': %s", path, strerror(errno));
         return EXIT_FAILURE_RUNTIME;
     }
-    const int width = 1000, height = 420;
+    const int width = 1470, height = 420;
     fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                  "font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
             width, height, width, height);
-    /* left: pre-training (dense and sparse runs); right: fine-tuning of every trained variant */
+    /* left: pre-training (dense and sparse runs) against steps; middle: the same against wall
+     * seconds; right: fine-tuning of every trained variant */
     const demo_variant *dense = NULL, *sparse = NULL;
     for (int i = 0; i < r->variant_count; i++) {
         const demo_variant *v = &r->variants[i];
@@ -349,31 +370,43 @@ int report_write_svg(const demo_report *r, const char *path)
         else if (!sparse && v->pretrain_curve != dense->pretrain_curve) sparse = v;
     }
     const int pre_window = r->config->pretrain_steps / 25 + 1, ft_window = r->config->finetune_steps / 25 + 1;
-    panel left = {.left = 75, .top = 40, .width = 380, .height = 310};
     const curve *pre[4] = {dense ? dense->pretrain_curve : NULL, sparse ? sparse->pretrain_curve : NULL,
                            dense ? dense->pretrain_val_curve : NULL, sparse ? sparse->pretrain_val_curve : NULL};
-    range_reset(&left);
-    for (int k = 0; k < 4; k++) range_extend(&left, pre[k], k < 2 ? pre_window : 1);
-    range_finish(&left);
-    draw_axes(out, &left, "Pre-training on Tiny Shakespeare", "step", "loss (nats per byte)");
-    legend_box(out, &left, (pre[0] ? 2 : 0) + (pre[1] ? 2 : 0));
+    const curve *clock[2] = {dense ? dense->pretrain_elapsed : NULL, sparse ? sparse->pretrain_elapsed : NULL};
     const char *const pre_colors[2] = {"#1f77b4", "#d62728"};
     const char *const pre_names[2] = {"dense", "sparse"};
-    for (int k = 0; k < 2; k++) {
-        if (!pre[k]) continue;
-        draw_curve(out, &left, pre[k], pre_window, pre_colors[k], NULL);
-        draw_curve(out, &left, pre[k + 2], 1, pre_colors[k], "4 3");
-        draw_points(out, &left, pre[k + 2], pre_colors[k]);
-        char text[96];
-        snprintf(text, sizeof text, "%s: training (smoothed)", pre_names[k]);
-        legend_entry(out, &left, 2 * k, pre_colors[k], NULL, 0, text);
-        snprintf(text, sizeof text, "%s: validation", pre_names[k]);
-        legend_entry(out, &left, 2 * k + 1, pre_colors[k], "4 3", 1, text);
+    for (int over_time = 0; over_time <= 1; over_time++) {
+        panel pp = {.left = over_time ? 565 : 75, .top = 40, .width = 380, .height = 310};
+        range_reset(&pp);
+        for (int k = 0; k < 2; k++) range_extend(&pp, pre[k], over_time ? clock[k] : NULL, pre_window);
+        if (!over_time)
+            for (int k = 2; k < 4; k++) range_extend(&pp, pre[k], NULL, 1);
+        range_finish(&pp);
+        draw_axes(out, &pp, over_time ? "Pre-training against wall-clock time" : "Pre-training on Tiny Shakespeare",
+                  over_time ? "seconds" : "step", "loss (nats per token)");
+        legend_box(out, &pp, over_time ? (pre[0] != NULL) + (pre[1] != NULL) : (pre[0] ? 2 : 0) + (pre[1] ? 2 : 0));
+        for (int k = 0; k < 2; k++) {
+            if (!pre[k]) continue;
+            char text[96];
+            draw_curve(out, &pp, pre[k], over_time ? clock[k] : NULL, pre_window, pre_colors[k], NULL);
+            if (over_time) {
+                const double seconds = clock[k] && clock[k]->count ? clock[k]->values[clock[k]->count - 1] : 0;
+                snprintf(text, sizeof text, "%s: training (%.0f s)", pre_names[k], seconds);
+                legend_entry(out, &pp, k, pre_colors[k], NULL, 0, text);
+                continue;
+            }
+            draw_curve(out, &pp, pre[k + 2], NULL, 1, pre_colors[k], "4 3");
+            draw_points(out, &pp, pre[k + 2], pre_colors[k]);
+            snprintf(text, sizeof text, "%s: training (smoothed)", pre_names[k]);
+            legend_entry(out, &pp, 2 * k, pre_colors[k], NULL, 0, text);
+            snprintf(text, sizeof text, "%s: validation", pre_names[k]);
+            legend_entry(out, &pp, 2 * k + 1, pre_colors[k], "4 3", 1, text);
+        }
     }
-    panel right = {.left = 585, .top = 40, .width = 380, .height = 310};
+    panel right = {.left = 1055, .top = 40, .width = 380, .height = 310};
     range_reset(&right);
     for (int i = 0; i < r->variant_count; i++)
-        if (r->variants[i].trained) range_extend(&right, r->variants[i].finetune_curve, ft_window);
+        if (r->variants[i].trained) range_extend(&right, r->variants[i].finetune_curve, NULL, ft_window);
     range_finish(&right);
     draw_axes(out, &right, "Fine-tuning on E2E", "step", "loss on target tokens (nats)");
     int row = 0, trained = 0;
@@ -382,7 +415,7 @@ int report_write_svg(const demo_report *r, const char *path)
     for (int i = 0; i < r->variant_count; i++) {
         const demo_variant *v = &r->variants[i];
         if (!v->trained) continue;
-        draw_curve(out, &right, v->finetune_curve, ft_window, v->color, NULL);
+        draw_curve(out, &right, v->finetune_curve, NULL, ft_window, v->color, NULL);
         legend_entry(out, &right, row++, v->color, NULL, 0, v->label);
     }
     char note[160];

@@ -35,12 +35,13 @@ typedef struct demo_variant {
     double pretrain_flops;   /* total training FLOPs of pre-training */
     double finetune_flops;
     double pretrain_seconds, finetune_seconds, decode_seconds;
-    double pretrain_val_loss;  /* final validation loss of pre-training (nats/byte) */
+    double pretrain_val_loss;  /* final validation loss of pre-training (nats/token) */
     double finetune_loss;      /* loss on the references of the evaluation MRs */
     double finetune_train_loss; /* mean training loss over the last tenth of fine-tuning */
     spdf_bleu_result scores;
     char **hyps;
     const curve *pretrain_curve, *pretrain_val_curve, *finetune_curve;
+    const curve *pretrain_elapsed; /* wall seconds at each pre-training step */
 } demo_variant;
 
 typedef struct demo_report {

@@ -45,6 +45,7 @@ void train_result_free(train_result *r)
 {
     curve_free(&r->loss);
     curve_free(&r->val_loss);
+    curve_free(&r->elapsed);
 }
 
 int save_checkpoint(const session *s, const spdf_sampler *sampler, const char *path)
@@ -256,9 +257,10 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
         }
         step++;
         r->last_loss = loss;
+        const double elapsed = cli_now() - start;
         curve_add(&r->loss, step, loss);
-        log_step(log, ps->label, phase, step, loss, lr, norm, (step - r->first_step) * B * T,
-                 cli_now() - start);
+        curve_add(&r->elapsed, step, elapsed);
+        log_step(log, ps->label, phase, step, loss, lr, norm, (step - r->first_step) * B * T, elapsed);
         progress_update(&p, step, loss, lr);
         if (ps->eval_every > 0 && step % ps->eval_every == 0 && step < ps->steps) {
             double val = NAN;
@@ -382,8 +384,10 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
         }
         step++;
         r->last_loss = loss;
+        const double elapsed = cli_now() - start;
         curve_add(&r->loss, step, loss);
-        log_step(log, fs->label, phase, step, loss, lr, norm, tokens, cli_now() - start);
+        curve_add(&r->elapsed, step, elapsed);
+        log_step(log, fs->label, phase, step, loss, lr, norm, tokens, elapsed);
         progress_tokens(&p, tokens);
         progress_update(&p, step, loss, lr);
     }

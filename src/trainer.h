@@ -39,6 +39,7 @@ typedef struct train_result {
     double final_val_loss; /* NaN when there is no validation data */
     int interrupted;       /* stopped by SIGINT or SIGTERM (the state was saved) */
     curve loss, val_loss;  /* training loss per step, validation loss per evaluation */
+    curve elapsed;         /* per step: wall seconds since the loop started */
 } train_result;
 
 void train_result_free(train_result *r);

@@ -13,7 +13,7 @@ static spdf_status fill_report(const spdf_model_config *c, int32_t context, int3
     if (context < 1 || batch < 1)
         return spdf_fail(SPDF_EINVAL, "context (%d) and batch (%d) must be >= 1", (int)context, (int)batch);
     const double L = c->num_layers, C = c->channels, V = c->vocab_size, T = context;
-    const double block_weights = 12.0 * L * C * C;
+    const double block_weights = (double)tensor_block_linear_params(c);
     const double shared = 4.0 * L * T * C + 2.0 * C * V;
     const size_t caller_size = report->struct_size;
     memset(report, 0, sizeof *report);
@@ -36,11 +36,10 @@ spdf_status spdf_flops(const spdf_model_config *config, int32_t context, int32_t
     SPDF_CHECK_ARG(config);
     SPDF_CHECK_ARG(report);
     SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof *config, "spdf_model_config"));
-    if (config->num_layers < 1 || config->channels < 1 || config->vocab_size < 1)
-        return spdf_fail(SPDF_EINVAL, "num_layers, channels and vocab_size must be >= 1");
+    SPDF_TRY(model_config_validate(config));
     if (!(sparsity >= 0.0f && sparsity < 1.0f))
         return spdf_fail(SPDF_EINVAL, "sparsity must be in [0, 1), got %g", (double)sparsity);
-    const double block_weights = 12.0 * config->num_layers * (double)config->channels * config->channels;
+    const double block_weights = (double)tensor_block_linear_params(config);
     return fill_report(config, context, batch, (1.0 - sparsity) * block_weights, report);
 }
 

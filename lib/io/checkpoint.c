@@ -106,52 +106,32 @@ static float load_f32(const unsigned char *p)
     return v;
 }
 
-/* ---- the tensor table of a configuration (the order of include/spdf.h) ---- */
+/* ---- the tensor table of a configuration (lib/model/tensor_table.h) ---- */
 
-typedef struct tensor_shape {
+typedef struct record_shape {
     int64_t rows, cols;
     int sparsifiable;
-} tensor_shape;
+} record_shape;
 
-static int count_tensors(const spdf_model_config *c) { return 4 + BLOCK_TENSOR_COUNT * c->num_layers; }
-
-/* Shape of tensor `index` as spdf_model_create lays it out; a vector has cols 1. */
-static tensor_shape shape_of(const spdf_model_config *c, int index)
+static record_shape shape_of(const spdf_model_config *c, int index)
 {
-    const int64_t C = c->channels;
-    tensor_shape s = {C, 1, 0};
-    if (index == 0) s.rows = c->vocab_size, s.cols = C;
-    else if (index == 1) s.rows = c->max_seq_len, s.cols = C;
-    else if (index < count_tensors(c) - 2) {
-        const int64_t block_rows[BLOCK_TENSOR_COUNT] = {C, C, 3 * C, 3 * C, C, C,
-                                                        C, C, 4 * C, 4 * C, C, C};
-        const int64_t block_cols[BLOCK_TENSOR_COUNT] = {1, 1, C, 1, C, 1, 1, 1, C, 1, 4 * C, 1};
-        const int k = (index - 2) % BLOCK_TENSOR_COUNT;
-        s.rows = block_rows[k];
-        s.cols = block_cols[k];
-        s.sparsifiable = s.cols > 1;
-    }
+    int layer;
+    const tensor_kind kind = tensor_kind_at(c, index, &layer);
+    record_shape s = {0, 0, tensor_spec_of(kind)->sparsifiable};
+    tensor_shape(c, kind, &s.rows, &s.cols);
     return s;
 }
 
-static int64_t bitmap_bytes(int64_t rows, int64_t cols) { return (rows * cols + 7) / 8; }
 static int64_t padded8(int64_t bytes) { return (bytes + 7) & ~(int64_t)7; }
 
 static int64_t mask_section_bytes(const spdf_model_config *c)
 {
     int64_t bytes = MASK_HEADER_BYTES;
-    for (int i = 0; i < count_tensors(c); i++) {
-        const tensor_shape s = shape_of(c, i);
-        if (s.sparsifiable) bytes += MASK_LAYER_BYTES + padded8(bitmap_bytes(s.rows, s.cols));
+    for (int i = 0; i < tensor_count(c); i++) {
+        const record_shape s = shape_of(c, i);
+        if (s.sparsifiable) bytes += MASK_LAYER_BYTES + padded8(pattern_bitmap_bytes(s.rows, s.cols));
     }
     return bytes;
-}
-
-static int64_t dense_param_count(const spdf_model_config *c)
-{
-    int64_t total = 0;
-    for (int i = 0; i < count_tensors(c); i++) total += shape_of(c, i).rows * shape_of(c, i).cols;
-    return total;
 }
 
 /* ---- errors ---- */
@@ -229,21 +209,17 @@ static spdf_status put_mask(writer *w, const spdf_model *model)
     for (int i = 0; i < model->num_tensors; i++) {
         const int slot = model->tensors[i].sparse_slot;
         if (slot < 0) continue;
-        const mask_layer *m = &model->sparse[slot].pattern;
+        const sparsity_pattern *m = &model->sparse[slot].pattern;
         unsigned char record[MASK_LAYER_BYTES] = {0};
         store_i32(record + 0, i);
         store_i64(record + 8, m->rows);
         store_i64(record + 16, m->cols);
         store_i64(record + 24, m->nnz);
         SPDF_TRY(put(w, record, sizeof record));
-        const size_t bytes = (size_t)padded8(bitmap_bytes(m->rows, m->cols));
+        const size_t bytes = (size_t)padded8(pattern_bitmap_bytes(m->rows, m->cols));
         unsigned char *bitmap = calloc(bytes, 1);
         if (!bitmap) return spdf_fail(SPDF_ENOMEM, "out of memory for a mask bitmap of %zu bytes", bytes);
-        for (int64_t r = 0; r < m->rows; r++)
-            for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) {
-                const int64_t bit = r * m->cols + m->col_idx[k];
-                bitmap[bit >> 3] |= (unsigned char)(1u << (bit & 7));
-            }
+        pattern_to_bitmap(m, bitmap);
         const spdf_status status = put(w, bitmap, bytes);
         free(bitmap);
         SPDF_TRY(status);
@@ -269,7 +245,9 @@ static spdf_status put_plan(writer *w, const spdf_model *model)
 
 static spdf_status put_optimizer(writer *w, const spdf_optimizer *opt)
 {
-    const spdf_optimizer_config *c = &opt->config;
+    const spdf_optimizer_config *c = optimizer_config(opt);
+    int64_t step, moment_step;
+    optimizer_get_state(opt, &step, &moment_step);
     unsigned char b[OPTIMIZER_HEADER_BYTES] = {0};
     store_f32(b + 0, c->learning_rate);
     store_f32(b + 4, c->beta1);
@@ -281,11 +259,11 @@ static spdf_status put_optimizer(writer *w, const spdf_optimizer *opt)
     store_i32(b + 28, c->warmup_steps);
     store_i32(b + 32, c->total_steps);
     store_f32(b + 36, c->min_lr_ratio);
-    store_i64(b + 40, opt->step);
-    store_i64(b + 48, opt->moment_step);
+    store_i64(b + 40, step);
+    store_i64(b + 48, moment_step);
     SPDF_TRY(put(w, b, sizeof b));
-    SPDF_TRY(put_stored(w, opt->model, opt->m));
-    return put_stored(w, opt->model, opt->v);
+    SPDF_TRY(put_stored(w, optimizer_model(opt), optimizer_moment(opt, 0)));
+    return put_stored(w, optimizer_model(opt), optimizer_moment(opt, 1));
 }
 
 static spdf_status put_sampler(writer *w, const spdf_sampler *sampler)
@@ -403,7 +381,7 @@ spdf_status spdf_checkpoint_save(const char *path, const spdf_model *model,
     spdf_clear_error();
     SPDF_CHECK_ARG(path);
     SPDF_CHECK_ARG(model);
-    if (opt && opt->model != model)
+    if (opt && optimizer_model(opt) != model)
         return spdf_fail(SPDF_EINVAL, "%s: opt is not the optimizer of this model", __func__);
     save_job job = {model, opt, sampler};
     return write_file_atomically(path, "checkpoint", write_checkpoint_file, &job);
@@ -587,17 +565,13 @@ static spdf_status expect_size(const checkpoint_file *cf, uint32_t id, uint64_t 
     return SPDF_OK;
 }
 
-/* The ranges spdf_model_create accepts. */
+/* The configuration limits every model obeys (model_config_validate). */
 static spdf_status check_model_config(const checkpoint_file *cf, const spdf_model_config *c)
 {
-    if (c->vocab_size < 1 || c->vocab_size > (1 << 24) || c->max_seq_len < 1 ||
-        c->max_seq_len > 65536 || c->num_layers < 1 || c->num_layers > 1024 || c->channels < 1 ||
-        c->channels > 65536 || c->num_heads < 1 || c->channels % c->num_heads != 0)
-        return format_fail(cf, "invalid model configuration (vocab_size %d, max_seq_len %d, "
-                           "num_layers %d, num_heads %d, channels %d)", (int)c->vocab_size,
-                           (int)c->max_seq_len, (int)c->num_layers, (int)c->num_heads,
-                           (int)c->channels);
-    return SPDF_OK;
+    if (model_config_validate(c) == SPDF_OK) return SPDF_OK;
+    char detail[400];
+    snprintf(detail, sizeof detail, "%s", spdf_last_error());
+    return format_fail(cf, "invalid model configuration: %s", detail);
 }
 
 static spdf_status read_config(checkpoint_file *cf)
@@ -621,15 +595,15 @@ static spdf_status read_config(checkpoint_file *cf)
     if ((phase == SPDF_PHASE_SPARSE) != ((cf->flags & FLAG_SPARSE) != 0))
         return format_fail(cf, "the phase (%d) disagrees with the header's sparse flag", (int)phase);
     cf->phase = (spdf_phase_kind)phase;
-    if (load_i32(b + 32) != count_tensors(c))
+    if (load_i32(b + 32) != tensor_count(c))
         return format_fail(cf, "%d tensors recorded, the configuration has %d",
-                           (int)load_i32(b + 32), count_tensors(c));
+                           (int)load_i32(b + 32), tensor_count(c));
     if (load_u32le(b + 36) != 0) return format_fail(cf, "the reserved CONFIG field is not 0");
     cf->num_params = load_i64(b + 40);
     cf->stored = load_i64(b + 48);
-    if (cf->num_params != dense_param_count(c))
+    if (cf->num_params != tensor_total_params(c))
         return format_fail(cf, "%lld parameters recorded, the configuration has %lld",
-                           (long long)cf->num_params, (long long)dense_param_count(c));
+                           (long long)cf->num_params, (long long)tensor_total_params(c));
     if (cf->stored < 0 || cf->stored > cf->num_params ||
         (cf->phase == SPDF_PHASE_DENSE && cf->stored != cf->num_params))
         return format_fail(cf, "%lld stored weights recorded for %lld parameters in the %s phase",
@@ -652,10 +626,10 @@ static spdf_status check_mask_layer(const checkpoint_file *cf, int layer, const 
 {
     const spdf_model_config *c = &cf->config;
     const int tensor = load_i32(record);
-    if (tensor <= previous || tensor >= count_tensors(c))
+    if (tensor <= previous || tensor >= tensor_count(c))
         return format_fail(cf, "mask layer %d names tensor %d: tensors must be ascending and "
-                           "below %d", layer, tensor, count_tensors(c));
-    const tensor_shape s = shape_of(c, tensor);
+                           "below %d", layer, tensor, tensor_count(c));
+    const record_shape s = shape_of(c, tensor);
     if (!s.sparsifiable)
         return format_fail(cf, "mask layer %d covers tensor %d, which is not a block linear weight",
                            layer, tensor);
@@ -668,7 +642,7 @@ static spdf_status check_mask_layer(const checkpoint_file *cf, int layer, const 
         return format_fail(cf, "mask layer %d declares %lld non-zeros for %lld weights", layer,
                            (long long)nnz, (long long)(rows * cols));
     const unsigned char *bitmap = record + MASK_LAYER_BYTES;
-    const int64_t bits = rows * cols, used = bitmap_bytes(rows, cols);
+    const int64_t bits = rows * cols, used = pattern_bitmap_bytes(rows, cols);
     int64_t counted = 0;
     for (int64_t i = 0; i < used; i++) counted += popcount8(bitmap[i]);
     const unsigned last_bits = (unsigned)(bits & 7);
@@ -703,9 +677,9 @@ static spdf_status read_mask(checkpoint_file *cf)
         int64_t nnz = 0;
         SPDF_TRY(check_mask_layer(cf, l, cf->mask + at, previous, &nnz));
         previous = load_i32(cf->mask + at);
-        const tensor_shape s = shape_of(c, previous);
+        const record_shape s = shape_of(c, previous);
         masked_out += s.rows * s.cols - nnz;
-        at += MASK_LAYER_BYTES + padded8(bitmap_bytes(s.rows, s.cols));
+        at += MASK_LAYER_BYTES + padded8(pattern_bitmap_bytes(s.rows, s.cols));
     }
     if (cf->stored != cf->num_params - masked_out)
         return format_fail(cf, "%lld stored weights recorded, the mask keeps %lld",
@@ -845,37 +819,19 @@ static void close_checkpoint(checkpoint_file *cf)
 static spdf_status build_mask(const checkpoint_file *cf, spdf_mask **out)
 {
     const int layers = 4 * cf->config.num_layers;
-    spdf_mask *mask = calloc(1, sizeof *mask);
-    if (mask) mask->layers = calloc((size_t)layers, sizeof *mask->layers);
-    if (!mask || !mask->layers) {
-        free(mask);
-        return spdf_fail(SPDF_ENOMEM, "out of memory for the mask of checkpoint '%s'", cf->path);
-    }
-    mask->num_layers = layers;
+    spdf_mask *mask = mask_alloc(layers);
+    if (!mask) return spdf_fail(SPDF_ENOMEM, "out of memory for the mask of checkpoint '%s'", cf->path);
     const unsigned char *record = cf->mask + MASK_HEADER_BYTES;
     for (int l = 0; l < layers; l++) {
-        mask_layer *m = &mask->layers[l];
-        m->tensor = load_i32(record);
-        m->rows = load_i64(record + 8);
-        m->cols = load_i64(record + 16);
-        m->nnz = load_i64(record + 24);
-        m->row_ptr = malloc(sizeof(int32_t) * (size_t)(m->rows + 1));
-        m->col_idx = malloc(sizeof(int32_t) * (size_t)(m->nnz > 0 ? m->nnz : 1));
-        if (!m->row_ptr || !m->col_idx) {
+        const int64_t rows = load_i64(record + 8), cols = load_i64(record + 16);
+        mask->layers[l].tensor = load_i32(record);
+        const spdf_status status = pattern_from_bitmap(&mask->layers[l].pattern, rows, cols,
+                                                       record + MASK_LAYER_BYTES);
+        if (status != SPDF_OK) {
             spdf_mask_free(mask);
-            return spdf_fail(SPDF_ENOMEM, "out of memory for the mask of checkpoint '%s'", cf->path);
+            return status;
         }
-        const unsigned char *bitmap = record + MASK_LAYER_BYTES;
-        int32_t k = 0;
-        for (int64_t r = 0; r < m->rows; r++) {
-            m->row_ptr[r] = k;
-            for (int64_t c = 0; c < m->cols; c++) {
-                const int64_t bit = r * m->cols + c;
-                if (bitmap[bit >> 3] >> (bit & 7) & 1) m->col_idx[k++] = (int32_t)c;
-            }
-        }
-        m->row_ptr[m->rows] = k;
-        record += MASK_LAYER_BYTES + padded8(bitmap_bytes(m->rows, m->cols));
+        record += MASK_LAYER_BYTES + padded8(pattern_bitmap_bytes(rows, cols));
     }
     *out = mask;
     return SPDF_OK;
@@ -921,7 +877,7 @@ static spdf_status recheck(const checkpoint_file *cf, uint32_t id, uint32_t crc)
 
 static spdf_status fill_state(const checkpoint_file *cf, spdf_model *model, spdf_optimizer *opt)
 {
-    if (model->num_stored != cf->stored || model->num_tensors != count_tensors(&cf->config))
+    if (model->num_stored != cf->stored || model->num_tensors != tensor_count(&cf->config))
         return spdf_fail(SPDF_EINTERNAL, "checkpoint '%s': the loaded model stores %lld weights, "
                          "the file %lld", cf->path, (long long)model->num_stored, (long long)cf->stored);
     uint32_t crc = 0;
@@ -932,14 +888,13 @@ static spdf_status fill_state(const checkpoint_file *cf, spdf_model *model, spdf
     unsigned char head[OPTIMIZER_HEADER_BYTES];
     SPDF_TRY(read_at(cf, at, head, sizeof head));
     crc = spdf_crc32c(0, head, sizeof head);
-    SPDF_TRY(read_stored(cf, at + OPTIMIZER_HEADER_BYTES, model, opt->m, &crc));
-    SPDF_TRY(read_stored(cf, at + OPTIMIZER_HEADER_BYTES + 4 * (uint64_t)cf->stored, model, opt->v,
+    SPDF_TRY(read_stored(cf, at + OPTIMIZER_HEADER_BYTES, model, optimizer_moment(opt, 0), &crc));
+    SPDF_TRY(read_stored(cf, at + OPTIMIZER_HEADER_BYTES + 4 * (uint64_t)cf->stored, model, optimizer_moment(opt, 1),
                          &crc));
     SPDF_TRY(recheck(cf, SECTION_OPTIMIZER, crc));
     if (load_i64(head + 40) != cf->step || load_i64(head + 48) != cf->moment_step)
         return format_fail(cf, "section OPTIMIZER changed while the checkpoint was being loaded");
-    opt->step = cf->step;
-    opt->moment_step = cf->moment_step;
+    optimizer_set_state(opt, cf->step, cf->moment_step);
     return SPDF_OK;
 }
 

@@ -2,6 +2,7 @@
  * parameter for all layers together, fp32 or bf16, read into a new dense model. */
 #include "core/core.h"
 #include "io/file_io.h"
+#include "model/tensor_table.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -16,8 +17,6 @@
 #define VERSION_FP32 3 /* every tensor fp32, padded vocabulary */
 #define VERSION_BF16 5 /* every tensor bf16, padded vocabulary */
 #define CHUNK_VALUES 4096
-#define KINDS 16       /* llm.c's NUM_PARAMETER_TENSORS */
-#define BLOCK_TENSORS 12
 
 /* Header words (llm.c's model_header[]). */
 enum {
@@ -71,17 +70,29 @@ static uint64_t mul_sat(uint64_t a, uint64_t b)
 
 static uint64_t add_sat(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
 
-/* Elements of parameter kind k (llm.c's fill_in_parameter_sizes) for all layers. */
-static uint64_t kind_numel(const llmc_file *f, int k)
+/* The model configuration the header describes; the vocabulary padded (as the file holds wte)
+ * or not. */
+static spdf_model_config header_config(const llmc_file *f, int padded)
 {
-    const uint64_t C = (uint64_t)f->C, L = (uint64_t)f->L;
-    static const uint64_t factor[BLOCK_TENSORS] = {1, 1, 3, 3, 1, 1, 1, 1, 4, 4, 4, 1};
-    static const int is_matrix[BLOCK_TENSORS] = {0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0};
-    if (k == 0) return mul_sat((uint64_t)f->Vp, C);
-    if (k == 1) return mul_sat((uint64_t)f->maxT, C);
-    if (k >= KINDS - 2) return C;
-    const uint64_t per_layer = mul_sat(factor[k - 2] * C, is_matrix[k - 2] ? C : 1);
-    return mul_sat(L, per_layer);
+    spdf_model_config c;
+    spdf_model_config_init(&c);
+    c.vocab_size = (int32_t)(padded ? f->Vp : f->V);
+    c.max_seq_len = (int32_t)f->maxT;
+    c.num_layers = (int32_t)f->L;
+    c.num_heads = (int32_t)f->NH;
+    c.channels = (int32_t)f->C;
+    return c;
+}
+
+/* Elements of llm.c's parameter array of kind k (its fill_in_parameter_sizes: llm.c keeps the
+ * kinds in tensor_kind order, each for all layers) as the file holds it. */
+static uint64_t kind_numel(const llmc_file *f, tensor_kind k)
+{
+    const spdf_model_config c = header_config(f, 1);
+    int64_t rows, cols;
+    tensor_shape(&c, k, &rows, &cols);
+    const uint64_t one = mul_sat((uint64_t)rows, (uint64_t)cols);
+    return tensor_spec_of(k)->in_block ? mul_sat((uint64_t)f->L, one) : one;
 }
 
 /* The header's configuration, checked for sense and against the size of the file. */
@@ -122,8 +133,8 @@ static spdf_status read_header(llmc_file *f)
         return format_fail(f->path, "num_heads %lld does not divide channels %lld",
                            (long long)f->NH, (long long)f->C);
     uint64_t expected = HEADER_BYTES;
-    for (int k = 0; k < KINDS; k++)
-        expected = add_sat(expected, mul_sat(kind_numel(f, k), (uint64_t)f->value_bytes));
+    for (int k = 0; k < TENSOR_KINDS; k++)
+        expected = add_sat(expected, mul_sat(kind_numel(f, (tensor_kind)k), (uint64_t)f->value_bytes));
     if (f->size != expected)
         return format_fail(f->path, "%s: the header's configuration needs %llu bytes, the file has "
                            "%llu", f->size < expected ? "truncated" : "trailing bytes",
@@ -152,22 +163,19 @@ static spdf_status read_values(const llmc_file *f, float *dst, int64_t count)
     return SPDF_OK;
 }
 
-/* The parameter arrays in file order: kind by kind, each for layer 0 .. L-1.  llm.c's order of
- * the block kinds is libspdf's order of the tensors within a block, so kind k of layer l is
- * tensor 2 + l*12 + (k - 2). */
+/* The parameter arrays in file order: kind by kind, each for layer 0 .. L-1. */
 static spdf_status load_parameters(const llmc_file *f, spdf_model *model)
 {
-    const int32_t count = (int32_t)(4 + BLOCK_TENSORS * f->L);
-    for (int k = 0; k < KINDS; k++) {
-        const int layers = k >= 2 && k < KINDS - 2 ? (int)f->L : 1;
+    const spdf_model_config c = header_config(f, 0);
+    for (int k = 0; k < TENSOR_KINDS; k++) {
+        const tensor_kind kind = (tensor_kind)k;
+        const int layers = tensor_spec_of(kind)->in_block ? (int)f->L : 1;
         for (int l = 0; l < layers; l++) {
-            const int32_t index = k < 2 ? k : k >= KINDS - 2 ? count - (KINDS - k)
-                                                             : 2 + l * BLOCK_TENSORS + (k - 2);
             float *data = NULL;
-            SPDF_TRY(spdf_model_tensor_data(model, index, &data));
-            const int64_t numel = k == 0 ? f->V * f->C : (int64_t)kind_numel(f, k) / layers;
+            SPDF_TRY(spdf_model_tensor_data(model, tensor_index(&c, kind, l), &data));
+            const int64_t numel = kind == TENSOR_WTE ? f->V * f->C : (int64_t)kind_numel(f, kind) / layers;
             SPDF_TRY(read_values(f, data, numel));
-            if (k == 0) SPDF_TRY(read_values(f, NULL, (f->Vp - f->V) * f->C)); /* padding rows */
+            if (kind == TENSOR_WTE) SPDF_TRY(read_values(f, NULL, (f->Vp - f->V) * f->C)); /* padding rows */
         }
     }
     return SPDF_OK;
@@ -190,13 +198,7 @@ spdf_status spdf_model_import_llmc(spdf_context *ctx, const char *path, spdf_mod
     if (status == SPDF_OK) status = read_header(&f);
     spdf_model *model = NULL;
     if (status == SPDF_OK) {
-        spdf_model_config config;
-        spdf_model_config_init(&config);
-        config.vocab_size = (int32_t)f.V;
-        config.max_seq_len = (int32_t)f.maxT;
-        config.num_layers = (int32_t)f.L;
-        config.num_heads = (int32_t)f.NH;
-        config.channels = (int32_t)f.C;
+        const spdf_model_config config = header_config(&f, 0);
         status = spdf_model_create(ctx, &config, &model);
         if (status == SPDF_EINVAL) {
             char reason[256];

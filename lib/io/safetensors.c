@@ -4,6 +4,7 @@
 #include "io/file_io.h"
 #include "io/json.h"
 #include "io/text.h"
+#include "model/tensor_table.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,42 +24,14 @@
 #define CHUNK_FLOATS 4096
 #define DEFAULT_SEED 1337
 
-/* Per-block tensors in the order of the public tensor table (include/spdf.h). */
-enum { BLOCK_TENSORS = 12 };
-static const char *const block_names[BLOCK_TENSORS] = {
-    "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-    "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
-    "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+/* Names, shapes and the Conv1D layout come from the model's tensor table
+ * (lib/model/tensor_table.h). */
 
-/* Hugging Face keeps these four as Conv1D weights, (in_features, out_features). */
-static int is_conv1d(int kind) { return kind == 2 || kind == 4 || kind == 8 || kind == 10; }
-
-/* Tensor `index` of the public table as (kind, layer): kind is the block kind 0..11, or one of
- * these for the tensors outside the blocks. */
-enum { KIND_WTE = -1, KIND_WPE = -2, KIND_LNF_WEIGHT = -3, KIND_LNF_BIAS = -4 };
-
-static int kind_of(int index, int num_tensors, int *layer)
+/* The configuration of a model as the public API reports it. */
+static spdf_status config_of(const spdf_model *model, spdf_model_config *c)
 {
-    *layer = -1;
-    if (index == 0) return KIND_WTE;
-    if (index == 1) return KIND_WPE;
-    if (index == num_tensors - 2) return KIND_LNF_WEIGHT;
-    if (index == num_tensors - 1) return KIND_LNF_BIAS;
-    *layer = (index - 2) / BLOCK_TENSORS;
-    return (index - 2) % BLOCK_TENSORS;
-}
-
-static void hf_name(int index, int num_tensors, char *name, size_t size)
-{
-    int layer;
-    const int kind = kind_of(index, num_tensors, &layer);
-    switch (kind) {
-    case KIND_WTE: snprintf(name, size, "wte.weight"); break;
-    case KIND_WPE: snprintf(name, size, "wpe.weight"); break;
-    case KIND_LNF_WEIGHT: snprintf(name, size, "ln_f.weight"); break;
-    case KIND_LNF_BIAS: snprintf(name, size, "ln_f.bias"); break;
-    default: snprintf(name, size, "h.%d.%s", layer, block_names[kind]);
-    }
+    spdf_model_config_init(c);
+    return spdf_model_get_config(model, c);
 }
 
 /* ---- little-endian values, independent of the host's byte order ---- */
@@ -115,10 +88,11 @@ spdf_status spdf_import_config_init(spdf_import_config *config)
 /* ================================ writing ================================ */
 
 /* The tensor's shape as Hugging Face stores it: 1-D vectors, 2-D matrices, Conv1D transposed. */
-static void hf_shape(const spdf_tensor_info *info, int kind, int64_t shape[2])
+static void hf_shape(const spdf_tensor_info *info, tensor_kind kind, int64_t shape[2])
 {
-    shape[0] = is_conv1d(kind) ? info->shape[1] : info->shape[0];
-    shape[1] = is_conv1d(kind) ? info->shape[0] : info->shape[1];
+    const int transposed = tensor_spec_of(kind)->hf_transposed;
+    shape[0] = transposed ? info->shape[1] : info->shape[0];
+    shape[1] = transposed ? info->shape[0] : info->shape[1];
 }
 
 static int append_format(text_buffer *b, const char *fmt, ...)
@@ -139,9 +113,9 @@ static int append_format(text_buffer *b, const char *fmt, ...)
  * does) so that the data starts aligned.  Tensors appear, and are stored, in table order. */
 static spdf_status build_header(const spdf_model *model, text_buffer *json, int64_t *max_numel)
 {
-    spdf_model_config c = {.struct_size = sizeof c};
+    spdf_model_config c;
     int32_t count = 0;
-    SPDF_TRY(spdf_model_get_config(model, &c));
+    SPDF_TRY(config_of(model, &c));
     SPDF_TRY(spdf_model_num_tensors(model, &count));
     int failed = append_format(json, "{\"__metadata__\":{\"format\":\"pt\",\"n_embd\":\"%d\","
                                "\"n_head\":\"%d\",\"n_layer\":\"%d\",\"n_positions\":\"%d\","
@@ -153,9 +127,9 @@ static spdf_status build_header(const spdf_model *model, text_buffer *json, int6
         spdf_tensor_info info = {.struct_size = sizeof info};
         SPDF_TRY(spdf_model_tensor_info(model, i, &info));
         int layer;
-        const int kind = kind_of(i, count, &layer);
+        const tensor_kind kind = tensor_kind_at(&c, i, &layer);
         char name[64];
-        hf_name(i, count, name, sizeof name);
+        tensor_name(kind, layer, 1, name, sizeof name);
         int64_t shape[2];
         hf_shape(&info, kind, shape);
         const uint64_t bytes = (uint64_t)info.numel * 4;
@@ -188,14 +162,14 @@ static void transpose(const float *values, int64_t rows, int64_t cols, float *ou
 }
 
 static spdf_status put_tensor(FILE *file, const char *path, const spdf_model *model, int32_t index,
-                              int32_t count, float *values, float *scratch)
+                              const spdf_model_config *c, float *values, float *scratch)
 {
     spdf_tensor_info info = {.struct_size = sizeof info};
     SPDF_TRY(spdf_model_tensor_info(model, index, &info));
     SPDF_TRY(spdf_model_tensor_read(model, index, values, info.numel)); /* the dense view */
     int layer;
     const float *out = values;
-    if (is_conv1d(kind_of(index, count, &layer))) {
+    if (tensor_spec_of(tensor_kind_at(c, index, &layer))->hf_transposed) {
         transpose(values, info.shape[0], info.shape[1], scratch);
         out = scratch;
     }
@@ -214,7 +188,9 @@ static spdf_status write_safetensors(FILE *file, const char *path, const spdf_mo
     int64_t max_numel = 0;
     spdf_status status = build_header(model, &json, &max_numel);
     int32_t count = 0;
+    spdf_model_config c;
     if (status == SPDF_OK) status = spdf_model_num_tensors(model, &count);
+    if (status == SPDF_OK) status = config_of(model, &c);
     unsigned char length[LENGTH_BYTES];
     for (int i = 0; i < LENGTH_BYTES; i++) length[i] = (unsigned char)((uint64_t)json.len >> 8 * i);
     if (status == SPDF_OK) status = put(file, path, length, sizeof length);
@@ -229,7 +205,7 @@ static spdf_status write_safetensors(FILE *file, const char *path, const spdf_mo
                                (long long)max_numel);
     }
     for (int32_t i = 0; i < count && status == SPDF_OK; i++)
-        status = put_tensor(file, path, model, i, count, values, scratch);
+        status = put_tensor(file, path, model, i, &c, values, scratch);
     free(values);
     free(scratch);
     return status;
@@ -274,7 +250,8 @@ typedef struct entry {
     int64_t dims[2];         /* the first two dimensions, for weights */
     uint64_t begin, end;     /* data_offsets, relative to the start of the data */
     enum role role;
-    int kind, layer;         /* ROLE_WEIGHT: kind_of()'s values */
+    tensor_kind kind;        /* ROLE_WEIGHT: which tensor ... */
+    int layer;               /* ... of which block (-1 outside the blocks) */
 } entry;
 
 typedef struct st_file {
@@ -327,26 +304,24 @@ static int classify(entry *e)
     if (strncmp(name, "transformer.", 12) == 0) name += 12;
     e->role = ROLE_WEIGHT;
     e->layer = -1;
-    if (strcmp(name, "wte.weight") == 0) e->kind = KIND_WTE;
-    else if (strcmp(name, "wpe.weight") == 0) e->kind = KIND_WPE;
-    else if (strcmp(name, "ln_f.weight") == 0) e->kind = KIND_LNF_WEIGHT;
-    else if (strcmp(name, "ln_f.bias") == 0) e->kind = KIND_LNF_BIAS;
-    else {
-        const char *rest = strncmp(name, "h.", 2) == 0 ? parse_layer(name + 2, &e->layer) : NULL;
-        if (!rest || *rest != '.') return -1;
-        rest++;
-        if (strcmp(rest, "attn.bias") == 0 || strcmp(rest, "attn.masked_bias") == 0) {
-            e->role = ROLE_BUFFER;
+    for (int k = 0; k < TENSOR_KINDS; k++)
+        if (!tensor_spec_of((tensor_kind)k)->in_block && strcmp(name, tensor_spec_of((tensor_kind)k)->hf_name) == 0) {
+            e->kind = (tensor_kind)k;
             return 0;
         }
-        for (int k = 0; k < BLOCK_TENSORS; k++)
-            if (strcmp(rest, block_names[k]) == 0) {
-                e->kind = k;
-                return 0;
-            }
-        return -1;
+    const char *rest = strncmp(name, "h.", 2) == 0 ? parse_layer(name + 2, &e->layer) : NULL;
+    if (!rest || *rest != '.') return -1;
+    rest++;
+    if (strcmp(rest, "attn.bias") == 0 || strcmp(rest, "attn.masked_bias") == 0) {
+        e->role = ROLE_BUFFER;
+        return 0;
     }
-    return 0;
+    for (int k = TENSOR_FIRST_BLOCK; k < TENSOR_FIRST_BLOCK + BLOCK_TENSOR_COUNT; k++)
+        if (strcmp(rest, tensor_spec_of((tensor_kind)k)->name) == 0) {
+            e->kind = (tensor_kind)k;
+            return 0;
+        }
+    return -1;
 }
 
 /* One member of the header object: {"dtype": ..., "shape": [...], "data_offsets": [b, e]}. */
@@ -509,11 +484,17 @@ static spdf_status read_header(st_file *f)
 /* ---- the model the tensors describe ---- */
 
 typedef struct layout {
-    const entry *wte, *wpe, *lnf[2], *lm_head;
-    const entry **blocks; /* (L, 12) */
+    const entry **tensors; /* in table order, for `layers` blocks */
+    const entry *lm_head;
     int layers;
     spdf_model_config config;
 } layout;
+
+/* The layout's entry of (kind, layer). */
+static const entry **slot(layout *lay, tensor_kind kind, int layer)
+{
+    return &lay->tensors[tensor_index(&lay->config, kind, layer)];
+}
 
 /* A metadata member as a positive decimal integer: 0 if absent, -1 if malformed. */
 static int64_t metadata_int(const st_file *f, const char *key)
@@ -541,22 +522,14 @@ static spdf_status check_metadata(const st_file *f, const char *key, int64_t act
 }
 
 /* The shape a weight must have, Hugging Face's way round. */
-static void expected_shape(int kind, int64_t V, int64_t maxT, int64_t C, int *ndim, int64_t s[2])
+static void expected_shape(const spdf_model_config *c, tensor_kind kind, int *ndim, int64_t s[2])
 {
-    static const int64_t rows[BLOCK_TENSORS] = {1, 1, 1, 3, 1, 1, 1, 1, 1, 4, 4, 1};
-    static const int64_t cols[BLOCK_TENSORS] = {0, 0, 3, 0, 1, 0, 0, 0, 4, 0, 1, 0};
-    *ndim = 2;
-    s[1] = C;
-    if (kind == KIND_WTE) s[0] = V;
-    else if (kind == KIND_WPE) s[0] = maxT;
-    else if (kind < 0 || cols[kind] == 0) {
-        *ndim = 1;
-        s[0] = kind < 0 ? C : rows[kind] * C;
-        s[1] = 1;
-    } else {
-        s[0] = rows[kind] * C;
-        s[1] = cols[kind] * C;
-    }
+    const tensor_spec *spec = tensor_spec_of(kind);
+    int64_t rows, cols;
+    tensor_shape(c, kind, &rows, &cols);
+    *ndim = spec->cols == DIM_NONE ? 1 : 2;
+    s[0] = spec->hf_transposed ? cols : rows;
+    s[1] = spec->hf_transposed ? rows : cols;
 }
 
 static spdf_status check_weight(const st_file *f, const layout *lay, const entry *e)
@@ -566,8 +539,7 @@ static spdf_status check_weight(const st_file *f, const layout *lay, const entry
                            e->dtype);
     int ndim;
     int64_t s[2];
-    expected_shape(e->kind, lay->config.vocab_size, lay->config.max_seq_len, lay->config.channels,
-                   &ndim, s);
+    expected_shape(&lay->config, e->kind, &ndim, s);
     if (e->ndim != ndim || e->dims[0] != s[0] || (ndim == 2 && e->dims[1] != s[1])) {
         if (ndim == 1)
             return format_fail(f->path, "tensor '%s' must have shape [%lld]", e->name,
@@ -595,43 +567,37 @@ static spdf_status find_layout(const st_file *f, layout *lay)
         if (f->entries[i].role == ROLE_WEIGHT && f->entries[i].layer + 1 > lay->layers)
             lay->layers = f->entries[i].layer + 1;
     if (lay->layers == 0) return format_fail(f->path, "no transformer blocks (h.0.*) found");
-    lay->blocks = calloc((size_t)lay->layers * BLOCK_TENSORS, sizeof *lay->blocks);
-    if (!lay->blocks) return spdf_fail(SPDF_ENOMEM, "out of memory for %d layers", lay->layers);
+    lay->config.num_layers = lay->layers;
+    const int count = tensor_count(&lay->config);
+    lay->tensors = calloc((size_t)count, sizeof *lay->tensors);
+    if (!lay->tensors) return spdf_fail(SPDF_ENOMEM, "out of memory for %d layers", lay->layers);
     for (size_t i = 0; i < f->count; i++) {
         const entry *e = &f->entries[i];
         if (e->role == ROLE_LM_HEAD) SPDF_TRY(place(f, &lay->lm_head, e));
-        if (e->role != ROLE_WEIGHT) continue;
-        switch (e->kind) {
-        case KIND_WTE: SPDF_TRY(place(f, &lay->wte, e)); break;
-        case KIND_WPE: SPDF_TRY(place(f, &lay->wpe, e)); break;
-        case KIND_LNF_WEIGHT: SPDF_TRY(place(f, &lay->lnf[0], e)); break;
-        case KIND_LNF_BIAS: SPDF_TRY(place(f, &lay->lnf[1], e)); break;
-        default: SPDF_TRY(place(f, &lay->blocks[e->layer * BLOCK_TENSORS + e->kind], e));
-        }
+        if (e->role == ROLE_WEIGHT) SPDF_TRY(place(f, slot(lay, e->kind, e->layer), e));
     }
-    const char *missing = !lay->wte ? "wte.weight" : !lay->wpe ? "wpe.weight"
-                        : !lay->lnf[0] ? "ln_f.weight" : !lay->lnf[1] ? "ln_f.bias" : NULL;
-    if (missing) return format_fail(f->path, "missing tensor '%s'", missing);
-    for (int l = 0; l < lay->layers; l++)
-        for (int k = 0; k < BLOCK_TENSORS; k++)
-            if (!lay->blocks[l * BLOCK_TENSORS + k])
-                return format_fail(f->path, "missing tensor 'h.%d.%s' (the file has %d blocks)", l,
-                                   block_names[k], lay->layers);
-    if (lay->wte->ndim != 2 || lay->wpe->ndim != 2)
-        return format_fail(f->path, "wte and wpe must be matrices");
-    if (lay->wte->dims[0] == 0 || lay->wte->dims[1] == 0 || lay->wpe->dims[0] == 0)
+    for (int i = 0; i < count; i++)
+        if (!lay->tensors[i]) {
+            int layer;
+            char name[64];
+            tensor_name(tensor_kind_at(&lay->config, i, &layer), layer, 1, name, sizeof name);
+            return format_fail(f->path, "missing tensor '%s' (the file has %d blocks)", name,
+                               lay->layers);
+        }
+    const entry *wte = *slot(lay, TENSOR_WTE, -1), *wpe = *slot(lay, TENSOR_WPE, -1);
+    if (wte->ndim != 2 || wpe->ndim != 2) return format_fail(f->path, "wte and wpe must be matrices");
+    if (wte->dims[0] == 0 || wte->dims[1] == 0 || wpe->dims[0] == 0)
         return format_fail(f->path, "wte and wpe must not be empty");
     spdf_model_config *c = &lay->config;
-    c->vocab_size = (int32_t)(lay->wte->dims[0] > INT32_MAX ? INT32_MAX : lay->wte->dims[0]);
-    c->channels = (int32_t)(lay->wte->dims[1] > INT32_MAX ? INT32_MAX : lay->wte->dims[1]);
-    c->max_seq_len = (int32_t)(lay->wpe->dims[0] > INT32_MAX ? INT32_MAX : lay->wpe->dims[0]);
-    c->num_layers = lay->layers;
+    c->vocab_size = (int32_t)(wte->dims[0] > INT32_MAX ? INT32_MAX : wte->dims[0]);
+    c->channels = (int32_t)(wte->dims[1] > INT32_MAX ? INT32_MAX : wte->dims[1]);
+    c->max_seq_len = (int32_t)(wpe->dims[0] > INT32_MAX ? INT32_MAX : wpe->dims[0]);
     for (size_t i = 0; i < f->count; i++)
         if (f->entries[i].role == ROLE_WEIGHT) SPDF_TRY(check_weight(f, lay, &f->entries[i]));
     if (lay->lm_head) {
         const entry head = {.name = lay->lm_head->name, .dtype = lay->lm_head->dtype,
                             .ndim = lay->lm_head->ndim, .dims = {lay->lm_head->dims[0],
-                            lay->lm_head->dims[1]}, .kind = KIND_WTE};
+                            lay->lm_head->dims[1]}, .kind = TENSOR_WTE};
         SPDF_TRY(check_weight(f, lay, &head));
     }
     SPDF_TRY(check_metadata(f, "vocab_size", c->vocab_size));
@@ -705,16 +671,14 @@ static spdf_status load_weights(const st_file *f, const layout *lay, spdf_model 
     spdf_status status = spdf_model_num_tensors(model, &count);
     for (int32_t i = 0; i < count && status == SPDF_OK; i++) {
         int layer;
-        const int kind = kind_of(i, count, &layer);
-        const entry *e = kind == KIND_WTE ? lay->wte : kind == KIND_WPE ? lay->wpe
-                       : kind == KIND_LNF_WEIGHT ? lay->lnf[0] : kind == KIND_LNF_BIAS ? lay->lnf[1]
-                       : lay->blocks[layer * BLOCK_TENSORS + kind];
+        const tensor_kind kind = tensor_kind_at(&lay->config, i, &layer);
+        const entry *e = lay->tensors[i];
         float *data = NULL;
         spdf_tensor_info info = {.struct_size = sizeof info};
         status = spdf_model_tensor_info(model, i, &info);
         if (status == SPDF_OK) status = spdf_model_tensor_data(model, i, &data);
         if (status != SPDF_OK) break;
-        if (is_conv1d(kind)) {
+        if (tensor_spec_of(kind)->hf_transposed) {
             status = read_floats(f, e, scratch, info.numel);
             if (status == SPDF_OK) transpose(scratch, info.shape[1], info.shape[0], data);
         } else {
@@ -762,7 +726,7 @@ static spdf_status import_file(st_file *f, spdf_context *ctx, const spdf_import_
     }
     if (status == SPDF_OK) status = load_weights(f, &lay, model);
     if (status == SPDF_OK) status = check_tied_head(f, &lay, model);
-    free(lay.blocks);
+    free(lay.tensors);
     if (status != SPDF_OK) {
         spdf_model_free(model);
         return status;

@@ -81,7 +81,7 @@ const float *decoder_step(decoder *dec, int rows, const int32_t *tokens, int pos
     for (int l = 0; l < L; l++) {
         const block_views *w = &model->w.blocks[l];
         layernorm_forward(&ex, dec->ln, dec->mean, dec->rstd, dec->x, w->ln1w, w->ln1b, rows, C);
-        model_block_linear_forward(model, &ex, l, BLOCK_QKV_W, dec->qkv, dec->ln, rows, C, 3 * C, NULL);
+        model_block_linear_forward(model, &ex, l, TENSOR_QKV_W, dec->qkv, dec->ln, rows, C, 3 * C, NULL);
         for (int r = 0; r < rows; r++) {
             memcpy(cache_row(dec, dec->keys, l, r) + (int64_t)pos * C, dec->qkv + (int64_t)r * 3 * C + C, sizeof(float) * C);
             memcpy(cache_row(dec, dec->values, l, r) + (int64_t)pos * C, dec->qkv + (int64_t)r * 3 * C + 2 * C, sizeof(float) * C);
@@ -93,12 +93,12 @@ const float *decoder_step(decoder *dec, int rows, const int32_t *tokens, int pos
                               dec->qkv + (int64_t)r * 3 * C + h * hs, cache_row(dec, dec->keys, l, r) + h * hs,
                               cache_row(dec, dec->values, l, r) + h * hs, C, pos + 1, hs);
         const float *bias; /* fused into the next step, as in gpt_forward: the same bits */
-        model_block_linear_forward(model, &ex, l, BLOCK_ATTPROJ_W, dec->projection, dec->atty, rows, C, C, &bias);
+        model_block_linear_forward(model, &ex, l, TENSOR_ATTPROJ_W, dec->projection, dec->atty, rows, C, C, &bias);
         residual_forward(&ex, dec->x2, dec->x, dec->projection, bias, rows, C);
         layernorm_forward(&ex, dec->ln, dec->mean, dec->rstd, dec->x2, w->ln2w, w->ln2b, rows, C);
-        model_block_linear_forward(model, &ex, l, BLOCK_FC_W, dec->fch, dec->ln, rows, C, 4 * C, &bias);
+        model_block_linear_forward(model, &ex, l, TENSOR_FC_W, dec->fch, dec->ln, rows, C, 4 * C, &bias);
         bias_gelu_forward(&ex, dec->fch_gelu, dec->fch, bias, rows, 4 * C);
-        model_block_linear_forward(model, &ex, l, BLOCK_FCPROJ_W, dec->projection, dec->fch_gelu, rows, 4 * C, C, &bias);
+        model_block_linear_forward(model, &ex, l, TENSOR_FCPROJ_W, dec->projection, dec->fch_gelu, rows, 4 * C, C, &bias);
         residual_forward(&ex, dec->x, dec->x2, dec->projection, bias, rows, C);
     }
     layernorm_forward(&ex, dec->ln, dec->mean, dec->rstd, dec->x, model->w.lnfw, model->w.lnfb, rows, C);

@@ -80,17 +80,20 @@ static spdf_status ensure_activations(spdf_model *model, int B, int T)
     return SPDF_OK;
 }
 
-/* Tensor index of block l's linear weight `which` (BLOCK_QKV_W, ...); its bias is the next. */
-static int block_weight_index(int l, int which) { return 2 + l * BLOCK_TENSOR_COUNT + which; }
+/* Table index of block l's linear weight `which` (TENSOR_QKV_W, ...); its bias is the next. */
+static int block_weight_index(const spdf_model *model, int l, tensor_kind which)
+{
+    return tensor_index(&model->config, which, l);
+}
 
 /* A block's linear layer: dense through GEMM, or through the backend's sparse kernels while a
  * mask stores the weight compactly.  The bias is added here when bias_left is NULL; otherwise
  * *bias_left receives it for the next layer to fuse in. */
-void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, int which,
+void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, tensor_kind which,
                                 float *out, const float *inp, int64_t N, int C, int OC,
                                 const float **bias_left)
 {
-    const tensor_desc *d = &model->tensors[block_weight_index(l, which)];
+    const tensor_desc *d = &model->tensors[block_weight_index(model, l, which)];
     const float *weight = model->params + d->offset, *bias = model->params + d[1].offset;
     if (bias_left) *bias_left = bias;
     const float *added = bias_left ? NULL : bias;
@@ -101,11 +104,12 @@ void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, in
 }
 
 /* Backward of a block's linear layer, its bias gradient included. */
-static void block_linear_backward(const spdf_model *model, const spdf_exec *ex, int l, int which,
+static void block_linear_backward(const spdf_model *model, const spdf_exec *ex, int l,
+                                  tensor_kind which,
                                   float *dinp, const float *dout, const float *inp, int64_t N,
                                   int C, int OC)
 {
-    const tensor_desc *d = &model->tensors[block_weight_index(l, which)];
+    const tensor_desc *d = &model->tensors[block_weight_index(model, l, which)];
     const float *weight = model->params + d->offset;
     float *dweight = model->grads + d->offset, *dbias = model->grads + d[1].offset;
     if (d->sparse_slot >= 0)
@@ -144,14 +148,14 @@ spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t 
 
         layernorm_forward(&ex, ln1, ln1_mean, ln1_rstd, residual, w->ln1w, w->ln1b, BT, C);
         const float *bias;
-        model_block_linear_forward(model, &ex, l, BLOCK_QKV_W, qkv, ln1, BT, C, 3 * C, NULL);
+        model_block_linear_forward(model, &ex, l, TENSOR_QKV_W, qkv, ln1, BT, C, 3 * C, NULL);
         attention_forward(&ex, atty, att, a->attention_scratch, qkv, B, T, C, NH);
-        model_block_linear_forward(model, &ex, l, BLOCK_ATTPROJ_W, a->projection, atty, BT, C, C, &bias);
+        model_block_linear_forward(model, &ex, l, TENSOR_ATTPROJ_W, a->projection, atty, BT, C, C, &bias);
         residual_forward(&ex, residual2, residual, a->projection, bias, BT, C);
         layernorm_forward(&ex, ln2, ln2_mean, ln2_rstd, residual2, w->ln2w, w->ln2b, BT, C);
-        model_block_linear_forward(model, &ex, l, BLOCK_FC_W, fch, ln2, BT, C, 4 * C, &bias);
+        model_block_linear_forward(model, &ex, l, TENSOR_FC_W, fch, ln2, BT, C, 4 * C, &bias);
         bias_gelu_forward(&ex, fch_gelu, fch, bias, BT, 4 * C);
-        model_block_linear_forward(model, &ex, l, BLOCK_FCPROJ_W, a->projection, fch_gelu, BT, 4 * C,
+        model_block_linear_forward(model, &ex, l, TENSOR_FCPROJ_W, a->projection, fch_gelu, BT, 4 * C,
                                    C, &bias);
         residual_forward(&ex, residual3, residual2, a->projection, bias, BT, C);
         residual = residual3;
@@ -207,16 +211,16 @@ void gpt_backward(spdf_model *model)
         const float *fch = a->fch + l * BT * 4 * C, *fch_gelu = a->fch_gelu + l * BT * 4 * C;
 
         /* MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2)))) */
-        block_linear_backward(model, &ex, l, BLOCK_FCPROJ_W, a->dfch_gelu, a->dresidual, fch_gelu,
+        block_linear_backward(model, &ex, l, TENSOR_FCPROJ_W, a->dfch_gelu, a->dresidual, fch_gelu,
                               BT, 4 * C, C);
         gelu_backward(&ex, a->dfch, fch, a->dfch_gelu, BT * 4 * C);
-        block_linear_backward(model, &ex, l, BLOCK_FC_W, a->dln, a->dfch, ln2, BT, C, 4 * C);
+        block_linear_backward(model, &ex, l, TENSOR_FC_W, a->dln, a->dfch, ln2, BT, C, 4 * C);
         layernorm_backward(&ex, a->dresidual, g->ln2w, g->ln2b, a->dln, residual2, w->ln2w,
                            ln2_mean, ln2_rstd, BT, C);
         /* attention branch: residual2 = residual + attproj(attention(qkv(ln1(residual)))) */
-        block_linear_backward(model, &ex, l, BLOCK_ATTPROJ_W, a->dln, a->dresidual, atty, BT, C, C);
+        block_linear_backward(model, &ex, l, TENSOR_ATTPROJ_W, a->dln, a->dresidual, atty, BT, C, C);
         attention_backward(&ex, a->dqkv, a->attention_scratch, a->dln, qkv, att, B, T, C, NH);
-        block_linear_backward(model, &ex, l, BLOCK_QKV_W, a->dln, a->dqkv, ln1, BT, C, 3 * C);
+        block_linear_backward(model, &ex, l, TENSOR_QKV_W, a->dln, a->dqkv, ln1, BT, C, 3 * C);
         layernorm_backward(&ex, a->dresidual, g->ln1w, g->ln1b, a->dln, residual, w->ln1w,
                            ln1_mean, ln1_rstd, BT, C);
     }

@@ -23,82 +23,60 @@ spdf_status spdf_model_config_init(spdf_model_config *config)
     return SPDF_OK;
 }
 
-static spdf_status validate_config(const spdf_model_config *c)
+static void add_tensor(spdf_model *model, tensor_kind kind, int layer)
 {
-    if (c->vocab_size < 1 || c->vocab_size > (1 << 24))
-        return spdf_fail(SPDF_EINVAL, "vocab_size must be in [1, 2^24], got %d", (int)c->vocab_size);
-    if (c->max_seq_len < 1 || c->max_seq_len > 65536)
-        return spdf_fail(SPDF_EINVAL, "max_seq_len must be in [1, 65536], got %d", (int)c->max_seq_len);
-    if (c->num_layers < 1 || c->num_layers > 1024)
-        return spdf_fail(SPDF_EINVAL, "num_layers must be in [1, 1024], got %d", (int)c->num_layers);
-    if (c->channels < 1 || c->channels > 65536)
-        return spdf_fail(SPDF_EINVAL, "channels must be in [1, 65536], got %d", (int)c->channels);
-    if (c->num_heads < 1 || c->channels % c->num_heads != 0)
-        return spdf_fail(SPDF_EINVAL, "num_heads (%d) must be positive and divide channels (%d)",
-                         (int)c->num_heads, (int)c->channels);
-    if (c->reserved != 0) return spdf_fail(SPDF_EINVAL, "spdf_model_config.reserved must be 0");
-    return SPDF_OK;
-}
-
-static void add_tensor(spdf_model *model, const char *name, int64_t rows, int64_t cols,
-                       uint32_t flags, int layer)
-{
+    const tensor_spec *spec = tensor_spec_of(kind);
     tensor_desc *d = &model->tensors[model->num_tensors++];
-    snprintf(d->name, sizeof d->name, "%s", name);
-    d->ndim = cols > 0 ? 2 : 1;
-    d->shape[0] = rows;
-    d->shape[1] = cols > 0 ? cols : 1;
-    d->numel = rows * d->shape[1];
+    tensor_name(kind, layer, 0, d->name, sizeof d->name);
+    tensor_shape(&model->config, kind, &d->shape[0], &d->shape[1]);
+    d->kind = kind;
+    d->ndim = spec->cols == DIM_NONE ? 1 : 2;
+    d->numel = d->shape[0] * d->shape[1];
     d->stored = d->numel;
     d->offset = model->num_params;
-    d->flags = flags;
+    d->flags = (spec->decay ? SPDF_TENSOR_DECAY : 0u) | (spec->sparsifiable ? SPDF_TENSOR_SPARSIFIABLE : 0u);
     d->layer = layer;
     d->sparse_slot = -1;
     model->num_params += d->numel;
 }
 
+/* The parameter table in table order (tensor_table.h). */
 static void build_tensor_table(spdf_model *model)
 {
-    const spdf_model_config *c = &model->config;
-    const int64_t C = c->channels;
-    static const char *const block_names[BLOCK_TENSOR_COUNT] = {
-        "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias",
-        "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",
-        "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
-    /* (rows, cols) of each block tensor; cols 0 means a vector. */
-    const int64_t block_shapes[BLOCK_TENSOR_COUNT][2] = {
-        {C, 0}, {C, 0}, {3 * C, C}, {3 * C, 0}, {C, C}, {C, 0},
-        {C, 0}, {C, 0}, {4 * C, C}, {4 * C, 0}, {C, 4 * C}, {C, 0}};
-    const uint32_t matrix = SPDF_TENSOR_DECAY | SPDF_TENSOR_SPARSIFIABLE;
-
-    add_tensor(model, "wte", c->vocab_size, C, SPDF_TENSOR_DECAY, -1);
-    add_tensor(model, "wpe", c->max_seq_len, C, SPDF_TENSOR_DECAY, -1);
-    for (int l = 0; l < c->num_layers; l++)
-        for (int k = 0; k < BLOCK_TENSOR_COUNT; k++) {
-            char name[48];
-            snprintf(name, sizeof name, "h.%d.%s", l, block_names[k]);
-            add_tensor(model, name, block_shapes[k][0], block_shapes[k][1],
-                       block_shapes[k][1] > 0 ? matrix : 0u, l);
-        }
-    add_tensor(model, "ln_f.weight", C, 0, 0u, -1);
-    add_tensor(model, "ln_f.bias", C, 0, 0u, -1);
+    add_tensor(model, TENSOR_WTE, -1);
+    add_tensor(model, TENSOR_WPE, -1);
+    for (int l = 0; l < model->config.num_layers; l++)
+        for (int k = TENSOR_FIRST_BLOCK; k < TENSOR_FIRST_BLOCK + BLOCK_TENSOR_COUNT; k++)
+            add_tensor(model, (tensor_kind)k, l);
+    add_tensor(model, TENSOR_LNF_W, -1);
+    add_tensor(model, TENSOR_LNF_B, -1);
 }
 
 static void bind_views_of(const spdf_model *model, float *base, gpt_views *v)
 {
+    const spdf_model_config *c = &model->config;
     const tensor_desc *t = model->tensors;
-    v->wte = base + t[0].offset;
-    v->wpe = base + t[1].offset;
-    for (int l = 0; l < model->config.num_layers; l++) {
-        const tensor_desc *bt = t + 2 + l * BLOCK_TENSOR_COUNT;
-        float **slots[BLOCK_TENSOR_COUNT] = {
-            &v->blocks[l].ln1w, &v->blocks[l].ln1b, &v->blocks[l].qkvw, &v->blocks[l].qkvb,
-            &v->blocks[l].attprojw, &v->blocks[l].attprojb, &v->blocks[l].ln2w, &v->blocks[l].ln2b,
-            &v->blocks[l].fcw, &v->blocks[l].fcb, &v->blocks[l].fcprojw, &v->blocks[l].fcprojb};
-        for (int k = 0; k < BLOCK_TENSOR_COUNT; k++) *slots[k] = base + bt[k].offset;
+#define VIEW(kind, layer) (base + t[tensor_index(c, kind, layer)].offset)
+    v->wte = VIEW(TENSOR_WTE, -1);
+    v->wpe = VIEW(TENSOR_WPE, -1);
+    for (int l = 0; l < c->num_layers; l++) {
+        block_views *b = &v->blocks[l];
+        b->ln1w = VIEW(TENSOR_LN1_W, l);
+        b->ln1b = VIEW(TENSOR_LN1_B, l);
+        b->qkvw = VIEW(TENSOR_QKV_W, l);
+        b->qkvb = VIEW(TENSOR_QKV_B, l);
+        b->attprojw = VIEW(TENSOR_ATTPROJ_W, l);
+        b->attprojb = VIEW(TENSOR_ATTPROJ_B, l);
+        b->ln2w = VIEW(TENSOR_LN2_W, l);
+        b->ln2b = VIEW(TENSOR_LN2_B, l);
+        b->fcw = VIEW(TENSOR_FC_W, l);
+        b->fcb = VIEW(TENSOR_FC_B, l);
+        b->fcprojw = VIEW(TENSOR_FCPROJ_W, l);
+        b->fcprojb = VIEW(TENSOR_FCPROJ_B, l);
     }
-    v->lnfw = base + t[model->num_tensors - 2].offset;
-    v->lnfb = base + t[model->num_tensors - 1].offset;
+    v->lnfw = VIEW(TENSOR_LNF_W, -1);
+    v->lnfb = VIEW(TENSOR_LNF_B, -1);
+#undef VIEW
 }
 
 void model_bind_views(spdf_model *model)
@@ -107,7 +85,10 @@ void model_bind_views(spdf_model *model)
     bind_views_of(model, model->grads, &model->g);
 }
 
-int model_num_sparsifiable(const spdf_model *model) { return 4 * model->config.num_layers; }
+int model_num_sparsifiable(const spdf_model *model)
+{
+    return SPARSIFIABLE_PER_BLOCK * model->config.num_layers;
+}
 
 const float *model_tensor_values(const spdf_model *model, int tensor)
 {
@@ -122,13 +103,13 @@ static void initialise_parameters(spdf_model *model)
     for (int i = 0; i < model->num_tensors; i++) {
         const tensor_desc *d = &model->tensors[i];
         float *p = model->params + d->offset;
-        const char *suffix = strrchr(d->name, '.');
-        if (d->ndim == 1) {
-            const float value = suffix && strcmp(suffix, ".weight") == 0 ? 1.0f : 0.0f;
+        if (d->ndim == 1) { /* LayerNorm gains 1, biases 0 */
+            const int gain = d->kind == TENSOR_LN1_W || d->kind == TENSOR_LN2_W || d->kind == TENSOR_LNF_W;
+            const float value = gain ? 1.0f : 0.0f;
             for (int64_t k = 0; k < d->numel; k++) p[k] = value;
             continue;
         }
-        const int is_residual_projection = strstr(d->name, "c_proj.weight") != NULL;
+        const int is_residual_projection = tensor_spec_of(d->kind)->residual_projection;
         const float std = is_residual_projection ? (float)residual_std : 0.02f;
         const spdf_rng rng = {model->config.seed, (uint64_t)i + 1};
         enum { CHUNK = 4096 };
@@ -150,7 +131,7 @@ spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config
     SPDF_CHECK_ARG(out);
     SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof(spdf_model_config),
                                     "spdf_model_config"));
-    SPDF_TRY(validate_config(config));
+    SPDF_TRY(model_config_validate(config));
     spdf_model *model = calloc(1, sizeof *model);
     if (!model) return spdf_fail(SPDF_ENOMEM, "out of memory for a model");
     model->ctx = ctx;
@@ -159,7 +140,7 @@ spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config
     model->config = *config;
     model->config.struct_size = sizeof model->config;
     const int L = config->num_layers;
-    model->tensors = calloc((size_t)(2 + L * BLOCK_TENSOR_COUNT + 2), sizeof *model->tensors);
+    model->tensors = calloc((size_t)tensor_count(config), sizeof *model->tensors);
     model->w.blocks = calloc((size_t)L, sizeof(block_views));
     model->g.blocks = calloc((size_t)L, sizeof(block_views));
     if (!model->tensors || !model->w.blocks || !model->g.blocks) goto out_of_memory;
@@ -295,7 +276,7 @@ static void read_dense(const spdf_model *model, const float *array, int index, f
         return;
     }
     const sparse_weight *w = &model->sparse[d->sparse_slot];
-    const mask_layer *m = &w->pattern;
+    const sparsity_pattern *m = &w->pattern;
     memset(dst, 0, (size_t)d->numel * sizeof(float));
     for (int64_t r = 0; r < m->rows; r++)
         for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++)
@@ -322,7 +303,7 @@ spdf_status spdf_model_tensor_write(spdf_model *model, int32_t index, const floa
         return SPDF_OK;
     }
     const sparse_weight *w = &model->sparse[d->sparse_slot];
-    const mask_layer *m = &w->pattern;
+    const sparsity_pattern *m = &w->pattern;
     for (int64_t r = 0, k = 0; r < m->rows; r++)
         for (int64_t c = 0; c < m->cols; c++) {
             const int on_mask = k < m->row_ptr[r + 1] && m->col_idx[k] == c;

@@ -3,17 +3,11 @@
 #ifndef SPDF_MODEL_H
 #define SPDF_MODEL_H
 
-#include "core/context.h"
+#include "backend/context.h"
 #include "mask/mask.h"
 #include "model/layers.h"
+#include "model/tensor_table.h"
 #include "spdf.h"
-
-/* Per-block tensors in the order of the public tensor table. */
-enum block_tensor {
-    BLOCK_LN1_W, BLOCK_LN1_B, BLOCK_QKV_W, BLOCK_QKV_B, BLOCK_ATTPROJ_W, BLOCK_ATTPROJ_B,
-    BLOCK_LN2_W, BLOCK_LN2_B, BLOCK_FC_W, BLOCK_FC_B, BLOCK_FCPROJ_W, BLOCK_FCPROJ_B,
-    BLOCK_TENSOR_COUNT
-};
 
 typedef struct tensor_desc {
     char name[48];
@@ -23,13 +17,15 @@ typedef struct tensor_desc {
     int64_t stored; /* elements stored: numel, or the non-zeros while a mask covers it */
     int64_t offset; /* into the parameter, gradient and moment arrays, in floats */
     uint32_t flags; /* SPDF_TENSOR_* */
+    tensor_kind kind;
     int layer;
     int sparse_slot; /* index into spdf_model.sparse while stored compactly, else -1 */
 } tensor_desc;
 
 /* A weight stored compactly under a mask: its pattern and the backend's prepared kernels. */
 typedef struct sparse_weight {
-    mask_layer pattern;
+    int tensor; /* its index in the tensor table */
+    sparsity_pattern pattern;
     void *kernel;
     /* The backend's storage order (sparse_order): slot s holds CSR element slot_to_csr[s], and
      * CSR element k lives in slot csr_to_slot[k].  Both NULL for CSR order. */
@@ -92,7 +88,10 @@ struct spdf_model {
     spdf_phase_kind phase;
     int num_sparse;
     sparse_weight *sparse; /* (num_sparse) while the phase is SPARSE */
-    spdf_optimizer *optimizer; /* the optimizer created for this model, if any */
+    spdf_optimizer *optimizer; /* the optimizer created for this model, if any (opaque here) */
+    float *moments[2];         /* its moment arrays, laid out like the parameters: the phase
+                                  changes move them with the weights */
+    int num_moments;
     spdf_phase *phase_handle;  /* the phase handle of this model, if any */
     gpt_views w, g;
     gpt_activations acts;
@@ -142,9 +141,12 @@ spdf_status model_plan_layer(const spdf_model *model, void *kernel, int layer, c
 spdf_status model_plan_sparse(spdf_model *model, const int8_t *saved);
 void model_sparse_report(const spdf_model *model, int layer, spdf_sparse_plan_report *report);
 
-/* adamw.c: the moment arrays of the model's optimizer (m, v), laid out like the parameters;
- * returns their count, 0 without an optimizer. */
-int model_optimizer_moments(const spdf_model *model, float *moments[2]);
+/* storage.c: the arrays an optimizer keeps laid out like the parameters (AdamW's two moments),
+ * registered when it is created and dropped when it is freed.  Registered while the model is
+ * sparse under KEEP, their pages are committed at the next backward pass, as if they had existed
+ * when the mask was attached. */
+void model_attach_moments(spdf_model *model, spdf_optimizer *owner, float *m, float *v);
+void model_detach_moments(spdf_model *model, const spdf_optimizer *owner);
 
 /* decode.c: incremental decoding with a key/value cache of `rows` independent sequences. */
 typedef struct decoder decoder;
@@ -158,7 +160,7 @@ void decoder_copy_rows(decoder *dec, const int *parents, int length);
 /* gpt.c */
 /* out = inp W^T of block l's linear layer `which`, plus its bias unless bias_left is given:
  * then *bias_left receives the bias for the next layer to fuse in. */
-void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, int which,
+void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, int l, tensor_kind which,
                                 float *out, const float *inp, int64_t N, int C, int OC,
                                 const float **bias_left);
 spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,

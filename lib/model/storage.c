@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* Gathers the on-mask values of a dense (rows, cols) weight into CSR order. */
-static void gather(float *dst, const float *src, const mask_layer *m)
+static void gather(float *dst, const float *src, const sparsity_pattern *m)
 {
     for (int64_t r = 0; r < m->rows; r++)
         for (int32_t k = m->row_ptr[r]; k < m->row_ptr[r + 1]; k++) dst[k] = src[r * m->cols + m->col_idx[k]];
@@ -18,7 +18,7 @@ static void gather(float *dst, const float *src, const mask_layer *m)
 
 /* Scatters row r of CSR-ordered values (src) into its dense row (dst), zeros elsewhere.  The
  * values are read before the row is cleared, so dst may overlap them. */
-static void scatter_row(float *dst, const float *src, const mask_layer *m, int64_t r, float *row)
+static void scatter_row(float *dst, const float *src, const sparsity_pattern *m, int64_t r, float *row)
 {
     const int32_t first = m->row_ptr[r], count = m->row_ptr[r + 1] - first;
     memcpy(row, src + first, (size_t)count * sizeof(float));
@@ -31,7 +31,7 @@ static void scatter_row(float *dst, const float *src, const mask_layer *m, int64
  * start at or above src: rows go from the last to the first, so a row only overwrites values of
  * rows already moved.  When the two ranges do not overlap the rows are independent and the
  * threads share them.  rows_buffer holds a row of `stride` floats per thread. */
-static void scatter(float *dst, const float *src, const mask_layer *m, int num_threads,
+static void scatter(float *dst, const float *src, const sparsity_pattern *m, int num_threads,
                     float *rows_buffer, int64_t stride)
 {
     const int disjoint = src + m->nnz <= dst;
@@ -137,7 +137,7 @@ void model_release_sparse(spdf_model *model)
 {
     for (int i = 0; i < model->num_sparse; i++) {
         model->ctx->ops->sparse_release(model->sparse[i].kernel);
-        mask_layer_clear(&model->sparse[i].pattern);
+        pattern_clear(&model->sparse[i].pattern);
         free(model->sparse[i].csr_to_slot);
     }
     free(model->sparse);
@@ -153,8 +153,9 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
         return spdf_fail(SPDF_EINVAL, "the mask has %d layers, the model %d sparse layers",
                          mask->num_layers, model_num_sparsifiable(model));
     for (int l = 0; l < mask->num_layers; l++) {
-        const mask_layer *m = &mask->layers[l];
-        const tensor_desc *d = m->tensor >= 0 && m->tensor < model->num_tensors ? &model->tensors[m->tensor] : NULL;
+        const sparsity_pattern *m = &mask->layers[l].pattern;
+        const int tensor = mask->layers[l].tensor;
+        const tensor_desc *d = tensor >= 0 && tensor < model->num_tensors ? &model->tensors[tensor] : NULL;
         if (!d || !(d->flags & SPDF_TENSOR_SPARSIFIABLE) || d->shape[0] != m->rows || d->shape[1] != m->cols)
             return spdf_fail(SPDF_EINVAL, "mask layer %d does not match the model's weights "
                              "(made for another model shape?)", l);
@@ -163,9 +164,10 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
     int64_t *old_offset = malloc(sizeof(int64_t) * (size_t)model->num_tensors);
     spdf_status status = sparse && old_offset ? SPDF_OK : spdf_fail(SPDF_ENOMEM, "out of memory attaching a mask");
     for (int l = 0; status == SPDF_OK && l < mask->num_layers; l++) {
-        status = mask_layer_copy(&sparse[l].pattern, &mask->layers[l]);
+        sparse[l].tensor = mask->layers[l].tensor;
+        status = pattern_copy(&sparse[l].pattern, &mask->layers[l].pattern);
         if (status != SPDF_OK) break;
-        const mask_layer *m = &sparse[l].pattern;
+        const sparsity_pattern *m = &sparse[l].pattern;
         const spdf_sparse_pattern pattern = {m->rows, m->cols, m->nnz, m->row_ptr, m->col_idx};
         sparse[l].kernel = model->ctx->ops->sparse_prepare(&pattern);
         if (!sparse[l].kernel)
@@ -183,7 +185,7 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
     if (status != SPDF_OK) {
         for (int l = 0; sparse && l < mask->num_layers; l++) {
             if (sparse[l].kernel) model->ctx->ops->sparse_release(sparse[l].kernel);
-            mask_layer_clear(&sparse[l].pattern);
+            pattern_clear(&sparse[l].pattern);
             free(sparse[l].csr_to_slot);
         }
         free(sparse);
@@ -193,7 +195,7 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
 
     for (int i = 0; i < model->num_tensors; i++) old_offset[i] = model->tensors[i].offset;
     for (int l = 0; l < mask->num_layers; l++) {
-        tensor_desc *d = &model->tensors[sparse[l].pattern.tensor];
+        tensor_desc *d = &model->tensors[sparse[l].tensor];
         d->sparse_slot = l;
         d->stored = sparse[l].pattern.nnz;
     }
@@ -238,9 +240,25 @@ void model_apply_sparse_memory(spdf_model *model, float *const *moments, int num
 void model_commit_kept_pages(spdf_model *model)
 {
     if (!model->pages_pending || model->phase != SPDF_PHASE_SPARSE) return;
-    float *moments[2];
-    reserve_pages(model, moments, model_optimizer_moments(model, moments), 1);
+    reserve_pages(model, model->moments, model->num_moments, 1);
     model->pages_pending = 0;
+}
+
+void model_attach_moments(spdf_model *model, spdf_optimizer *owner, float *m, float *v)
+{
+    model->optimizer = owner;
+    model->moments[0] = m;
+    model->moments[1] = v;
+    model->num_moments = 2;
+    if (model->phase == SPDF_PHASE_SPARSE && model->sparse_memory == SPDF_SPARSE_MEMORY_KEEP)
+        model->pages_pending = 1;
+}
+
+void model_detach_moments(spdf_model *model, const spdf_optimizer *owner)
+{
+    if (model->optimizer != owner) return;
+    model->optimizer = NULL;
+    model->num_moments = 0;
 }
 
 /* Widest sparse weight: a scattered row of it per thread is the transition's row buffer. */
@@ -297,5 +315,27 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
     model_bind_views(model);
     free(old_offset);
     free(old_slot);
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_set_sparse_memory(spdf_model *model, spdf_sparse_memory policy)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    if (policy != SPDF_SPARSE_MEMORY_RELEASE && policy != SPDF_SPARSE_MEMORY_KEEP)
+        return spdf_fail(SPDF_EINVAL, "unknown sparse memory policy %d", (int)policy);
+    if (policy == model->sparse_memory) return SPDF_OK; /* nothing to return or commit again */
+    model->sparse_memory = policy;
+    if (model->phase == SPDF_PHASE_SPARSE)
+        model_apply_sparse_memory(model, model->moments, model->num_moments);
+    return SPDF_OK;
+}
+
+spdf_status spdf_model_get_sparse_memory(const spdf_model *model, spdf_sparse_memory *policy)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_ARG(policy);
+    *policy = model->sparse_memory;
     return SPDF_OK;
 }

@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct spdf_optimizer {
+    spdf_model *model;
+    spdf_optimizer_config config;
+    float *m, *v;  /* first and second moments, (num_params) each, laid out like the parameters */
+    int64_t step;  /* updates applied so far: the schedule's position */
+    int64_t moment_step; /* updates since the moments last started from zero: Adam's bias
+                            correction counts these, so a moment reset restarts it */
+};
+
 spdf_status spdf_optimizer_config_init(spdf_optimizer_config *config)
 {
     spdf_clear_error();
@@ -91,28 +100,44 @@ spdf_status spdf_optimizer_create(spdf_model *model, const spdf_optimizer_config
         spdf_optimizer_free(opt);
         return spdf_fail(SPDF_ENOMEM, "out of memory for optimizer state (%zu MiB)", 2 * bytes >> 20);
     }
-    /* Created while sparse with the KEEP policy: the moments hold the dense memory from the next
-     * backward pass on, as they would had the optimizer existed when the mask was attached. */
-    if (model->phase == SPDF_PHASE_SPARSE && model->sparse_memory == SPDF_SPARSE_MEMORY_KEEP)
-        model->pages_pending = 1;
     opt->config = cfg;
-    model->optimizer = opt;
+    model_attach_moments(model, opt, opt->m, opt->v);
     *out = opt;
     return SPDF_OK;
 }
 
-int model_optimizer_moments(const spdf_model *model, float *moments[2])
+const spdf_optimizer_config *optimizer_config(const spdf_optimizer *opt) { return &opt->config; }
+
+const spdf_model *optimizer_model(const spdf_optimizer *opt) { return opt->model; }
+
+void optimizer_restart(spdf_optimizer *opt, int restart_schedule, int reset_moments)
 {
-    if (!model->optimizer) return 0;
-    moments[0] = model->optimizer->m;
-    moments[1] = model->optimizer->v;
-    return 2;
+    if (restart_schedule) opt->step = 0;
+    if (!reset_moments) return;
+    const size_t bytes = (size_t)opt->model->num_stored * sizeof(float);
+    memset(opt->m, 0, bytes);
+    memset(opt->v, 0, bytes);
+    opt->moment_step = 0;
 }
+
+void optimizer_get_state(const spdf_optimizer *opt, int64_t *step, int64_t *moment_step)
+{
+    *step = opt->step;
+    *moment_step = opt->moment_step;
+}
+
+void optimizer_set_state(spdf_optimizer *opt, int64_t step, int64_t moment_step)
+{
+    opt->step = step;
+    opt->moment_step = moment_step;
+}
+
+float *optimizer_moment(const spdf_optimizer *opt, int k) { return k == 0 ? opt->m : opt->v; }
 
 void spdf_optimizer_free(spdf_optimizer *opt)
 {
     if (!opt) return;
-    if (opt->model && opt->model->optimizer == opt) opt->model->optimizer = NULL;
+    if (opt->model) model_detach_moments(opt->model, opt);
     const size_t bytes = opt->model ? (size_t)opt->model->num_params * sizeof(float) : 0;
     spdf_reserve_free(opt->m, bytes);
     spdf_reserve_free(opt->v, bytes);
@@ -227,12 +252,6 @@ spdf_status spdf_optimizer_restart(spdf_optimizer *opt, const spdf_optimizer_con
     SPDF_CHECK_ARG(reset_moments == 0 || reset_moments == 1);
     if (config) SPDF_TRY(optimizer_validate_config(config));
     if (config) optimizer_set_config(opt, config);
-    opt->step = 0;
-    if (reset_moments) {
-        const size_t bytes = (size_t)opt->model->num_stored * sizeof(float);
-        memset(opt->m, 0, bytes);
-        memset(opt->v, 0, bytes);
-        opt->moment_step = 0;
-    }
+    optimizer_restart(opt, 1, reset_moments);
     return SPDF_OK;
 }

@@ -47,20 +47,13 @@ static void apply_optimizer_change(spdf_model *model, const spdf_transition_conf
     spdf_optimizer *opt = model->optimizer;
     if (!opt) return;
     if (c->optimizer) optimizer_set_config(opt, c->optimizer);
-    if (c->restart_schedule) opt->step = 0;
-    if (c->reset_moments) {
-        opt->moment_step = 0;
-        memset(opt->m, 0, (size_t)model->num_stored * sizeof(float));
-        memset(opt->v, 0, (size_t)model->num_stored * sizeof(float));
-    }
+    optimizer_restart(opt, c->restart_schedule, c->reset_moments);
 }
 
 static spdf_status attach(spdf_model *model, const spdf_mask *mask, const spdf_transition_config *c)
 {
     SPDF_TRY(check_optimizer_change(model, c));
-    float *arrays[2];
-    const int count = model_optimizer_moments(model, arrays);
-    SPDF_TRY(model_attach_mask(model, mask, arrays, count));
+    SPDF_TRY(model_attach_mask(model, mask, model->moments, model->num_moments));
     apply_optimizer_change(model, c);
     return SPDF_OK;
 }
@@ -144,36 +137,8 @@ spdf_status spdf_phase_transition(spdf_phase *phase, spdf_phase_kind kind, const
         return spdf_fail(SPDF_ESTATE, "%s -> %s takes no mask: a sparse model keeps its mask "
                          "until it becomes dense", phase_name(from), phase_name(kind));
     SPDF_TRY(check_optimizer_change(model, &c));
-    if (kind == SPDF_PHASE_DENSE) {
-        float *arrays[2];
-        const int count = model_optimizer_moments(model, arrays);
-        SPDF_TRY(model_densify(model, arrays, count, c.reset_moments));
-    }
+    if (kind == SPDF_PHASE_DENSE)
+        SPDF_TRY(model_densify(model, model->moments, model->num_moments, c.reset_moments));
     apply_optimizer_change(model, &c);
-    return SPDF_OK;
-}
-
-spdf_status spdf_model_set_sparse_memory(spdf_model *model, spdf_sparse_memory policy)
-{
-    spdf_clear_error();
-    SPDF_CHECK_ARG(model);
-    if (policy != SPDF_SPARSE_MEMORY_RELEASE && policy != SPDF_SPARSE_MEMORY_KEEP)
-        return spdf_fail(SPDF_EINVAL, "unknown sparse memory policy %d", (int)policy);
-    if (policy == model->sparse_memory) return SPDF_OK; /* nothing to return or commit again */
-    model->sparse_memory = policy;
-    if (model->phase == SPDF_PHASE_SPARSE) {
-        float *arrays[2];
-        const int count = model_optimizer_moments(model, arrays);
-        model_apply_sparse_memory(model, arrays, count);
-    }
-    return SPDF_OK;
-}
-
-spdf_status spdf_model_get_sparse_memory(const spdf_model *model, spdf_sparse_memory *policy)
-{
-    spdf_clear_error();
-    SPDF_CHECK_ARG(model);
-    SPDF_CHECK_ARG(policy);
-    *policy = model->sparse_memory;
     return SPDF_OK;
 }

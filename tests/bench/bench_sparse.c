@@ -24,7 +24,7 @@
  * the index kernels the cost model's ratio (that ratio over the density). */
 #include "backend/backend.h"
 #include "backend/sparse_index.h"
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/core.h"
 #include "spdf.h"
 

@@ -1,5 +1,5 @@
 /* Creating a context: resolve the backend by name and fix the thread count. */
-#include "core/context.h"
+#include "backend/context.h"
 #include "core/core.h"
 
 #include <omp.h>

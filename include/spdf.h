@@ -479,7 +479,9 @@ typedef struct spdf_sparse_plan_config {
     int32_t forward;
     int32_t backward_data;
     int32_t backward_weight;
-    int32_t measure_tokens;  /* MEASURE: tokens per timed product; 0 = 512 */
+    int32_t tokens;          /* tokens per product the plan is made for, the training step's
+                                batch x context: the cost model weighs the dense candidates'
+                                fixed costs by it and MEASURE times products this long; 0 = 512 */
     int32_t reserved;        /* must be 0 */
 } spdf_sparse_plan_config;
 

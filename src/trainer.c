@@ -135,6 +135,7 @@ int pretrain_create(session *s, const pretrain_settings *ps)
     spdf_sparse_plan_config plan;
     spdf_sparse_plan_config_init(&plan);
     plan.mode = ps->plan_mode;
+    plan.tokens = ps->batch * ps->context; /* what every product of a training step sees */
     status = spdf_model_set_sparse_plan(s->model, &plan);
     if (status != SPDF_OK) {
         spdf_mask_free(mask);

@@ -32,7 +32,7 @@ static spdf_sparse_plan_request forced(int forward, int backward_data, int backw
         .mode = SPDF_SPARSE_PLAN_ESTIMATE,
         .forced = {forward, backward_data, backward_weight},
         .source = SPDF_SPARSE_PLANNED_FORCED,
-        .measure_tokens = 256,
+        .tokens = 256,
     };
 }
 

@@ -213,7 +213,7 @@ class SparsePlanConfig(_Struct):
     _init = "spdf_sparse_plan_config_init"
     _fields_ = [("struct_size", c_size_t), ("mode", c_int32), ("forward", c_int32),
                 ("backward_data", c_int32), ("backward_weight", c_int32),
-                ("measure_tokens", c_int32), ("reserved", c_int32)]
+                ("tokens", c_int32), ("reserved", c_int32)]
 
 
 class TransitionConfig(_Struct):

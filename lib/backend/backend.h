@@ -35,7 +35,7 @@ typedef struct spdf_sparse_plan_request {
     spdf_sparse_plan_mode mode;
     int forced[SPDF_PRODUCTS];     /* SPDF_SPARSE_KERNEL_AUTO or the spdf_sparse_kernel_kind to use */
     spdf_sparse_plan_source source; /* what to report when every product is forced */
-    int64_t measure_tokens;        /* tokens per timed product (MEASURE) */
+    int64_t tokens;                /* tokens per product the plan is made for */
 } spdf_sparse_plan_request;
 
 /* A layer's plan as it is: the kernel of each product and how it was chosen. */

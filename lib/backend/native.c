@@ -10,8 +10,8 @@
 static const sparse_cost_model native_sparse_costs = {
     .index_ratio = {
         [CPU_ISA_PORTABLE] = {3.0f, 3.0f, 3.0f},
-        [CPU_ISA_AVX2] = {1.2f, 1.55f, 1.7f},
-        [CPU_ISA_AVX512] = {1.3f, 1.5f, 1.85f},
+        [CPU_ISA_AVX2] = {1.2f, 1.2f, 1.7f},
+        [CPU_ISA_AVX512] = {1.3f, 1.3f, 1.85f},
     },
     .jit_ratio = {1e30f, 1e30f, 1e30f},
 };

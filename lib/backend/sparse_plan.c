@@ -1,7 +1,6 @@
 /* Kernel plans of sparse layers: the candidates for each product, the cost model (ESTIMATE),
  * timing on the layer (MEASURE), forced choices, and the products run on the chosen kernels. */
 #include "backend/sparse_plan.h"
-#include "backend/scratch.h"
 #include "core/core.h"
 
 #include <omp.h>
@@ -18,9 +17,19 @@ struct sparse_plan {
     void *jit;         /* JIT kernels, while a product runs on them */
     int32_t *position; /* (nnz) dense index r * cols + c of each slot, while a product runs on the
                           dense GEMM */
+    /* (rows, cols) each, kept between calls while a product runs on the dense GEMM, so that no
+     * call allocates, faults in or clears a whole weight: the masked weight (its off-mask
+     * entries stay 0, so a call only writes the non-zeros) and the dense weight gradient. */
+    float *dense_weight, *dense_gradient;
 };
 
-enum { MEASURE_REPEATS = 3, DEFAULT_MEASURE_TOKENS = 512 };
+enum { MEASURE_REPEATS = 3, DEFAULT_TOKENS = 512 };
+#define DENSE_OVERHEAD 48.0
+/* A gathered product whose operand panel (operand rows x SPARSE_TOKENS floats) outgrows the L2
+ * share a core gets streams it from L3: measured 1.2-1.4x slower per non-zero (GPT-2's
+ * backward-data against the small shape's, bench_sparse, docs/sparsity.md). */
+#define PANEL_FIT_BYTES (384.0 * 1024.0)
+#define WIDE_PANEL_PENALTY 1.3
 
 /* ---- the dense candidates ---- */
 
@@ -37,22 +46,14 @@ static int32_t *make_positions(const sparse_index_layer *w)
     return position;
 }
 
-/* The masked weight as a dense (rows, cols) matrix in scratch memory; NULL if out of memory. */
-static float *dense_weight(int num_threads, const sparse_plan *plan, const float *values,
-                           size_t *capacity)
+/* The masked weight as a dense (rows, cols) matrix: the layer's buffer with this call's values
+ * written at the mask's positions. */
+static float *dense_weight(int num_threads, const sparse_plan *plan, const float *values)
 {
     const sparse_index_layer *w = plan->index;
-    const int64_t numel = w->rows * w->cols, chunk = 1 << 14;
-    float *dense = scratch_acquire((size_t)numel, capacity);
-    if (!dense) return NULL;
-#pragma omp parallel num_threads(num_threads)
-    {
-#pragma omp for schedule(static)
-        for (int64_t at = 0; at < numel; at += chunk)
-            memset(dense + at, 0, sizeof(float) * (size_t)(numel - at < chunk ? numel - at : chunk));
-#pragma omp for schedule(static)
-        for (int64_t s = 0; s < w->nnz; s++) dense[plan->position[s]] = values[s];
-    }
+    float *dense = plan->dense_weight;
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+    for (int64_t s = 0; s < w->nnz; s++) dense[plan->position[s]] = values[s];
     return dense;
 }
 
@@ -62,26 +63,18 @@ static void zero_rows(int num_threads, float *out, int64_t N, int64_t width)
     for (int64_t n = 0; n < N; n++) memset(out + n * width, 0, sizeof(float) * (size_t)width);
 }
 
-/* A product on the dense weight: forward (backward 0) or backward-data (1).  Without scratch
- * memory the index kernels compute it instead. */
+/* A product on the dense weight: forward (backward 0) or backward-data (1). */
 static void dense_product(int num_threads, const sparse_plan *plan, const float *values,
                           float *out, const float *inp, int64_t N, int backward)
 {
     const sparse_index_layer *w = plan->index;
-    size_t capacity = 0;
-    float *dense = dense_weight(num_threads, plan, values, &capacity);
-    if (!dense) {
-        if (backward) sparse_index_backward_data(num_threads, w, values, out, inp, N);
-        else sparse_index_forward(num_threads, w, values, out, inp, N);
-        return;
-    }
+    const float *dense = dense_weight(num_threads, plan, values);
     if (backward) /* dinp (N, cols) = dout (N, rows) W */
         plan->backend.gemm(num_threads, SPDF_NO_TRANS, SPDF_NO_TRANS, N, w->cols, w->rows, 1.0f,
                            inp, w->rows, dense, w->cols, 0.0f, out, w->cols);
     else /* out (N, rows) = inp (N, cols) W^T */
         plan->backend.gemm(num_threads, SPDF_NO_TRANS, SPDF_TRANS, N, w->rows, w->cols, 1.0f, inp,
                            w->cols, dense, w->cols, 0.0f, out, w->rows);
-    scratch_release(dense, capacity);
 }
 
 /* dvalues += (dout^T inp) gathered at the pattern from the dense product. */
@@ -89,18 +82,12 @@ static void dense_weight_gradient(int num_threads, const sparse_plan *plan, floa
                                   const float *dout, const float *inp, int64_t N)
 {
     const sparse_index_layer *w = plan->index;
-    size_t capacity = 0;
-    float *full = scratch_acquire((size_t)(w->rows * w->cols), &capacity);
-    if (!full) {
-        sparse_index_backward_weight(num_threads, w, dvalues, dout, inp, N);
-        return;
-    }
+    float *full = plan->dense_gradient;
     plan->backend.gemm(num_threads, SPDF_TRANS, SPDF_NO_TRANS, w->rows, w->cols, N, 1.0f, dout,
                        w->rows, inp, w->cols, 0.0f, full, w->cols);
     const int32_t *position = plan->position;
 #pragma omp parallel for num_threads(num_threads) schedule(static)
     for (int64_t s = 0; s < w->nnz; s++) dvalues[s] += full[position[s]];
-    scratch_release(full, capacity);
 }
 
 /* ---- the products on their planned kernels ---- */
@@ -154,12 +141,20 @@ double sparse_plan_estimate(const sparse_cost_model *costs, cpu_isa isa,
     if (tokens < 1) tokens = 1;
     switch (kind) {
     case SPDF_SPARSE_KERNEL_DENSE:
-        /* The GEMM, and writing the dense weight (or reading the dense gradient) once: about
-         * four multiply-adds' worth per weight element against 2 * tokens. */
-        return 1.0 + 8.0 / (double)tokens;
+        /* The GEMM, and writing the masked weight's non-zeros into the layer's dense buffer (or
+         * reading them out of the dense gradient) once per call: DENSE_OVERHEAD multiply-adds'
+         * worth per weight element against the GEMM's 2 * tokens (bench_sparse, docs/sparsity.md). */
+        return 1.0 + DENSE_OVERHEAD / (double)tokens;
     case SPDF_SPARSE_KERNEL_JIT:
         return product == SPDF_PRODUCT_BACKWARD_WEIGHT ? 1e30 : density * costs->jit_ratio[isa];
-    default: return density * costs->index_ratio[isa][product];
+    default: {
+        const int64_t operand = product == SPDF_PRODUCT_BACKWARD_DATA ? rows : cols;
+        const double panel = (double)operand * SPARSE_TOKENS * sizeof(float);
+        const double penalty = product != SPDF_PRODUCT_BACKWARD_WEIGHT && panel > PANEL_FIT_BYTES
+                                   ? WIDE_PANEL_PENALTY
+                                   : 1.0;
+        return density * costs->index_ratio[isa][product] * penalty;
+    }
     }
 }
 
@@ -263,6 +258,27 @@ static void drop_unused(sparse_plan *plan)
         free(plan->position);
         plan->position = NULL;
     }
+    if (plan->kind[SPDF_PRODUCT_FORWARD] != SPDF_SPARSE_KERNEL_DENSE &&
+        plan->kind[SPDF_PRODUCT_BACKWARD_DATA] != SPDF_SPARSE_KERNEL_DENSE) {
+        spdf_aligned_free(plan->dense_weight);
+        plan->dense_weight = NULL;
+    }
+    if (plan->kind[SPDF_PRODUCT_BACKWARD_WEIGHT] != SPDF_SPARSE_KERNEL_DENSE) {
+        spdf_aligned_free(plan->dense_gradient);
+        plan->dense_gradient = NULL;
+    }
+}
+
+/* The buffers the dense candidates need (positions, the masked weight, the gradient), made
+ * before any product may run on them; 0 if out of memory. */
+static int ensure_dense(sparse_plan *plan)
+{
+    const sparse_index_layer *w = plan->index;
+    const size_t bytes = sizeof(float) * (size_t)(w->rows * w->cols > 0 ? w->rows * w->cols : 1);
+    if (!plan->position) plan->position = make_positions(w);
+    if (!plan->dense_weight) plan->dense_weight = spdf_aligned_calloc(bytes);
+    if (!plan->dense_gradient) plan->dense_gradient = spdf_aligned_alloc(bytes);
+    return plan->position && plan->dense_weight && plan->dense_gradient;
 }
 
 static int candidate_allowed(const sparse_plan *plan, int product, spdf_sparse_kernel_kind kind)
@@ -310,7 +326,7 @@ static void choose_by_estimate(sparse_plan *plan, const spdf_sparse_plan_request
             if (!candidate_allowed(plan, p, (spdf_sparse_kernel_kind)kind)) continue;
             const double cost = sparse_plan_estimate(plan->backend.costs, isa, (spdf_sparse_product)p,
                                                      (spdf_sparse_kernel_kind)kind, w->rows,
-                                                     w->cols, w->nnz, request->measure_tokens);
+                                                     w->cols, w->nnz, request->tokens);
             if (cost < best) {
                 best = cost;
                 plan->kind[p] = (spdf_sparse_kernel_kind)kind;
@@ -318,7 +334,7 @@ static void choose_by_estimate(sparse_plan *plan, const spdf_sparse_plan_request
         }
         const double dense = sparse_plan_estimate(plan->backend.costs, isa, (spdf_sparse_product)p,
                                                   SPDF_SPARSE_KERNEL_DENSE, w->rows, w->cols,
-                                                  w->nnz, request->measure_tokens);
+                                                  w->nnz, request->tokens);
         plan->relative_time[p] = (float)(best / dense);
         if (plan->kind[p] == SPDF_SPARSE_KERNEL_JIT && !ensure_jit(plan))
             plan->kind[p] = SPDF_SPARSE_KERNEL_INDEX; /* the estimate fitted, the code did not */
@@ -329,7 +345,7 @@ static void choose_by_estimate(sparse_plan *plan, const spdf_sparse_plan_request
 static spdf_status choose_by_measure(sparse_plan *plan, const spdf_sparse_plan_request *request)
 {
     measure_data m = {0};
-    if (!measure_data_make(&m, plan->index, request->measure_tokens)) {
+    if (!measure_data_make(&m, plan->index, request->tokens)) {
         measure_data_free(&m);
         return spdf_fail(SPDF_ENOMEM, "out of memory for the plan's measurement");
     }
@@ -359,15 +375,12 @@ static spdf_status choose_by_measure(sparse_plan *plan, const spdf_sparse_plan_r
 spdf_status sparse_plan_choose(sparse_plan *plan, const spdf_sparse_plan_request *request)
 {
     spdf_sparse_plan_request r = *request;
-    if (r.measure_tokens <= 0) r.measure_tokens = DEFAULT_MEASURE_TOKENS;
+    if (r.tokens <= 0) r.tokens = DEFAULT_TOKENS;
     if (r.num_threads < 1) r.num_threads = 1;
     const spdf_sparse_kernel_kind before[SPDF_PRODUCTS] = {plan->kind[0], plan->kind[1], plan->kind[2]};
     spdf_status status = prepare_forced(plan, &r);
-    if (status == SPDF_OK && !plan->position) {
-        /* Every mode may time or choose the dense GEMM. */
-        plan->position = make_positions(plan->index);
-        if (!plan->position) status = spdf_fail(SPDF_ENOMEM, "out of memory for a layer's plan");
-    }
+    if (status == SPDF_OK && !ensure_dense(plan)) /* every mode may time or choose the GEMM */
+        status = spdf_fail(SPDF_ENOMEM, "out of memory for a layer's plan");
     if (status == SPDF_OK) {
         if (r.mode == SPDF_SPARSE_PLAN_MEASURE) status = choose_by_measure(plan, &r);
         else choose_by_estimate(plan, &r);
@@ -406,6 +419,8 @@ void sparse_plan_free(sparse_plan *plan)
     if (!plan) return;
     if (plan->jit) plan->backend.jit->release(plan->jit);
     free(plan->position);
+    spdf_aligned_free(plan->dense_weight);
+    spdf_aligned_free(plan->dense_gradient);
     sparse_index_free(plan->index);
     free(plan);
 }

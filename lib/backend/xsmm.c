@@ -374,15 +374,16 @@ static void xsmm_gemm(int num_threads, spdf_transpose trans_a, spdf_transpose tr
 
 /* Index-kernel time per non-zero over this GEMM's time per weight element (sparse_plan.h).
  * AVX2: the "ratio" column of bench_sparse at density 0.5, 2 threads, on the AMD EPYC Zen 3 of
- * docs/benchmarks.md (forward 1.3-1.5, backward-data 1.4-2.2, weight gradient 1.8-2.3), rounded
- * up so that the index kernels are kept only where they clearly win.  AVX-512: not measured
+ * docs/benchmarks.md (forward 1.36-1.57, backward-data 1.45-1.72 where its operand panel fits L2
+ * and 1.9-2.2 where it does not, which the cost model's panel term covers, weight gradient
+ * 2.0-2.35), rounded up so that the index kernels are kept only where they clearly win.  AVX-512: not measured
  * here; the AVX2 kernels' ratios on the AVX-512 Xeon of the same document (2.1-4.2 at density
  * 0.25) with the AVX-512 kernels assumed 1.5x faster than those: MEASURE confirms them. */
 static const sparse_cost_model xsmm_sparse_costs = {
     .index_ratio = {
         [CPU_ISA_PORTABLE] = {4.0f, 4.0f, 4.0f},
-        [CPU_ISA_AVX2] = {1.6f, 2.1f, 2.3f},
-        [CPU_ISA_AVX512] = {1.8f, 2.0f, 2.5f},
+        [CPU_ISA_AVX2] = {1.6f, 1.6f, 2.3f},
+        [CPU_ISA_AVX512] = {1.8f, 1.8f, 2.5f},
     },
     .jit_ratio = {[CPU_ISA_PORTABLE] = 1e30f, [CPU_ISA_AVX2] = 3.5f, [CPU_ISA_AVX512] = 4.0f},
 };

@@ -34,8 +34,8 @@ static spdf_status validate_plan_config(const spdf_sparse_plan_config *c)
                          (int)c->backward_data, (int)c->backward_weight);
     if (c->backward_weight == SPDF_SPARSE_KERNEL_JIT)
         return spdf_fail(SPDF_EUNSUPPORTED, "there are no JIT kernels for the weight gradient");
-    if (c->measure_tokens < 0 || c->measure_tokens > (1 << 20) || c->reserved != 0)
-        return spdf_fail(SPDF_EINVAL, "measure_tokens must be in [0, 1048576] and reserved 0");
+    if (c->tokens < 0 || c->tokens > (1 << 20) || c->reserved != 0)
+        return spdf_fail(SPDF_EINVAL, "tokens must be in [0, 1048576] and reserved 0");
     return SPDF_OK;
 }
 
@@ -48,7 +48,7 @@ static spdf_sparse_plan_request layer_request(const spdf_model *model, const int
         .mode = (spdf_sparse_plan_mode)c->mode,
         .forced = {c->forward, c->backward_data, c->backward_weight},
         .source = SPDF_SPARSE_PLANNED_FORCED,
-        .measure_tokens = c->measure_tokens,
+        .tokens = c->tokens,
     };
     if (saved) {
         for (int p = 0; p < SPDF_PRODUCTS; p++) r.forced[p] = saved[l * SPDF_PRODUCTS + p];

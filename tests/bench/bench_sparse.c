@@ -176,7 +176,7 @@ static void run(const operands *o, int impl, int op, int threads)
 /* A layer of the measured backend planned as `impl` says: forced index or JIT kernels, or the
  * default ESTIMATE plan; NULL when the backend cannot (no JIT here). */
 static void *planned_layer(const spdf_sparse_pattern *pattern, int impl, int threads,
-                           double *seconds)
+                           int64_t tokens, double *seconds)
 {
     const spdf_backend_ops *x = measured_backend();
     const double t0 = now_seconds();
@@ -189,7 +189,7 @@ static void *planned_layer(const spdf_sparse_pattern *pattern, int impl, int thr
         .mode = SPDF_SPARSE_PLAN_ESTIMATE,
         .forced = {kind, kind, impl == IMPL_PLAN ? SPDF_SPARSE_KERNEL_AUTO : SPDF_SPARSE_KERNEL_INDEX},
         .source = SPDF_SPARSE_PLANNED_FORCED,
-        .measure_tokens = 512,
+        .tokens = tokens,
     };
     if (layer && x->sparse_plan && x->sparse_plan(layer, &request) != SPDF_OK) {
         x->sparse_release(layer);
@@ -227,9 +227,9 @@ static void bench_shape(const layer_shape *s, double density, int threads, int r
     memset(&plan, 0, sizeof plan);
     if (sparse) {
         if (with_ref) o.layer[IMPL_REF] = spdf_backend_ref.sparse_prepare(&o.pattern);
-        o.layer[IMPL_INDEX] = planned_layer(&o.pattern, IMPL_INDEX, threads, &unused);
-        o.layer[IMPL_PLAN] = planned_layer(&o.pattern, IMPL_PLAN, threads, &unused);
-        if (jit) o.layer[IMPL_JIT] = planned_layer(&o.pattern, IMPL_JIT, threads, &build_seconds);
+        o.layer[IMPL_INDEX] = planned_layer(&o.pattern, IMPL_INDEX, threads, s->N, &unused);
+        o.layer[IMPL_PLAN] = planned_layer(&o.pattern, IMPL_PLAN, threads, s->N, &unused);
+        if (jit) o.layer[IMPL_JIT] = planned_layer(&o.pattern, IMPL_JIT, threads, s->N, &build_seconds);
         const spdf_backend_ops *x = measured_backend();
         if (o.layer[IMPL_JIT]) {
             spdf_sparse_plan_report r;

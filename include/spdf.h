@@ -34,6 +34,9 @@ extern "C" {
  *   compiled against and fills in the defaults.  The library reads only the first struct_size
  *   bytes, so a program built against an older header keeps working with a newer library (new
  *   fields take their defaults), and members are only ever appended, never reordered or removed.
+ *   A larger struct_size (a newer header) is accepted only if the members this library does not
+ *   know are 0 (SPDF_EUNSUPPORTED otherwise).  Output structs: the caller sets struct_size; the
+ *   library writes no byte past it and sets it to the number of bytes filled.
  * ---------------------------------------------------------------------------------------------- */
 
 #if defined(_WIN32) && defined(SPDF_BUILDING_LIBRARY)

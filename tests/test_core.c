@@ -257,7 +257,8 @@ START_TEST(context_struct_size_too_small)
 {
     spdf_context_config config;
     spdf_context *ctx = NULL;
-    static const size_t sizes[] = {0, 1, sizeof(size_t), sizeof(spdf_context_config) - 1};
+    static const size_t sizes[] = {0, 1, sizeof(size_t),
+                                   offsetof(spdf_context_config, num_threads) + sizeof(int32_t) - 1};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         spdf_context_config_init(&config);
         config.struct_size = sizes[i];

@@ -21,10 +21,10 @@ spdf_status spdf_context_create(const spdf_context_config *config, spdf_context 
     SPDF_CHECK_ARG(out);
     spdf_context_config cfg;
     spdf_context_config_init(&cfg);
-    if (config) {
-        SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof cfg, "spdf_context_config"));
-        cfg = *config;
-    }
+    if (config)
+        SPDF_TRY(spdf_struct_read(&cfg, sizeof cfg, config,
+                                  SPDF_SIZE_THROUGH(spdf_context_config, num_threads),
+                                  "spdf_context_config"));
     if (cfg.num_threads < 0 || cfg.num_threads > 4096)
         return spdf_fail(SPDF_EINVAL, "num_threads must be in [0, 4096], got %d", (int)cfg.num_threads);
     const spdf_backend_ops *ops = spdf_backend_resolve(cfg.backend);

@@ -36,6 +36,9 @@ void spdf_clear_error(void);
         if (!(cond)) return spdf_fail(SPDF_EINVAL, "%s: invalid argument: %s", __func__, #cond); \
     } while (0)
 
+/* The size of the first release's layout of a struct: through its last member then. */
+#define SPDF_SIZE_THROUGH(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
+
 /* Propagates a failing status. */
 #define SPDF_TRY(expr)                                                                         \
     do {                                                                                       \
@@ -57,11 +60,15 @@ spdf_status spdf_check_struct_size(size_t struct_size, size_t min_size, const ch
  *
  * spdf_struct_write: a result going out.  The first struct_size bytes of `result` (size bytes,
  * this release's layout) are copied to `to`, and nothing past them is written; to's
- * struct_size is kept.
+ * struct_size becomes the number of bytes written (the smaller of the two sizes), so the
+ * caller sees which members were filled.
  *
  * Both fail with SPDF_EINVAL if struct_size is below min_size (the first layout's size). */
 spdf_status spdf_struct_read(void *into, size_t size, const void *from, size_t min_size,
                              const char *type_name);
+/* A struct_size larger than this release's (a program built against a newer header) is read
+ * when the members this release does not know are all zero, and refused with
+ * SPDF_EUNSUPPORTED otherwise. */
 spdf_status spdf_struct_write(void *to, const void *result, size_t size, size_t min_size,
                               const char *type_name);
 

@@ -58,6 +58,11 @@ spdf_status spdf_struct_read(void *into, size_t size, const void *from, size_t m
 {
     const size_t given = struct_size_of(from);
     SPDF_TRY(spdf_check_struct_size(given, min_size, type_name));
+    for (size_t i = size; i < given; i++)
+        if (((const unsigned char *)from)[i] != 0)
+            return spdf_fail(SPDF_EUNSUPPORTED, "%s.struct_size is %zu, this libspdf knows %zu bytes "
+                             "and the caller set members past them (built against a newer "
+                             "libspdf?)", type_name, given, size);
     memcpy(into, from, given < size ? given : size);
     memcpy(into, &size, sizeof size);
     return SPDF_OK;
@@ -68,7 +73,8 @@ spdf_status spdf_struct_write(void *to, const void *result, size_t size, size_t 
 {
     const size_t given = struct_size_of(to);
     SPDF_TRY(spdf_check_struct_size(given, min_size, type_name));
-    memcpy((char *)to + sizeof given, (const char *)result + sizeof given,
-           (given < size ? given : size) - sizeof given);
+    const size_t written = given < size ? given : size;
+    memcpy((char *)to + sizeof given, (const char *)result + sizeof given, written - sizeof given);
+    memcpy(to, &written, sizeof written);
     return SPDF_OK;
 }

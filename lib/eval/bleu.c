@@ -42,11 +42,10 @@ spdf_status spdf_bleu_options_init(spdf_bleu_options *options)
 static spdf_status resolve_options(const spdf_bleu_options *options, spdf_bleu_options *out)
 {
     spdf_bleu_options_init(out);
-    if (options) {
-        SPDF_TRY(spdf_check_struct_size(options->struct_size, sizeof *out, "spdf_bleu_options"));
-        *out = *options;
-        out->struct_size = sizeof *out;
-    }
+    if (options)
+        SPDF_TRY(spdf_struct_read(out, sizeof *out, options,
+                                  SPDF_SIZE_THROUGH(spdf_bleu_options, nist_order),
+                                  "spdf_bleu_options"));
     if (out->tokenize < SPDF_BLEU_TOKENIZE_13A || out->tokenize > SPDF_BLEU_TOKENIZE_CHAR)
         return spdf_fail(SPDF_EINVAL, "spdf_bleu_options.tokenize: unknown value %d",
                          (int)out->tokenize);
@@ -702,9 +701,11 @@ static int gather_stats(const spdf_bleu *bleu, const spdf_bleu_options *o, corpu
     return status;
 }
 
+#define BLEU_RESULT_FIRST_SIZE SPDF_SIZE_THROUGH(spdf_bleu_result, nist_order)
+
 static spdf_status check_result(const spdf_bleu_result *result)
 {
-    return spdf_check_struct_size(result->struct_size, sizeof *result, "spdf_bleu_result");
+    return spdf_check_struct_size(result->struct_size, BLEU_RESULT_FIRST_SIZE, "spdf_bleu_result");
 }
 
 spdf_status spdf_bleu_score(const spdf_bleu *bleu, const spdf_bleu_options *options,
@@ -721,7 +722,7 @@ spdf_status spdf_bleu_score(const spdf_bleu *bleu, const spdf_bleu_options *opti
         return spdf_fail(SPDF_ENOMEM, "out of memory scoring %lld segments",
                          (long long)bleu->count);
 
-    spdf_bleu_result r = {0};
+    spdf_bleu_result r = {.struct_size = sizeof r};
     r.segments = bleu->count;
     r.max_order = o.max_order;
     r.nist_order = o.nist_order;
@@ -744,10 +745,7 @@ spdf_status spdf_bleu_score(const spdf_bleu *bleu, const spdf_bleu_options *opti
         nist += st.information[n] / (double)(st.totals[n] > 1 ? st.totals[n] : 1);
     r.nist = nist * r.nist_brevity_penalty;
 
-    const size_t size = result->struct_size < sizeof r ? result->struct_size : sizeof r;
-    r.struct_size = size;
-    memcpy(result, &r, size);
-    return SPDF_OK;
+    return spdf_struct_write(result, &r, sizeof r, BLEU_RESULT_FIRST_SIZE, "spdf_bleu_result");
 }
 
 spdf_status spdf_sentence_bleu(const char *hypothesis, const char *const *references,

@@ -300,10 +300,10 @@ spdf_status spdf_generate(spdf_model *model, const int32_t *prompt, int32_t prom
     SPDF_CHECK_ARG(out_length);
     spdf_generate_config c;
     spdf_generate_config_init(&c);
-    if (config) {
-        SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof c, "spdf_generate_config"));
-        c = *config;
-    }
+    if (config)
+        SPDF_TRY(spdf_struct_read(&c, sizeof c, config,
+                                  SPDF_SIZE_THROUGH(spdf_generate_config, use_kv_cache),
+                                  "spdf_generate_config"));
     SPDF_TRY(validate(model, &c, prompt_length));
     for (int i = 0; i < prompt_length; i++)
         if (prompt[i] < 0 || prompt[i] >= model->config.vocab_size)

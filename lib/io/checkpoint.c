@@ -973,7 +973,8 @@ spdf_status spdf_checkpoint_info_read(const char *path, spdf_checkpoint_info *in
     spdf_clear_error();
     SPDF_CHECK_ARG(path);
     SPDF_CHECK_ARG(info);
-    SPDF_TRY(spdf_check_struct_size(info->struct_size, sizeof *info, "spdf_checkpoint_info"));
+    const size_t first_size = SPDF_SIZE_THROUGH(spdf_checkpoint_info, file_size);
+    SPDF_TRY(spdf_check_struct_size(info->struct_size, first_size, "spdf_checkpoint_info"));
     checkpoint_file cf;
     const spdf_status status = open_checkpoint(path, &cf);
     close_checkpoint(&cf);
@@ -991,6 +992,5 @@ spdf_status spdf_checkpoint_info_read(const char *path, spdf_checkpoint_info *in
     result.sampler_position = result.has_sampler ? cf.position : 0;
     result.stored_params = cf.stored;
     result.file_size = cf.size;
-    *info = result;
-    return SPDF_OK;
+    return spdf_struct_write(info, &result, sizeof result, first_size, "spdf_checkpoint_info");
 }

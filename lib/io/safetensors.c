@@ -742,14 +742,16 @@ spdf_status spdf_model_import_safetensors(spdf_context *ctx, const char *path,
     SPDF_CHECK_ARG(ctx);
     SPDF_CHECK_ARG(path);
     SPDF_CHECK_ARG(out);
+    spdf_import_config options;
+    spdf_import_config_init(&options);
     if (config) {
-        SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof(spdf_import_config),
-                                        "spdf_import_config"));
-        if (config->reserved != 0)
+        SPDF_TRY(spdf_struct_read(&options, sizeof options, config,
+                                  SPDF_SIZE_THROUGH(spdf_import_config, seed), "spdf_import_config"));
+        if (options.reserved != 0)
             return spdf_fail(SPDF_EINVAL, "spdf_import_config.reserved must be 0");
-        if (config->num_heads < 0)
+        if (options.num_heads < 0)
             return spdf_fail(SPDF_EINVAL, "spdf_import_config.num_heads must be >= 0, got %d",
-                             (int)config->num_heads);
+                             (int)options.num_heads);
     }
     st_file f = {.path = path};
     f.file = fopen(path, "rb");
@@ -759,7 +761,7 @@ spdf_status spdf_model_import_safetensors(spdf_context *ctx, const char *path,
     if (fstat(fileno(f.file), &st) != 0) status = io_fail(errno, "inspect", "safetensors file", path);
     else if (S_ISDIR(st.st_mode)) status = io_fail(EISDIR, "read", "safetensors file", path);
     else f.size = (uint64_t)st.st_size;
-    if (status == SPDF_OK) status = import_file(&f, ctx, config, out);
+    if (status == SPDF_OK) status = import_file(&f, ctx, &options, out);
     json_free(f.header);
     free(f.entries);
     fclose(f.file);

@@ -236,18 +236,19 @@ spdf_status spdf_mask_get_layer(const spdf_mask *mask, int32_t layer, spdf_mask_
     spdf_clear_error();
     SPDF_CHECK_ARG(mask);
     SPDF_CHECK_ARG(info);
-    SPDF_TRY(spdf_check_struct_size(info->struct_size, sizeof *info, "spdf_mask_layer_info"));
     SPDF_TRY(check_layer(mask, layer));
     const sparsity_pattern *m = &mask->layers[layer].pattern;
-    const size_t caller_size = info->struct_size;
-    memset(info, 0, sizeof *info);
-    info->struct_size = caller_size < sizeof *info ? caller_size : sizeof *info;
-    info->tensor_index = mask->layers[layer].tensor;
-    info->rows = m->rows;
-    info->cols = m->cols;
-    info->nnz = m->nnz;
-    info->density = (float)((double)m->nnz / (double)(m->rows * m->cols));
-    return SPDF_OK;
+    const spdf_mask_layer_info result = {
+        .struct_size = sizeof result,
+        .tensor_index = mask->layers[layer].tensor,
+        .rows = m->rows,
+        .cols = m->cols,
+        .nnz = m->nnz,
+        .density = (float)((double)m->nnz / (double)(m->rows * m->cols)),
+    };
+    return spdf_struct_write(info, &result, sizeof result,
+                             SPDF_SIZE_THROUGH(spdf_mask_layer_info, reserved2),
+                             "spdf_mask_layer_info");
 }
 
 spdf_status spdf_mask_totals(const spdf_mask *mask, int64_t *nnz, int64_t *total)

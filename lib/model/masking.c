@@ -12,8 +12,11 @@ spdf_status spdf_mask_create_ex(const spdf_model *model, const spdf_mask_config 
     SPDF_CHECK_ARG(model);
     SPDF_CHECK_ARG(config);
     SPDF_CHECK_ARG(out);
-    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof *config, "spdf_mask_config"));
-    if (model->phase == SPDF_PHASE_SPARSE && config->method == SPDF_MASK_MAGNITUDE)
+    spdf_mask_config c;
+    spdf_mask_config_init(&c);
+    SPDF_TRY(spdf_struct_read(&c, sizeof c, config, SPDF_SIZE_THROUGH(spdf_mask_config, reserved2),
+                              "spdf_mask_config"));
+    if (model->phase == SPDF_PHASE_SPARSE && c.method == SPDF_MASK_MAGNITUDE)
         return spdf_fail(SPDF_ESTATE, "a magnitude mask needs the dense weights: the model is sparse");
     const int count = model_num_sparsifiable(model);
     mask_weight *weights = malloc(sizeof *weights * (size_t)count);
@@ -24,7 +27,7 @@ spdf_status spdf_mask_create_ex(const spdf_model *model, const spdf_mask_config 
         weights[l++] = (mask_weight){i, d->shape[0], d->shape[1],
                                      model->phase == SPDF_PHASE_DENSE ? model_tensor_values(model, i) : NULL};
     }
-    const spdf_status status = mask_build(weights, count, config, model->ctx->num_threads, out);
+    const spdf_status status = mask_build(weights, count, &c, model->ctx->num_threads, out);
     free(weights);
     return status;
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MODEL_CONFIG_FIRST_SIZE SPDF_SIZE_THROUGH(spdf_model_config, seed)
+
 spdf_status spdf_model_config_init(spdf_model_config *config)
 {
     spdf_clear_error();
@@ -129,18 +131,18 @@ spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config
     SPDF_CHECK_ARG(ctx);
     SPDF_CHECK_ARG(config);
     SPDF_CHECK_ARG(out);
-    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof(spdf_model_config),
-                                    "spdf_model_config"));
-    SPDF_TRY(model_config_validate(config));
+    spdf_model_config c;
+    spdf_model_config_init(&c);
+    SPDF_TRY(spdf_struct_read(&c, sizeof c, config, MODEL_CONFIG_FIRST_SIZE, "spdf_model_config"));
+    SPDF_TRY(model_config_validate(&c));
     spdf_model *model = calloc(1, sizeof *model);
     if (!model) return spdf_fail(SPDF_ENOMEM, "out of memory for a model");
     model->ctx = ctx;
     model->sparse_memory = SPDF_SPARSE_MEMORY_KEEP; /* the transition only moves data */
     spdf_sparse_plan_config_init(&model->sparse_plan);
-    model->config = *config;
-    model->config.struct_size = sizeof model->config;
-    const int L = config->num_layers;
-    model->tensors = calloc((size_t)tensor_count(config), sizeof *model->tensors);
+    model->config = c;
+    const int L = c.num_layers;
+    model->tensors = calloc((size_t)tensor_count(&c), sizeof *model->tensors);
     model->w.blocks = calloc((size_t)L, sizeof(block_views));
     model->g.blocks = calloc((size_t)L, sizeof(block_views));
     if (!model->tensors || !model->w.blocks || !model->g.blocks) goto out_of_memory;
@@ -183,12 +185,8 @@ spdf_status spdf_model_get_config(const spdf_model *model, spdf_model_config *co
     spdf_clear_error();
     SPDF_CHECK_ARG(model);
     SPDF_CHECK_ARG(config);
-    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof(spdf_model_config),
-                                    "spdf_model_config"));
-    const size_t caller_size = config->struct_size;
-    memcpy(config, &model->config, sizeof model->config);
-    config->struct_size = caller_size < sizeof model->config ? caller_size : sizeof model->config;
-    return SPDF_OK;
+    return spdf_struct_write(config, &model->config, sizeof model->config, MODEL_CONFIG_FIRST_SIZE,
+                             "spdf_model_config");
 }
 
 spdf_status spdf_model_num_params(const spdf_model *model, int64_t *count)
@@ -222,21 +220,19 @@ spdf_status spdf_model_tensor_info(const spdf_model *model, int32_t index, spdf_
     spdf_clear_error();
     SPDF_CHECK_ARG(model);
     SPDF_CHECK_ARG(info);
-    SPDF_TRY(spdf_check_struct_size(info->struct_size, sizeof(spdf_tensor_info), "spdf_tensor_info"));
     SPDF_TRY(check_tensor_index(model, index));
     const tensor_desc *d = &model->tensors[index];
-    const size_t caller_size = info->struct_size;
-    memset(info, 0, sizeof *info);
-    info->struct_size = caller_size < sizeof *info ? caller_size : sizeof *info;
-    info->name = d->name;
-    info->ndim = d->ndim;
-    info->flags = d->flags;
-    info->shape[0] = d->shape[0];
-    info->shape[1] = d->shape[1];
-    info->shape[2] = info->shape[3] = 1;
-    info->numel = d->numel;
-    info->layer = d->layer;
-    return SPDF_OK;
+    const spdf_tensor_info result = {
+        .struct_size = sizeof result,
+        .name = d->name,
+        .ndim = d->ndim,
+        .flags = d->flags,
+        .shape = {d->shape[0], d->shape[1], 1, 1},
+        .numel = d->numel,
+        .layer = d->layer,
+    };
+    return spdf_struct_write(info, &result, sizeof result, SPDF_SIZE_THROUGH(spdf_tensor_info, reserved),
+                             "spdf_tensor_info");
 }
 
 spdf_status spdf_model_tensor_find(const spdf_model *model, const char *name, int32_t *index)

@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <string.h>
 
+#define PLAN_CONFIG_FIRST_SIZE SPDF_SIZE_THROUGH(spdf_sparse_plan_config, reserved)
+#define KERNEL_INFO_FIRST_SIZE SPDF_SIZE_THROUGH(spdf_sparse_kernel_info, code_bytes)
+
 spdf_status spdf_sparse_plan_config_init(spdf_sparse_plan_config *config)
 {
     spdf_clear_error();
@@ -92,7 +95,7 @@ spdf_status spdf_model_set_sparse_plan(spdf_model *model, const spdf_sparse_plan
     SPDF_CHECK_ARG(config);
     spdf_sparse_plan_config c;
     spdf_sparse_plan_config_init(&c);
-    SPDF_TRY(spdf_struct_read(&c, sizeof c, config, sizeof c, "spdf_sparse_plan_config"));
+    SPDF_TRY(spdf_struct_read(&c, sizeof c, config, PLAN_CONFIG_FIRST_SIZE, "spdf_sparse_plan_config"));
     SPDF_TRY(validate_plan_config(&c));
     const spdf_sparse_plan_config previous = model->sparse_plan;
     model->sparse_plan = c;
@@ -112,7 +115,7 @@ spdf_status spdf_model_get_sparse_plan(const spdf_model *model, spdf_sparse_plan
     SPDF_CHECK_ARG(model);
     SPDF_CHECK_ARG(config);
     return spdf_struct_write(config, &model->sparse_plan, sizeof model->sparse_plan,
-                             sizeof model->sparse_plan, "spdf_sparse_plan_config");
+                             PLAN_CONFIG_FIRST_SIZE, "spdf_sparse_plan_config");
 }
 
 void model_sparse_report(const spdf_model *model, int layer, spdf_sparse_plan_report *report)
@@ -131,7 +134,7 @@ spdf_status spdf_model_sparse_kernel_info(const spdf_model *model, int32_t layer
     spdf_clear_error();
     SPDF_CHECK_ARG(model);
     SPDF_CHECK_ARG(info);
-    SPDF_TRY(spdf_check_struct_size(info->struct_size, offsetof(spdf_sparse_kernel_info, forward),
+    SPDF_TRY(spdf_check_struct_size(info->struct_size, KERNEL_INFO_FIRST_SIZE,
                                     "spdf_sparse_kernel_info"));
     if (!model->sparse)
         return spdf_fail(SPDF_ESTATE, "the model is not in a sparse phase: no sparse kernels");
@@ -154,5 +157,5 @@ spdf_status spdf_model_sparse_kernel_info(const spdf_model *model, int32_t layer
         .isa = report.isa,
     };
     return spdf_struct_write(info, &result, sizeof result,
-                             offsetof(spdf_sparse_kernel_info, forward), "spdf_sparse_kernel_info");
+                             KERNEL_INFO_FIRST_SIZE, "spdf_sparse_kernel_info");
 }

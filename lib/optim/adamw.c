@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define OPTIMIZER_CONFIG_FIRST_SIZE SPDF_SIZE_THROUGH(spdf_optimizer_config, min_lr_ratio)
+
 struct spdf_optimizer {
     spdf_model *model;
     spdf_optimizer_config config;
@@ -61,9 +63,8 @@ static spdf_status read_config(const spdf_optimizer_config *config, spdf_optimiz
 {
     spdf_optimizer_config_init(out);
     if (!config) return SPDF_OK;
-    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof *out, "spdf_optimizer_config"));
-    memcpy(out, config, sizeof *out);
-    out->struct_size = sizeof *out;
+    SPDF_TRY(spdf_struct_read(out, sizeof *out, config, OPTIMIZER_CONFIG_FIRST_SIZE,
+                              "spdf_optimizer_config"));
     return validate_config(out);
 }
 
@@ -237,11 +238,8 @@ spdf_status spdf_optimizer_get_config(const spdf_optimizer *opt, spdf_optimizer_
     spdf_clear_error();
     SPDF_CHECK_ARG(opt);
     SPDF_CHECK_ARG(config);
-    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof *config, "spdf_optimizer_config"));
-    const size_t caller_size = config->struct_size;
-    memcpy(config, &opt->config, sizeof opt->config);
-    config->struct_size = caller_size < sizeof opt->config ? caller_size : sizeof opt->config;
-    return SPDF_OK;
+    return spdf_struct_write(config, &opt->config, sizeof opt->config,
+                             OPTIMIZER_CONFIG_FIRST_SIZE, "spdf_optimizer_config");
 }
 
 spdf_status spdf_optimizer_restart(spdf_optimizer *opt, const spdf_optimizer_config *config,

@@ -25,8 +25,9 @@ static spdf_status read_transition_config(const spdf_transition_config *config,
 {
     spdf_transition_config_init(out);
     if (!config) return SPDF_OK;
-    SPDF_TRY(spdf_check_struct_size(config->struct_size, sizeof *out, "spdf_transition_config"));
-    *out = *config;
+    SPDF_TRY(spdf_struct_read(out, sizeof *out, config,
+                              SPDF_SIZE_THROUGH(spdf_transition_config, optimizer),
+                              "spdf_transition_config"));
     if ((out->reset_moments != 0 && out->reset_moments != 1) ||
         (out->restart_schedule != 0 && out->restart_schedule != 1))
         return spdf_fail(SPDF_EINVAL, "reset_moments and restart_schedule must be 0 or 1");

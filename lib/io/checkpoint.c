@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,29 +82,6 @@ static const char *section_name(uint32_t id)
     return "unknown";
 }
 
-/* ---- little-endian fields, independent of the host's byte order ---- */
-
-static void store_i32(unsigned char *p, int32_t v) { store_u32le(p, (uint32_t)v); }
-static void store_i64(unsigned char *p, int64_t v) { store_u64le(p, (uint64_t)v); }
-
-static void store_f32(unsigned char *p, float v)
-{
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    store_u32le(p, bits);
-}
-
-static int32_t load_i32(const unsigned char *p) { return (int32_t)load_u32le(p); }
-static int64_t load_i64(const unsigned char *p) { return (int64_t)load_u64le(p); }
-
-static float load_f32(const unsigned char *p)
-{
-    const uint32_t bits = load_u32le(p);
-    float v;
-    memcpy(&v, &bits, sizeof v);
-    return v;
-}
-
 /* ---- the tensor table of a configuration (lib/model/tensor_table.h) ---- */
 
 typedef struct record_shape {
@@ -159,7 +135,7 @@ static spdf_status put_floats(writer *w, const float *values, const int32_t *slo
     unsigned char buf[CHUNK_BYTES];
     for (int64_t done = 0; done < count; done += CHUNK_FLOATS) {
         const int64_t n = count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS;
-        for (int64_t i = 0; i < n; i++) store_f32(buf + 4 * i, values[slot ? slot[done + i] : done + i]);
+        for (int64_t i = 0; i < n; i++) store_f32le(buf + 4 * i, values[slot ? slot[done + i] : done + i]);
         SPDF_TRY(put(w, buf, (size_t)n * 4));
     }
     return SPDF_OK;
@@ -187,16 +163,16 @@ static spdf_status put_config(writer *w, const spdf_model *model)
 {
     const spdf_model_config *c = &model->config;
     unsigned char b[CONFIG_BYTES] = {0};
-    store_i32(b + 0, c->vocab_size);
-    store_i32(b + 4, c->max_seq_len);
-    store_i32(b + 8, c->num_layers);
-    store_i32(b + 12, c->num_heads);
-    store_i32(b + 16, c->channels);
-    store_i32(b + 20, (int32_t)model->phase);
+    store_i32le(b + 0, c->vocab_size);
+    store_i32le(b + 4, c->max_seq_len);
+    store_i32le(b + 8, c->num_layers);
+    store_i32le(b + 12, c->num_heads);
+    store_i32le(b + 16, c->channels);
+    store_i32le(b + 20, (int32_t)model->phase);
     store_u64le(b + 24, c->seed);
-    store_i32(b + 32, model->num_tensors);
-    store_i64(b + 40, model->num_params);
-    store_i64(b + 48, model->num_stored);
+    store_i32le(b + 32, model->num_tensors);
+    store_i64le(b + 40, model->num_params);
+    store_i64le(b + 48, model->num_stored);
     return put(w, b, sizeof b);
 }
 
@@ -211,10 +187,10 @@ static spdf_status put_mask(writer *w, const spdf_model *model)
         if (slot < 0) continue;
         const sparsity_pattern *m = &model->sparse[slot].pattern;
         unsigned char record[MASK_LAYER_BYTES] = {0};
-        store_i32(record + 0, i);
-        store_i64(record + 8, m->rows);
-        store_i64(record + 16, m->cols);
-        store_i64(record + 24, m->nnz);
+        store_i32le(record + 0, i);
+        store_i64le(record + 8, m->rows);
+        store_i64le(record + 16, m->cols);
+        store_i64le(record + 24, m->nnz);
         SPDF_TRY(put(w, record, sizeof record));
         const size_t bytes = (size_t)padded8(pattern_bitmap_bytes(m->rows, m->cols));
         unsigned char *bitmap = calloc(bytes, 1);
@@ -249,18 +225,18 @@ static spdf_status put_optimizer(writer *w, const spdf_optimizer *opt)
     int64_t step, moment_step;
     optimizer_get_state(opt, &step, &moment_step);
     unsigned char b[OPTIMIZER_HEADER_BYTES] = {0};
-    store_f32(b + 0, c->learning_rate);
-    store_f32(b + 4, c->beta1);
-    store_f32(b + 8, c->beta2);
-    store_f32(b + 12, c->eps);
-    store_f32(b + 16, c->weight_decay);
-    store_f32(b + 20, c->grad_clip);
-    store_i32(b + 24, c->schedule);
-    store_i32(b + 28, c->warmup_steps);
-    store_i32(b + 32, c->total_steps);
-    store_f32(b + 36, c->min_lr_ratio);
-    store_i64(b + 40, step);
-    store_i64(b + 48, moment_step);
+    store_f32le(b + 0, c->learning_rate);
+    store_f32le(b + 4, c->beta1);
+    store_f32le(b + 8, c->beta2);
+    store_f32le(b + 12, c->eps);
+    store_f32le(b + 16, c->weight_decay);
+    store_f32le(b + 20, c->grad_clip);
+    store_i32le(b + 24, c->schedule);
+    store_i32le(b + 28, c->warmup_steps);
+    store_i32le(b + 32, c->total_steps);
+    store_f32le(b + 36, c->min_lr_ratio);
+    store_i64le(b + 40, step);
+    store_i64le(b + 48, moment_step);
     SPDF_TRY(put(w, b, sizeof b));
     SPDF_TRY(put_stored(w, optimizer_model(opt), optimizer_moment(opt, 0)));
     return put_stored(w, optimizer_model(opt), optimizer_moment(opt, 1));
@@ -275,11 +251,11 @@ static spdf_status put_sampler(writer *w, const spdf_sampler *sampler)
     sampler_describe(sampler, &B, &T, &seed, &order);
     spdf_sampler_get_position(sampler, &position);
     unsigned char b[SAMPLER_BYTES] = {0};
-    store_i32(b + 0, B);
-    store_i32(b + 4, T);
+    store_i32le(b + 0, B);
+    store_i32le(b + 4, T);
     store_u64le(b + 8, seed);
-    store_i32(b + 16, (int32_t)order);
-    store_i64(b + 24, position);
+    store_i32le(b + 16, (int32_t)order);
+    store_i64le(b + 24, position);
     return put(w, b, sizeof b);
 }
 
@@ -410,53 +386,42 @@ typedef struct checkpoint_file {
     int64_t position;
 } checkpoint_file;
 
-static spdf_status format_fail(const checkpoint_file *cf, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* "'<path>': <problem>" as SPDF_EFORMAT. */
-static spdf_status format_fail(const checkpoint_file *cf, const char *fmt, ...)
-{
-    char problem[400];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(problem, sizeof problem, fmt, args);
-    va_end(args);
-    return spdf_fail(SPDF_EFORMAT, "checkpoint '%s': %s", cf->path, problem);
-}
+/* "checkpoint '<path>': <problem>" as SPDF_EFORMAT. */
+#define FORMAT_FAIL(cf, ...) file_format_fail("checkpoint", (cf)->path, __VA_ARGS__)
 
 static spdf_status read_at(const checkpoint_file *cf, uint64_t offset, void *buf, size_t bytes)
 {
     if (fseeko(cf->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", "checkpoint", cf->path);
     if (fread(buf, 1, bytes, cf->file) == bytes) return SPDF_OK;
     if (ferror(cf->file)) return io_fail(errno, "read", "checkpoint", cf->path);
-    return format_fail(cf, "ended early: the file was shortened while being read");
+    return FORMAT_FAIL(cf, "ended early: the file was shortened while being read");
 }
 
 static spdf_status check_header(checkpoint_file *cf, const unsigned char *h)
 {
     if (memcmp(h, MAGIC, MAGIC_BYTES) != 0)
-        return format_fail(cf, "not a libspdf checkpoint (the magic bytes are not \"" MAGIC "\")");
+        return FORMAT_FAIL(cf, "not a libspdf checkpoint (the magic bytes are not \"" MAGIC "\")");
     cf->version = load_u32le(h + AT_VERSION);
     if (cf->version != FORMAT_VERSION)
-        return format_fail(cf, "unsupported format version %u (this library reads version %u)",
+        return FORMAT_FAIL(cf, "unsupported format version %u (this library reads version %u)",
                            (unsigned)cf->version, FORMAT_VERSION);
     const uint32_t stored = load_u32le(h + AT_HEADER_CRC), computed = spdf_crc32c(0, h, AT_HEADER_CRC);
     if (stored != computed)
-        return format_fail(cf, "header checksum mismatch (stored 0x%08x, computed 0x%08x): the "
+        return FORMAT_FAIL(cf, "header checksum mismatch (stored 0x%08x, computed 0x%08x): the "
                            "header is corrupt", (unsigned)stored, (unsigned)computed);
     cf->flags = load_u32le(h + AT_FLAGS);
     if (cf->flags & ~FLAGS_KNOWN)
-        return format_fail(cf, "unknown flags 0x%08x in the header", (unsigned)cf->flags);
+        return FORMAT_FAIL(cf, "unknown flags 0x%08x in the header", (unsigned)cf->flags);
     if (load_u32le(h + AT_HEADER_RESERVED) != 0)
-        return format_fail(cf, "the reserved header field is not 0");
+        return FORMAT_FAIL(cf, "the reserved header field is not 0");
     const uint64_t declared = load_u64le(h + AT_FILE_SIZE);
     if (declared != (uint64_t)cf->size)
-        return format_fail(cf, "the header says the file has %llu bytes but it has %lld (%s)",
+        return FORMAT_FAIL(cf, "the header says the file has %llu bytes but it has %lld (%s)",
                            (unsigned long long)declared, (long long)cf->size,
                            declared > (uint64_t)cf->size ? "truncated" : "trailing bytes");
     const uint32_t count = load_u32le(h + AT_SECTION_COUNT);
     if (count < 1 || count > MAX_SECTIONS)
-        return format_fail(cf, "%u sections, a checkpoint has 1 to %d", (unsigned)count, MAX_SECTIONS);
+        return FORMAT_FAIL(cf, "%u sections, a checkpoint has 1 to %d", (unsigned)count, MAX_SECTIONS);
     return SPDF_OK;
 }
 
@@ -473,16 +438,16 @@ static spdf_status check_tiling(const checkpoint_file *cf, section *entries, int
     uint64_t at = table_end;
     for (int i = 0; i < count; i++) {
         if (entries[i].offset < at)
-            return format_fail(cf, "section %s at byte %llu overlaps %s", section_name(entries[i].id),
+            return FORMAT_FAIL(cf, "section %s at byte %llu overlaps %s", section_name(entries[i].id),
                                (unsigned long long)entries[i].offset,
                                i > 0 ? section_name(entries[i - 1].id) : "the section table");
         if (entries[i].offset > at)
-            return format_fail(cf, "%llu unaccounted bytes before section %s",
+            return FORMAT_FAIL(cf, "%llu unaccounted bytes before section %s",
                                (unsigned long long)(entries[i].offset - at), section_name(entries[i].id));
         at = entries[i].offset + entries[i].size;
     }
     if (at != (uint64_t)cf->size)
-        return format_fail(cf, "%llu trailing bytes after the last section",
+        return FORMAT_FAIL(cf, "%llu trailing bytes after the last section",
                            (unsigned long long)((uint64_t)cf->size - at));
     return SPDF_OK;
 }
@@ -492,25 +457,25 @@ static spdf_status check_table(checkpoint_file *cf, const unsigned char *h)
     const int count = (int)load_u32le(h + AT_SECTION_COUNT);
     const uint64_t table_end = HEADER_BYTES + (uint64_t)count * ENTRY_BYTES;
     if (table_end > (uint64_t)cf->size)
-        return format_fail(cf, "truncated: the section table ends at byte %llu, the file has %lld",
+        return FORMAT_FAIL(cf, "truncated: the section table ends at byte %llu, the file has %lld",
                            (unsigned long long)table_end, (long long)cf->size);
     unsigned char table[MAX_SECTIONS * ENTRY_BYTES];
     SPDF_TRY(read_at(cf, HEADER_BYTES, table, (size_t)count * ENTRY_BYTES));
     const uint32_t stored = load_u32le(h + AT_TABLE_CRC);
     const uint32_t computed = spdf_crc32c(0, table, (size_t)count * ENTRY_BYTES);
     if (stored != computed)
-        return format_fail(cf, "section table checksum mismatch (stored 0x%08x, computed 0x%08x)",
+        return FORMAT_FAIL(cf, "section table checksum mismatch (stored 0x%08x, computed 0x%08x)",
                            (unsigned)stored, (unsigned)computed);
     section entries[MAX_SECTIONS];
     for (int i = 0; i < count; i++) {
         const unsigned char *e = table + i * ENTRY_BYTES;
         section s = {load_u32le(e), load_u32le(e + 4), load_u64le(e + 8), load_u64le(e + 16)};
         if (s.id < 1 || s.id >= SECTION_ID_COUNT)
-            return format_fail(cf, "unknown section id %u in table entry %d", (unsigned)s.id, i);
+            return FORMAT_FAIL(cf, "unknown section id %u in table entry %d", (unsigned)s.id, i);
         if (cf->present[s.id])
-            return format_fail(cf, "section %s appears twice in the table", section_name(s.id));
+            return FORMAT_FAIL(cf, "section %s appears twice in the table", section_name(s.id));
         if (s.size > (uint64_t)cf->size || s.offset > (uint64_t)cf->size - s.size)
-            return format_fail(cf, "section %s (bytes %llu + %llu) lies outside the file of %lld "
+            return FORMAT_FAIL(cf, "section %s (bytes %llu + %llu) lies outside the file of %lld "
                                "bytes", section_name(s.id), (unsigned long long)s.offset,
                                (unsigned long long)s.size, (long long)cf->size);
         cf->present[s.id] = 1;
@@ -528,7 +493,7 @@ static spdf_status check_table(checkpoint_file *cf, const unsigned char *h)
     };
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (cf->present[rules[i].id] != rules[i].wanted)
-            return format_fail(cf, "section %s is %s but %s", section_name(rules[i].id),
+            return FORMAT_FAIL(cf, "section %s is %s but %s", section_name(rules[i].id),
                                cf->present[rules[i].id] ? "present" : "missing",
                                rules[i].wanted ? rules[i].why : "its header flag is clear");
     return SPDF_OK;
@@ -545,13 +510,13 @@ static spdf_status check_section_crc(const checkpoint_file *cf, uint32_t id)
         const size_t n = (size_t)(s->size - done < CHUNK_BYTES ? s->size - done : CHUNK_BYTES);
         if (fread(buf, 1, n, cf->file) != n) {
             if (ferror(cf->file)) return io_fail(errno, "read", "checkpoint", cf->path);
-            return format_fail(cf, "ended early: the file was shortened while being read");
+            return FORMAT_FAIL(cf, "ended early: the file was shortened while being read");
         }
         crc = spdf_crc32c(crc, buf, n);
         done += n;
     }
     if (crc != s->crc)
-        return format_fail(cf, "section %s checksum mismatch (stored 0x%08x, computed 0x%08x): "
+        return FORMAT_FAIL(cf, "section %s checksum mismatch (stored 0x%08x, computed 0x%08x): "
                            "the data is corrupt", section_name(id), (unsigned)s->crc, (unsigned)crc);
     return SPDF_OK;
 }
@@ -559,7 +524,7 @@ static spdf_status check_section_crc(const checkpoint_file *cf, uint32_t id)
 static spdf_status expect_size(const checkpoint_file *cf, uint32_t id, uint64_t bytes)
 {
     if (cf->sections[id].size != bytes)
-        return format_fail(cf, "section %s has %llu bytes, the configuration needs %llu",
+        return FORMAT_FAIL(cf, "section %s has %llu bytes, the configuration needs %llu",
                            section_name(id), (unsigned long long)cf->sections[id].size,
                            (unsigned long long)bytes);
     return SPDF_OK;
@@ -571,7 +536,7 @@ static spdf_status check_model_config(const checkpoint_file *cf, const spdf_mode
     if (model_config_validate(c) == SPDF_OK) return SPDF_OK;
     char detail[400];
     snprintf(detail, sizeof detail, "%s", spdf_last_error());
-    return format_fail(cf, "invalid model configuration: %s", detail);
+    return FORMAT_FAIL(cf, "invalid model configuration: %s", detail);
 }
 
 static spdf_status read_config(checkpoint_file *cf)
@@ -582,31 +547,31 @@ static spdf_status read_config(checkpoint_file *cf)
     SPDF_TRY(read_at(cf, cf->sections[SECTION_CONFIG].offset, b, sizeof b));
     spdf_model_config *c = &cf->config;
     spdf_model_config_init(c);
-    c->vocab_size = load_i32(b + 0);
-    c->max_seq_len = load_i32(b + 4);
-    c->num_layers = load_i32(b + 8);
-    c->num_heads = load_i32(b + 12);
-    c->channels = load_i32(b + 16);
+    c->vocab_size = load_i32le(b + 0);
+    c->max_seq_len = load_i32le(b + 4);
+    c->num_layers = load_i32le(b + 8);
+    c->num_heads = load_i32le(b + 12);
+    c->channels = load_i32le(b + 16);
     c->seed = load_u64le(b + 24);
     SPDF_TRY(check_model_config(cf, c));
-    const int32_t phase = load_i32(b + 20);
+    const int32_t phase = load_i32le(b + 20);
     if (phase != SPDF_PHASE_DENSE && phase != SPDF_PHASE_SPARSE)
-        return format_fail(cf, "unknown phase %d", (int)phase);
+        return FORMAT_FAIL(cf, "unknown phase %d", (int)phase);
     if ((phase == SPDF_PHASE_SPARSE) != ((cf->flags & FLAG_SPARSE) != 0))
-        return format_fail(cf, "the phase (%d) disagrees with the header's sparse flag", (int)phase);
+        return FORMAT_FAIL(cf, "the phase (%d) disagrees with the header's sparse flag", (int)phase);
     cf->phase = (spdf_phase_kind)phase;
-    if (load_i32(b + 32) != tensor_count(c))
-        return format_fail(cf, "%d tensors recorded, the configuration has %d",
-                           (int)load_i32(b + 32), tensor_count(c));
-    if (load_u32le(b + 36) != 0) return format_fail(cf, "the reserved CONFIG field is not 0");
-    cf->num_params = load_i64(b + 40);
-    cf->stored = load_i64(b + 48);
+    if (load_i32le(b + 32) != tensor_count(c))
+        return FORMAT_FAIL(cf, "%d tensors recorded, the configuration has %d",
+                           (int)load_i32le(b + 32), tensor_count(c));
+    if (load_u32le(b + 36) != 0) return FORMAT_FAIL(cf, "the reserved CONFIG field is not 0");
+    cf->num_params = load_i64le(b + 40);
+    cf->stored = load_i64le(b + 48);
     if (cf->num_params != tensor_total_params(c))
-        return format_fail(cf, "%lld parameters recorded, the configuration has %lld",
+        return FORMAT_FAIL(cf, "%lld parameters recorded, the configuration has %lld",
                            (long long)cf->num_params, (long long)tensor_total_params(c));
     if (cf->stored < 0 || cf->stored > cf->num_params ||
         (cf->phase == SPDF_PHASE_DENSE && cf->stored != cf->num_params))
-        return format_fail(cf, "%lld stored weights recorded for %lld parameters in the %s phase",
+        return FORMAT_FAIL(cf, "%lld stored weights recorded for %lld parameters in the %s phase",
                            (long long)cf->stored, (long long)cf->num_params,
                            cf->phase == SPDF_PHASE_SPARSE ? "sparse" : "dense");
     return SPDF_OK;
@@ -625,21 +590,21 @@ static spdf_status check_mask_layer(const checkpoint_file *cf, int layer, const 
                                     int previous, int64_t *nnz_out)
 {
     const spdf_model_config *c = &cf->config;
-    const int tensor = load_i32(record);
+    const int tensor = load_i32le(record);
     if (tensor <= previous || tensor >= tensor_count(c))
-        return format_fail(cf, "mask layer %d names tensor %d: tensors must be ascending and "
+        return FORMAT_FAIL(cf, "mask layer %d names tensor %d: tensors must be ascending and "
                            "below %d", layer, tensor, tensor_count(c));
     const record_shape s = shape_of(c, tensor);
     if (!s.sparsifiable)
-        return format_fail(cf, "mask layer %d covers tensor %d, which is not a block linear weight",
+        return FORMAT_FAIL(cf, "mask layer %d covers tensor %d, which is not a block linear weight",
                            layer, tensor);
-    const int64_t rows = load_i64(record + 8), cols = load_i64(record + 16), nnz = load_i64(record + 24);
+    const int64_t rows = load_i64le(record + 8), cols = load_i64le(record + 16), nnz = load_i64le(record + 24);
     if (load_u32le(record + 4) != 0 || rows != s.rows || cols != s.cols)
-        return format_fail(cf, "mask layer %d is recorded as (%lld, %lld), tensor %d is (%lld, %lld)",
+        return FORMAT_FAIL(cf, "mask layer %d is recorded as (%lld, %lld), tensor %d is (%lld, %lld)",
                            layer, (long long)rows, (long long)cols, tensor, (long long)s.rows,
                            (long long)s.cols);
     if (nnz < 0 || nnz > rows * cols || nnz > INT32_MAX)
-        return format_fail(cf, "mask layer %d declares %lld non-zeros for %lld weights", layer,
+        return FORMAT_FAIL(cf, "mask layer %d declares %lld non-zeros for %lld weights", layer,
                            (long long)nnz, (long long)(rows * cols));
     const unsigned char *bitmap = record + MASK_LAYER_BYTES;
     const int64_t bits = rows * cols, used = pattern_bitmap_bytes(rows, cols);
@@ -648,9 +613,9 @@ static spdf_status check_mask_layer(const checkpoint_file *cf, int layer, const 
     const unsigned last_bits = (unsigned)(bits & 7);
     int padding_clear = last_bits == 0 || (bitmap[used - 1] >> last_bits) == 0;
     for (int64_t i = used; i < padded8(used); i++) padding_clear &= bitmap[i] == 0;
-    if (!padding_clear) return format_fail(cf, "mask layer %d has bits set in its padding", layer);
+    if (!padding_clear) return FORMAT_FAIL(cf, "mask layer %d has bits set in its padding", layer);
     if (counted != nnz)
-        return format_fail(cf, "mask layer %d declares %lld non-zeros but its bitmap has %lld",
+        return FORMAT_FAIL(cf, "mask layer %d declares %lld non-zeros but its bitmap has %lld",
                            layer, (long long)nnz, (long long)counted);
     *nnz_out = nnz;
     return SPDF_OK;
@@ -669,20 +634,20 @@ static spdf_status read_mask(checkpoint_file *cf)
     SPDF_TRY(read_at(cf, cf->sections[SECTION_MASK].offset, cf->mask, (size_t)bytes));
     const int layers = 4 * c->num_layers;
     if (load_u32le(cf->mask) != (uint32_t)layers || load_u32le(cf->mask + 4) != 0)
-        return format_fail(cf, "the mask has %u layers, the model has %d block linear weights",
+        return FORMAT_FAIL(cf, "the mask has %u layers, the model has %d block linear weights",
                            (unsigned)load_u32le(cf->mask), layers);
     int64_t at = MASK_HEADER_BYTES, masked_out = 0;
     int previous = -1;
     for (int l = 0; l < layers; l++) {
         int64_t nnz = 0;
         SPDF_TRY(check_mask_layer(cf, l, cf->mask + at, previous, &nnz));
-        previous = load_i32(cf->mask + at);
+        previous = load_i32le(cf->mask + at);
         const record_shape s = shape_of(c, previous);
         masked_out += s.rows * s.cols - nnz;
         at += MASK_LAYER_BYTES + padded8(pattern_bitmap_bytes(s.rows, s.cols));
     }
     if (cf->stored != cf->num_params - masked_out)
-        return format_fail(cf, "%lld stored weights recorded, the mask keeps %lld",
+        return FORMAT_FAIL(cf, "%lld stored weights recorded, the mask keeps %lld",
                            (long long)cf->stored, (long long)(cf->num_params - masked_out));
     return SPDF_OK;
 }
@@ -693,7 +658,7 @@ static spdf_status read_plan(checkpoint_file *cf)
 {
     if (!cf->present[SECTION_PLAN]) return SPDF_OK;
     if (cf->phase != SPDF_PHASE_SPARSE)
-        return format_fail(cf, "a PLAN section in a dense checkpoint");
+        return FORMAT_FAIL(cf, "a PLAN section in a dense checkpoint");
     const int layers = 4 * cf->config.num_layers;
     const uint64_t bytes = PLAN_HEADER_BYTES + PLAN_LAYER_BYTES * (uint64_t)layers;
     SPDF_TRY(expect_size(cf, SECTION_PLAN, bytes));
@@ -706,7 +671,7 @@ static spdf_status read_plan(checkpoint_file *cf)
     }
     spdf_status status = read_at(cf, cf->sections[SECTION_PLAN].offset, b, (size_t)bytes);
     if (status == SPDF_OK && (load_u32le(b) != (uint32_t)layers || load_u32le(b + 4) != 0))
-        status = format_fail(cf, "the plan has %u layers, the model has %d block linear weights",
+        status = FORMAT_FAIL(cf, "the plan has %u layers, the model has %d block linear weights",
                              (unsigned)load_u32le(b), layers);
     for (int l = 0; status == SPDF_OK && l < layers; l++) {
         const unsigned char *record = b + PLAN_HEADER_BYTES + PLAN_LAYER_BYTES * l;
@@ -714,11 +679,11 @@ static spdf_status read_plan(checkpoint_file *cf)
             const int kind = record[p];
             if (kind > SPDF_SPARSE_KERNEL_DENSE ||
                 (p == SPDF_PRODUCT_BACKWARD_WEIGHT && kind == SPDF_SPARSE_KERNEL_JIT))
-                status = format_fail(cf, "plan layer %d: unknown kernel %d for product %d", l, kind, p);
+                status = FORMAT_FAIL(cf, "plan layer %d: unknown kernel %d for product %d", l, kind, p);
             cf->plan[l * SPDF_PRODUCTS + p] = (int8_t)kind;
         }
         if (status == SPDF_OK && record[3] != 0)
-            status = format_fail(cf, "plan layer %d: the padding byte is not 0", l);
+            status = FORMAT_FAIL(cf, "plan layer %d: the padding byte is not 0", l);
     }
     free(b);
     return status;
@@ -733,25 +698,25 @@ static spdf_status read_optimizer(checkpoint_file *cf)
     SPDF_TRY(read_at(cf, cf->sections[SECTION_OPTIMIZER].offset, b, sizeof b));
     spdf_optimizer_config *c = &cf->optimizer;
     spdf_optimizer_config_init(c);
-    c->learning_rate = load_f32(b + 0);
-    c->beta1 = load_f32(b + 4);
-    c->beta2 = load_f32(b + 8);
-    c->eps = load_f32(b + 12);
-    c->weight_decay = load_f32(b + 16);
-    c->grad_clip = load_f32(b + 20);
-    c->schedule = load_i32(b + 24);
-    c->warmup_steps = load_i32(b + 28);
-    c->total_steps = load_i32(b + 32);
-    c->min_lr_ratio = load_f32(b + 36);
-    cf->step = load_i64(b + 40);
-    cf->moment_step = load_i64(b + 48);
+    c->learning_rate = load_f32le(b + 0);
+    c->beta1 = load_f32le(b + 4);
+    c->beta2 = load_f32le(b + 8);
+    c->eps = load_f32le(b + 12);
+    c->weight_decay = load_f32le(b + 16);
+    c->grad_clip = load_f32le(b + 20);
+    c->schedule = load_i32le(b + 24);
+    c->warmup_steps = load_i32le(b + 28);
+    c->total_steps = load_i32le(b + 32);
+    c->min_lr_ratio = load_f32le(b + 36);
+    cf->step = load_i64le(b + 40);
+    cf->moment_step = load_i64le(b + 48);
     if (optimizer_validate_config(c) != SPDF_OK) {
         char detail[512];
         snprintf(detail, sizeof detail, "%s", spdf_last_error());
-        return format_fail(cf, "invalid optimizer configuration: %s", detail);
+        return FORMAT_FAIL(cf, "invalid optimizer configuration: %s", detail);
     }
     if (cf->step < 0 || cf->moment_step < 0)
-        return format_fail(cf, "negative optimizer step (%lld) or moment step (%lld)",
+        return FORMAT_FAIL(cf, "negative optimizer step (%lld) or moment step (%lld)",
                            (long long)cf->step, (long long)cf->moment_step);
     return SPDF_OK;
 }
@@ -763,15 +728,15 @@ static spdf_status read_sampler(checkpoint_file *cf)
     SPDF_TRY(check_section_crc(cf, SECTION_SAMPLER));
     unsigned char b[SAMPLER_BYTES];
     SPDF_TRY(read_at(cf, cf->sections[SECTION_SAMPLER].offset, b, sizeof b));
-    cf->B = load_i32(b + 0);
-    cf->T = load_i32(b + 4);
+    cf->B = load_i32le(b + 0);
+    cf->T = load_i32le(b + 4);
     cf->sampler_seed = load_u64le(b + 8);
-    cf->order = load_i32(b + 16);
-    cf->position = load_i64(b + 24);
+    cf->order = load_i32le(b + 16);
+    cf->position = load_i64le(b + 24);
     if (cf->B < 1 || cf->T < 1 || (int64_t)cf->B * cf->T > INT32_MAX ||
         (cf->order != SPDF_SAMPLE_RANDOM && cf->order != SPDF_SAMPLE_SEQUENTIAL) ||
         load_u32le(b + 20) != 0 || cf->position < 0)
-        return format_fail(cf, "invalid sampler state (B %d, T %d, order %d, position %lld)",
+        return FORMAT_FAIL(cf, "invalid sampler state (B %d, T %d, order %d, position %lld)",
                            (int)cf->B, (int)cf->T, (int)cf->order, (long long)cf->position);
     return SPDF_OK;
 }
@@ -788,7 +753,7 @@ static spdf_status open_checkpoint(const char *path, checkpoint_file *cf)
     if (S_ISDIR(info.st_mode)) return io_fail(EISDIR, "read", "checkpoint", path);
     cf->size = (int64_t)info.st_size;
     if (cf->size < HEADER_BYTES)
-        return format_fail(cf, "too short: %lld bytes, the header alone has %d", (long long)cf->size,
+        return FORMAT_FAIL(cf, "too short: %lld bytes, the header alone has %d", (long long)cf->size,
                            HEADER_BYTES);
     unsigned char header[HEADER_BYTES];
     SPDF_TRY(read_at(cf, 0, header, sizeof header));
@@ -823,8 +788,8 @@ static spdf_status build_mask(const checkpoint_file *cf, spdf_mask **out)
     if (!mask) return spdf_fail(SPDF_ENOMEM, "out of memory for the mask of checkpoint '%s'", cf->path);
     const unsigned char *record = cf->mask + MASK_HEADER_BYTES;
     for (int l = 0; l < layers; l++) {
-        const int64_t rows = load_i64(record + 8), cols = load_i64(record + 16);
-        mask->layers[l].tensor = load_i32(record);
+        const int64_t rows = load_i64le(record + 8), cols = load_i64le(record + 16);
+        mask->layers[l].tensor = load_i32le(record);
         const spdf_status status = pattern_from_bitmap(&mask->layers[l].pattern, rows, cols,
                                                        record + MASK_LAYER_BYTES);
         if (status != SPDF_OK) {
@@ -847,10 +812,10 @@ static spdf_status read_floats(const checkpoint_file *cf, float *dst, const int3
         const int64_t n = count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS;
         if (fread(buf, 1, (size_t)n * 4, cf->file) != (size_t)n * 4) {
             if (ferror(cf->file)) return io_fail(errno, "read", "checkpoint", cf->path);
-            return format_fail(cf, "ended early: the file was shortened while being read");
+            return FORMAT_FAIL(cf, "ended early: the file was shortened while being read");
         }
         *crc = spdf_crc32c(*crc, buf, (size_t)n * 4);
-        for (int64_t i = 0; i < n; i++) dst[slot ? slot[done + i] : done + i] = load_f32(buf + 4 * i);
+        for (int64_t i = 0; i < n; i++) dst[slot ? slot[done + i] : done + i] = load_f32le(buf + 4 * i);
     }
     return SPDF_OK;
 }
@@ -870,7 +835,7 @@ static spdf_status read_stored(const checkpoint_file *cf, uint64_t offset, const
 static spdf_status recheck(const checkpoint_file *cf, uint32_t id, uint32_t crc)
 {
     if (crc != cf->sections[id].crc)
-        return format_fail(cf, "section %s changed while the checkpoint was being loaded",
+        return FORMAT_FAIL(cf, "section %s changed while the checkpoint was being loaded",
                            section_name(id));
     return SPDF_OK;
 }
@@ -892,8 +857,8 @@ static spdf_status fill_state(const checkpoint_file *cf, spdf_model *model, spdf
     SPDF_TRY(read_stored(cf, at + OPTIMIZER_HEADER_BYTES + 4 * (uint64_t)cf->stored, model, optimizer_moment(opt, 1),
                          &crc));
     SPDF_TRY(recheck(cf, SECTION_OPTIMIZER, crc));
-    if (load_i64(head + 40) != cf->step || load_i64(head + 48) != cf->moment_step)
-        return format_fail(cf, "section OPTIMIZER changed while the checkpoint was being loaded");
+    if (load_i64le(head + 40) != cf->step || load_i64le(head + 48) != cf->moment_step)
+        return FORMAT_FAIL(cf, "section OPTIMIZER changed while the checkpoint was being loaded");
     optimizer_set_state(opt, cf->step, cf->moment_step);
     return SPDF_OK;
 }
@@ -906,7 +871,7 @@ static spdf_status build_state(const checkpoint_file *cf, spdf_context *ctx, int
     if (created == SPDF_EINVAL) {
         char detail[512];
         snprintf(detail, sizeof detail, "%s", spdf_last_error());
-        return format_fail(cf, "invalid model configuration: %s", detail);
+        return FORMAT_FAIL(cf, "invalid model configuration: %s", detail);
     }
     SPDF_TRY(created);
     if (want_optimizer) SPDF_TRY(spdf_optimizer_create(*model, &cf->optimizer, opt));
@@ -923,7 +888,7 @@ static spdf_status check_sampler(const checkpoint_file *cf, const spdf_sampler *
 {
     if (!sampler) return SPDF_OK;
     if (!cf->present[SECTION_SAMPLER])
-        return format_fail(cf, "a sampler was passed but the checkpoint has no sampler state");
+        return FORMAT_FAIL(cf, "a sampler was passed but the checkpoint has no sampler state");
     int32_t B, T;
     uint64_t seed;
     spdf_sampler_order order;
@@ -947,7 +912,7 @@ spdf_status spdf_checkpoint_load(const char *path, spdf_context *ctx, spdf_model
     checkpoint_file cf;
     spdf_status status = open_checkpoint(path, &cf);
     if (status == SPDF_OK && opt && !cf.present[SECTION_OPTIMIZER])
-        status = format_fail(&cf, "an optimizer was requested but the checkpoint has none");
+        status = FORMAT_FAIL(&cf, "an optimizer was requested but the checkpoint has none");
     if (status == SPDF_OK) status = check_sampler(&cf, sampler);
     spdf_model *new_model = NULL;
     spdf_optimizer *new_opt = NULL;

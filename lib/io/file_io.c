@@ -1,8 +1,9 @@
-/* Error reporting for file operations and the atomic replacement of a file. */
+/* Error reporting for file operations and malformed files, and the atomic replacement of a file. */
 #include "io/file_io.h"
 #include "core/core.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -25,6 +26,26 @@ spdf_status io_fail(int err, const char *what, const char *kind, const char *pat
     char buf[128];
     return spdf_fail(SPDF_EIO, "cannot %s %s%s'%s': %s", what, kind, *kind ? " " : "", path,
                      error_text(err, buf, sizeof buf));
+}
+
+spdf_status file_format_fail(const char *kind, const char *path, const char *fmt, ...)
+{
+    char problem[400];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(problem, sizeof problem, fmt, args);
+    va_end(args);
+    return spdf_fail(SPDF_EFORMAT, "%s '%s': %s", kind, path, problem);
+}
+
+spdf_status file_syntax_fail(const char *path, int64_t line, const char *fmt, ...)
+{
+    char problem[400];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(problem, sizeof problem, fmt, args);
+    va_end(args);
+    return spdf_fail(SPDF_EFORMAT, "%s:%lld: %s", path, (long long)line, problem);
 }
 
 /* The counter keeps two threads of one process writing the same path apart. */

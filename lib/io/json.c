@@ -2,8 +2,8 @@
  * accepts beyond the grammar.  Errors carry "path:line: what". */
 #include "io/json.h"
 #include "core/core.h"
+#include "io/file_io.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +18,7 @@ typedef struct parser {
     text_buffer scratch; /* the string being decoded */
 } parser;
 
-static spdf_status syntax_error(const parser *p, int64_t line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static spdf_status syntax_error(const parser *p, int64_t line, const char *fmt, ...)
-{
-    char what[256];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(what, sizeof what, fmt, args);
-    va_end(args);
-    return spdf_fail(SPDF_EFORMAT, "%s:%lld: %s", p->path, (long long)line, what);
-}
+#define SYNTAX_ERROR(p, line, ...) file_syntax_fail((p)->path, line, __VA_ARGS__)
 
 static spdf_status out_of_memory(const parser *p)
 {
@@ -40,11 +29,11 @@ static spdf_status out_of_memory(const parser *p)
 static spdf_status unexpected(const parser *p, const char *expected)
 {
     if (p->pos == p->end)
-        return syntax_error(p, p->line, "unexpected end of input, expected %s", expected);
+        return SYNTAX_ERROR(p, p->line, "unexpected end of input, expected %s", expected);
     const unsigned char c = (unsigned char)*p->pos;
     if (c >= 0x21 && c < 0x7F)
-        return syntax_error(p, p->line, "unexpected '%c', expected %s", c, expected);
-    return syntax_error(p, p->line, "unexpected byte 0x%02X, expected %s", c, expected);
+        return SYNTAX_ERROR(p, p->line, "unexpected '%c', expected %s", c, expected);
+    return SYNTAX_ERROR(p, p->line, "unexpected byte 0x%02X, expected %s", c, expected);
 }
 
 static void skip_whitespace(parser *p)
@@ -128,27 +117,27 @@ static spdf_status unicode_escape(parser *p)
 {
     uint32_t cp;
     if (hex4(p->pos, p->end, &cp) != 0)
-        return syntax_error(p, p->line, "\\u must be followed by four hex digits");
+        return SYNTAX_ERROR(p, p->line, "\\u must be followed by four hex digits");
     p->pos += 4;
     if (cp >= 0xDC00 && cp <= 0xDFFF)
-        return syntax_error(p, p->line, "\\u%04X is a low surrogate without a high surrogate", cp);
+        return SYNTAX_ERROR(p, p->line, "\\u%04X is a low surrogate without a high surrogate", cp);
     if (cp >= 0xD800 && cp <= 0xDBFF) {
         uint32_t low;
         if (p->end - p->pos < 6 || p->pos[0] != '\\' || p->pos[1] != 'u' ||
             hex4(p->pos + 2, p->end, &low) != 0 || low < 0xDC00 || low > 0xDFFF)
-            return syntax_error(
+            return SYNTAX_ERROR(
                 p, p->line, "\\u%04X is a high surrogate not followed by a \\u low surrogate", cp);
         p->pos += 6;
         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
     }
-    if (cp == 0) return syntax_error(p, p->line, "\\u0000 (NUL) is not supported in strings");
+    if (cp == 0) return SYNTAX_ERROR(p, p->line, "\\u0000 (NUL) is not supported in strings");
     if (text_push_utf8(&p->scratch, cp) != 0) return out_of_memory(p);
     return SPDF_OK;
 }
 
 static spdf_status escape(parser *p)
 {
-    if (p->pos == p->end) return syntax_error(p, p->line, "unterminated string");
+    if (p->pos == p->end) return SYNTAX_ERROR(p, p->line, "unterminated string");
     const char e = *p->pos++;
     char c;
     switch (e) {
@@ -163,8 +152,8 @@ static spdf_status escape(parser *p)
     case 'u': return unicode_escape(p);
     default:
         if ((unsigned char)e >= 0x20 && (unsigned char)e < 0x7F)
-            return syntax_error(p, p->line, "invalid escape \\%c", e);
-        return syntax_error(p, p->line, "invalid escape: backslash before byte 0x%02X",
+            return SYNTAX_ERROR(p, p->line, "invalid escape \\%c", e);
+        return SYNTAX_ERROR(p, p->line, "invalid escape: backslash before byte 0x%02X",
                             (unsigned)(unsigned char)e);
     }
     if (text_push(&p->scratch, c) != 0) return out_of_memory(p);
@@ -178,14 +167,14 @@ static spdf_status parse_string(parser *p, char **text, size_t *length)
     p->pos++;
     text_buffer_clear(&p->scratch);
     for (;;) {
-        if (p->pos == p->end) return syntax_error(p, line, "unterminated string");
+        if (p->pos == p->end) return SYNTAX_ERROR(p, line, "unterminated string");
         const unsigned char c = (unsigned char)*p->pos;
         if (c == '"') {
             p->pos++;
             break;
         }
         if (c < 0x20)
-            return syntax_error(p, p->line,
+            return SYNTAX_ERROR(p, p->line,
                                 "control character 0x%02X in a string (write it as "
                                 "an escape such as \\n)",
                                 c);
@@ -219,7 +208,7 @@ static spdf_status parse_number(parser *p, json_value *out)
     if (!is_digit(p)) return unexpected(p, "a digit");
     if (*p->pos == '0') {
         p->pos++;
-        if (is_digit(p)) return syntax_error(p, p->line, "numbers may not have leading zeros");
+        if (is_digit(p)) return SYNTAX_ERROR(p, p->line, "numbers may not have leading zeros");
     } else {
         while (is_digit(p)) p->pos++;
     }
@@ -329,7 +318,7 @@ static spdf_status check_unique_keys(const parser *p, const json_value *object)
             char key[64];
             snprintf(key, sizeof key, "%s", refs[i].key);
             free(refs);
-            return syntax_error(p, second->line, "member \"%s\" appears twice in one object", key);
+            return SYNTAX_ERROR(p, second->line, "member \"%s\" appears twice in one object", key);
         }
     }
     free(refs);
@@ -382,7 +371,7 @@ static spdf_status parse_value(parser *p, json_value *out)
     case '{':
     case '[': {
         if (p->depth == MAX_DEPTH)
-            return syntax_error(p, p->line, "arrays and objects nested deeper than %d", MAX_DEPTH);
+            return SYNTAX_ERROR(p, p->line, "arrays and objects nested deeper than %d", MAX_DEPTH);
         p->depth++;
         const spdf_status status = *p->pos == '{' ? parse_object(p, out) : parse_array(p, out);
         p->depth--;

@@ -1,11 +1,11 @@
 /* GPT-2 checkpoints of llm.c (train_gpt2.c, train_gpt2.py): a 256-word header, then each kind of
  * parameter for all layers together, fp32 or bf16, read into a new dense model. */
 #include "core/core.h"
+#include "io/byte_order.h"
 #include "io/file_io.h"
 #include "model/tensor_table.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,30 +32,14 @@ typedef struct llmc_file {
     int64_t maxT, V, Vp, L, NH, C;
 } llmc_file;
 
-static spdf_status format_fail(const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static spdf_status format_fail(const char *path, const char *fmt, ...)
-{
-    char problem[400];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(problem, sizeof problem, fmt, args);
-    va_end(args);
-    return spdf_fail(SPDF_EFORMAT, "llm.c checkpoint '%s': %s", path, problem);
-}
-
-static int32_t load_i32(const unsigned char *p)
-{
-    return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24);
-}
+/* "llm.c checkpoint '<path>': <problem>" as SPDF_EFORMAT. */
+#define FORMAT_FAIL(path, ...) file_format_fail("llm.c checkpoint", path, __VA_ARGS__)
 
 /* fp32 as its little-endian bit pattern, or bf16 as the top half of one. */
 static float load_value(const unsigned char *p, int value_bytes)
 {
-    const uint32_t bits = value_bytes == 4 ? (uint32_t)load_i32(p)
-                                           : ((uint32_t)p[0] | (uint32_t)p[1] << 8) << 16;
+    if (value_bytes == 4) return load_f32le(p);
+    const uint32_t bits = ((uint32_t)p[0] | (uint32_t)p[1] << 8) << 16;
     float v;
     memcpy(&v, &bits, sizeof v);
     return v;
@@ -99,44 +83,44 @@ static uint64_t kind_numel(const llmc_file *f, tensor_kind k)
 static spdf_status read_header(llmc_file *f)
 {
     if (f->size < HEADER_BYTES)
-        return format_fail(f->path, "%llu bytes are too few for the %d-byte header",
+        return FORMAT_FAIL(f->path, "%llu bytes are too few for the %d-byte header",
                            (unsigned long long)f->size, HEADER_BYTES);
     unsigned char header[HEADER_BYTES];
     if (fread(header, 1, sizeof header, f->file) != sizeof header) {
         if (ferror(f->file)) return io_fail(errno, "read", "llm.c checkpoint", f->path);
-        return format_fail(f->path, "ended early: the file was shortened while being read");
+        return FORMAT_FAIL(f->path, "ended early: the file was shortened while being read");
     }
-    const int32_t magic = load_i32(header + 4 * AT_MAGIC);
-    const int32_t version = load_i32(header + 4 * AT_VERSION);
+    const int32_t magic = load_i32le(header + 4 * AT_MAGIC);
+    const int32_t version = load_i32le(header + 4 * AT_VERSION);
     if (magic != MAGIC)
-        return format_fail(f->path, "not an llm.c GPT-2 checkpoint (magic %d, expected %d)",
+        return FORMAT_FAIL(f->path, "not an llm.c GPT-2 checkpoint (magic %d, expected %d)",
                            (int)magic, MAGIC);
     if (version != VERSION_FP32 && version != VERSION_BF16)
-        return format_fail(f->path, "unsupported version %d (this library reads 3, fp32, and 5, "
+        return FORMAT_FAIL(f->path, "unsupported version %d (this library reads 3, fp32, and 5, "
                            "bf16)", (int)version);
     f->value_bytes = version == VERSION_FP32 ? 4 : 2;
-    f->maxT = load_i32(header + 4 * AT_MAX_SEQ_LEN);
-    f->V = load_i32(header + 4 * AT_VOCAB);
-    f->L = load_i32(header + 4 * AT_LAYERS);
-    f->NH = load_i32(header + 4 * AT_HEADS);
-    f->C = load_i32(header + 4 * AT_CHANNELS);
-    f->Vp = load_i32(header + 4 * AT_PADDED_VOCAB);
+    f->maxT = load_i32le(header + 4 * AT_MAX_SEQ_LEN);
+    f->V = load_i32le(header + 4 * AT_VOCAB);
+    f->L = load_i32le(header + 4 * AT_LAYERS);
+    f->NH = load_i32le(header + 4 * AT_HEADS);
+    f->C = load_i32le(header + 4 * AT_CHANNELS);
+    f->Vp = load_i32le(header + 4 * AT_PADDED_VOCAB);
     if (f->maxT < 1 || f->V < 1 || f->L < 1 || f->NH < 1 || f->C < 1)
-        return format_fail(f->path, "the header's configuration must be positive (max_seq_len "
+        return FORMAT_FAIL(f->path, "the header's configuration must be positive (max_seq_len "
                            "%lld, vocab_size %lld, num_layers %lld, num_heads %lld, channels %lld)",
                            (long long)f->maxT, (long long)f->V, (long long)f->L, (long long)f->NH,
                            (long long)f->C);
     if (f->Vp < f->V)
-        return format_fail(f->path, "padded vocabulary %lld is smaller than the vocabulary %lld",
+        return FORMAT_FAIL(f->path, "padded vocabulary %lld is smaller than the vocabulary %lld",
                            (long long)f->Vp, (long long)f->V);
     if (f->C % f->NH != 0)
-        return format_fail(f->path, "num_heads %lld does not divide channels %lld",
+        return FORMAT_FAIL(f->path, "num_heads %lld does not divide channels %lld",
                            (long long)f->NH, (long long)f->C);
     uint64_t expected = HEADER_BYTES;
     for (int k = 0; k < TENSOR_KINDS; k++)
         expected = add_sat(expected, mul_sat(kind_numel(f, (tensor_kind)k), (uint64_t)f->value_bytes));
     if (f->size != expected)
-        return format_fail(f->path, "%s: the header's configuration needs %llu bytes, the file has "
+        return FORMAT_FAIL(f->path, "%s: the header's configuration needs %llu bytes, the file has "
                            "%llu", f->size < expected ? "truncated" : "trailing bytes",
                            (unsigned long long)expected, (unsigned long long)f->size);
     return SPDF_OK;
@@ -155,7 +139,7 @@ static spdf_status read_values(const llmc_file *f, float *dst, int64_t count)
         const size_t n = (size_t)(count - done < CHUNK_VALUES ? count - done : CHUNK_VALUES);
         if (fread(bytes, (size_t)f->value_bytes, n, f->file) != n) {
             if (ferror(f->file)) return io_fail(errno, "read", "llm.c checkpoint", f->path);
-            return format_fail(f->path, "ended early: the file was shortened while being read");
+            return FORMAT_FAIL(f->path, "ended early: the file was shortened while being read");
         }
         for (size_t i = 0; i < n; i++)
             dst[done + (int64_t)i] = load_value(bytes + i * (size_t)f->value_bytes, f->value_bytes);

@@ -1,6 +1,7 @@
 /* Hugging Face safetensors: a model's weights under GPT-2's names and layout (Conv1D weights
  * transposed), written atomically, and such files, libspdf's or transformers', read back. */
 #include "core/core.h"
+#include "io/byte_order.h"
 #include "io/file_io.h"
 #include "io/json.h"
 #include "io/text.h"
@@ -34,46 +35,10 @@ static spdf_status config_of(const spdf_model *model, spdf_model_config *c)
     return spdf_model_get_config(model, c);
 }
 
-/* ---- little-endian values, independent of the host's byte order ---- */
-
-static void store_f32(unsigned char *p, float v)
-{
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(bits >> 8 * i);
-}
-
-static float load_f32(const unsigned char *p)
-{
-    const uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                          (uint32_t)p[3] << 24;
-    float v;
-    memcpy(&v, &bits, sizeof v);
-    return v;
-}
-
-static uint64_t load_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
 /* ---- errors ---- */
 
-static spdf_status format_fail(const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* "safetensors file '<path>': <problem>" as SPDF_EFORMAT. */
-static spdf_status format_fail(const char *path, const char *fmt, ...)
-{
-    char problem[400];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(problem, sizeof problem, fmt, args);
-    va_end(args);
-    return spdf_fail(SPDF_EFORMAT, "safetensors file '%s': %s", path, problem);
-}
+#define FORMAT_FAIL(path, ...) file_format_fail("safetensors file", path, __VA_ARGS__)
 
 spdf_status spdf_import_config_init(spdf_import_config *config)
 {
@@ -176,7 +141,7 @@ static spdf_status put_tensor(FILE *file, const char *path, const spdf_model *mo
     unsigned char bytes[CHUNK_FLOATS * 4];
     for (int64_t done = 0; done < info.numel; done += CHUNK_FLOATS) {
         const int64_t n = info.numel - done < CHUNK_FLOATS ? info.numel - done : CHUNK_FLOATS;
-        for (int64_t k = 0; k < n; k++) store_f32(bytes + 4 * k, out[done + k]);
+        for (int64_t k = 0; k < n; k++) store_f32le(bytes + 4 * k, out[done + k]);
         SPDF_TRY(put(file, path, bytes, (size_t)n * 4));
     }
     return SPDF_OK;
@@ -329,32 +294,32 @@ static spdf_status parse_entry(const st_file *f, const char *name, const json_va
 {
     const char *path = f->path;
     if (v->type != JSON_OBJECT)
-        return format_fail(path, "tensor '%s' must be described by an object, not %s", name,
+        return FORMAT_FAIL(path, "tensor '%s' must be described by an object, not %s", name,
                            json_type_name(v->type));
     for (size_t i = 0; i < v->count; i++)
         if (strcmp(v->keys[i], "dtype") && strcmp(v->keys[i], "shape") &&
             strcmp(v->keys[i], "data_offsets"))
-            return format_fail(path, "tensor '%s' has an unknown member \"%s\"", name, v->keys[i]);
+            return FORMAT_FAIL(path, "tensor '%s' has an unknown member \"%s\"", name, v->keys[i]);
     const json_value *dtype = json_member(v, "dtype"), *shape = json_member(v, "shape");
     const json_value *offsets = json_member(v, "data_offsets");
     if (!dtype || !shape || !offsets)
-        return format_fail(path, "tensor '%s' lacks \"%s\"", name,
+        return FORMAT_FAIL(path, "tensor '%s' lacks \"%s\"", name,
                            !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
     if (dtype->type != JSON_STRING || dtype_size(dtype->text) == 0)
-        return format_fail(path, "tensor '%s' has an unknown dtype%s%s", name,
+        return FORMAT_FAIL(path, "tensor '%s' has an unknown dtype%s%s", name,
                            dtype->type == JSON_STRING ? " " : "",
                            dtype->type == JSON_STRING ? dtype->text : "");
     if (shape->type != JSON_ARRAY)
-        return format_fail(path, "the shape of tensor '%s' must be an array", name);
+        return FORMAT_FAIL(path, "the shape of tensor '%s' must be an array", name);
     if (offsets->type != JSON_ARRAY || offsets->count != 2 ||
         parse_count(&offsets->items[0], &e->begin) != 0 || parse_count(&offsets->items[1], &e->end))
-        return format_fail(path, "the data_offsets of tensor '%s' must be two non-negative "
+        return FORMAT_FAIL(path, "the data_offsets of tensor '%s' must be two non-negative "
                            "integers", name);
     if (e->end < e->begin)
-        return format_fail(path, "tensor '%s' ends (%llu) before it begins (%llu)", name,
+        return FORMAT_FAIL(path, "tensor '%s' ends (%llu) before it begins (%llu)", name,
                            (unsigned long long)e->end, (unsigned long long)e->begin);
     if (e->end > f->size - f->data_start)
-        return format_fail(path, "tensor '%s' (data_offsets [%llu, %llu]) lies outside the file's "
+        return FORMAT_FAIL(path, "tensor '%s' (data_offsets [%llu, %llu]) lies outside the file's "
                            "%llu bytes of data", name, (unsigned long long)e->begin,
                            (unsigned long long)e->end,
                            (unsigned long long)(f->size - f->data_start));
@@ -365,16 +330,16 @@ static spdf_status parse_entry(const st_file *f, const char *name, const json_va
     for (size_t d = 0; d < shape->count; d++) {
         uint64_t dim;
         if (parse_count(&shape->items[d], &dim) != 0)
-            return format_fail(path, "the shape of tensor '%s' must hold non-negative integers",
+            return FORMAT_FAIL(path, "the shape of tensor '%s' must hold non-negative integers",
                                name);
         if (dim != 0 && numel > UINT64_MAX / 8 / dim)
-            return format_fail(path, "the shape of tensor '%s' is too large", name);
+            return FORMAT_FAIL(path, "the shape of tensor '%s' is too large", name);
         numel *= dim;
         if (d < 2) e->dims[d] = (int64_t)dim;
     }
     const uint64_t bytes = numel * (uint64_t)dtype_size(dtype->text);
     if (bytes != e->end - e->begin)
-        return format_fail(path, "tensor '%s' of %llu %s elements needs %llu bytes, its "
+        return FORMAT_FAIL(path, "tensor '%s' of %llu %s elements needs %llu bytes, its "
                            "data_offsets [%llu, %llu] hold %llu", name, (unsigned long long)numel,
                            dtype->text, (unsigned long long)bytes, (unsigned long long)e->begin,
                            (unsigned long long)e->end, (unsigned long long)(e->end - e->begin));
@@ -382,7 +347,7 @@ static spdf_status parse_entry(const st_file *f, const char *name, const json_va
     e->dtype = dtype->text;
     e->shape = shape;
     if (classify(e) != 0)
-        return format_fail(path, "unexpected tensor '%s': not a weight of a GPT-2 model", name);
+        return FORMAT_FAIL(path, "unexpected tensor '%s': not a weight of a GPT-2 model", name);
     return SPDF_OK;
 }
 
@@ -405,17 +370,17 @@ static spdf_status check_tiling(const st_file *f)
     const char *previous = NULL;
     for (size_t i = 0; i < f->count && status == SPDF_OK; i++) {
         if (sorted[i]->begin < at)
-            status = format_fail(f->path, "tensors '%s' and '%s' overlap (bytes %llu to %llu)",
+            status = FORMAT_FAIL(f->path, "tensors '%s' and '%s' overlap (bytes %llu to %llu)",
                                  previous, sorted[i]->name, (unsigned long long)sorted[i]->begin,
                                  (unsigned long long)at);
         else if (sorted[i]->begin > at)
-            status = format_fail(f->path, "bytes %llu to %llu of the data belong to no tensor",
+            status = FORMAT_FAIL(f->path, "bytes %llu to %llu of the data belong to no tensor",
                                  (unsigned long long)at, (unsigned long long)sorted[i]->begin);
         at = sorted[i]->end;
         previous = sorted[i]->name;
     }
     if (status == SPDF_OK && at != f->size - f->data_start)
-        status = format_fail(f->path, "%llu bytes after the last tensor belong to no tensor",
+        status = FORMAT_FAIL(f->path, "%llu bytes after the last tensor belong to no tensor",
                              (unsigned long long)(f->size - f->data_start - at));
     free(sorted);
     return status;
@@ -425,10 +390,10 @@ static spdf_status check_tiling(const st_file *f)
 static spdf_status parse_metadata(st_file *f, const json_value *v)
 {
     if (v->type != JSON_OBJECT)
-        return format_fail(f->path, "__metadata__ must be an object of strings");
+        return FORMAT_FAIL(f->path, "__metadata__ must be an object of strings");
     for (size_t i = 0; i < v->count; i++)
         if (v->items[i].type != JSON_STRING)
-            return format_fail(f->path, "__metadata__ member \"%s\" must be a string, not %s",
+            return FORMAT_FAIL(f->path, "__metadata__ member \"%s\" must be a string, not %s",
                                v->keys[i], json_type_name(v->items[i].type));
     f->metadata = v;
     return SPDF_OK;
@@ -439,20 +404,20 @@ static spdf_status read_exact(const st_file *f, uint64_t offset, void *buf, size
     if (fseeko(f->file, (off_t)offset, SEEK_SET) != 0) return io_fail(errno, "seek in", "safetensors file", f->path);
     if (fread(buf, 1, bytes, f->file) == bytes) return SPDF_OK;
     if (ferror(f->file)) return io_fail(errno, "read", "safetensors file", f->path);
-    return format_fail(f->path, "ended early: the file was shortened while being read");
+    return FORMAT_FAIL(f->path, "ended early: the file was shortened while being read");
 }
 
 /* Length, JSON header and every entry, checked against the file's size. */
 static spdf_status read_header(st_file *f)
 {
     if (f->size < LENGTH_BYTES)
-        return format_fail(f->path, "%llu bytes are too few for the 8-byte header length",
+        return FORMAT_FAIL(f->path, "%llu bytes are too few for the 8-byte header length",
                            (unsigned long long)f->size);
     unsigned char length_bytes[LENGTH_BYTES];
     SPDF_TRY(read_exact(f, 0, length_bytes, sizeof length_bytes));
-    const uint64_t length = load_u64(length_bytes);
+    const uint64_t length = load_u64le(length_bytes);
     if (length < 2 || length > MAX_HEADER_BYTES || length > f->size - LENGTH_BYTES)
-        return format_fail(f->path, "bad header length %llu (the file has %llu bytes after the "
+        return FORMAT_FAIL(f->path, "bad header length %llu (the file has %llu bytes after the "
                            "length; the limit is %d)", (unsigned long long)length,
                            (unsigned long long)(f->size - LENGTH_BYTES), MAX_HEADER_BYTES);
     f->data_start = LENGTH_BYTES + length;
@@ -463,13 +428,13 @@ static spdf_status read_header(st_file *f)
     snprintf(label, sizeof label, "safetensors header of '%.250s'", f->path);
     spdf_status status = read_exact(f, LENGTH_BYTES, text, (size_t)length);
     if (status == SPDF_OK && text[0] != '{')
-        status = format_fail(f->path, "the header does not start with '{'");
+        status = FORMAT_FAIL(f->path, "the header does not start with '{'");
     if (status == SPDF_OK) status = text_check_utf8(label, text, (size_t)length);
     if (status == SPDF_OK) status = json_parse(label, 1, text, (size_t)length, &f->header);
     free(text);
     SPDF_TRY(status);
     const json_value *root = f->header;
-    if (root->type != JSON_OBJECT) return format_fail(f->path, "the header is not a JSON object");
+    if (root->type != JSON_OBJECT) return FORMAT_FAIL(f->path, "the header is not a JSON object");
     f->entries = calloc(root->count ? root->count : 1, sizeof *f->entries);
     if (!f->entries) return spdf_fail(SPDF_ENOMEM, "out of memory for a safetensors header");
     for (size_t i = 0; i < root->count; i++) {
@@ -514,9 +479,9 @@ static spdf_status check_metadata(const st_file *f, const char *key, int64_t act
 {
     const int64_t value = metadata_int(f, key);
     if (value < 0)
-        return format_fail(f->path, "__metadata__ \"%s\" is not a positive decimal integer", key);
+        return FORMAT_FAIL(f->path, "__metadata__ \"%s\" is not a positive decimal integer", key);
     if (value > 0 && value != actual)
-        return format_fail(f->path, "__metadata__ says %s = %lld, the tensors say %lld", key,
+        return FORMAT_FAIL(f->path, "__metadata__ says %s = %lld, the tensors say %lld", key,
                            (long long)value, (long long)actual);
     return SPDF_OK;
 }
@@ -535,16 +500,16 @@ static void expected_shape(const spdf_model_config *c, tensor_kind kind, int *nd
 static spdf_status check_weight(const st_file *f, const layout *lay, const entry *e)
 {
     if (strcmp(e->dtype, "F32") != 0)
-        return format_fail(f->path, "tensor '%s' has dtype %s; only F32 weights are read", e->name,
+        return FORMAT_FAIL(f->path, "tensor '%s' has dtype %s; only F32 weights are read", e->name,
                            e->dtype);
     int ndim;
     int64_t s[2];
     expected_shape(&lay->config, e->kind, &ndim, s);
     if (e->ndim != ndim || e->dims[0] != s[0] || (ndim == 2 && e->dims[1] != s[1])) {
         if (ndim == 1)
-            return format_fail(f->path, "tensor '%s' must have shape [%lld]", e->name,
+            return FORMAT_FAIL(f->path, "tensor '%s' must have shape [%lld]", e->name,
                                (long long)s[0]);
-        return format_fail(f->path, "tensor '%s' must have shape [%lld, %lld]", e->name,
+        return FORMAT_FAIL(f->path, "tensor '%s' must have shape [%lld, %lld]", e->name,
                            (long long)s[0], (long long)s[1]);
     }
     return SPDF_OK;
@@ -553,7 +518,7 @@ static spdf_status check_weight(const st_file *f, const layout *lay, const entry
 static spdf_status place(const st_file *f, const entry **slot, const entry *e)
 {
     if (*slot)
-        return format_fail(f->path, "tensors '%s' and '%s' are the same weight", (*slot)->name,
+        return FORMAT_FAIL(f->path, "tensors '%s' and '%s' are the same weight", (*slot)->name,
                            e->name);
     *slot = e;
     return SPDF_OK;
@@ -566,7 +531,7 @@ static spdf_status find_layout(const st_file *f, layout *lay)
     for (size_t i = 0; i < f->count; i++)
         if (f->entries[i].role == ROLE_WEIGHT && f->entries[i].layer + 1 > lay->layers)
             lay->layers = f->entries[i].layer + 1;
-    if (lay->layers == 0) return format_fail(f->path, "no transformer blocks (h.0.*) found");
+    if (lay->layers == 0) return FORMAT_FAIL(f->path, "no transformer blocks (h.0.*) found");
     lay->config.num_layers = lay->layers;
     const int count = tensor_count(&lay->config);
     lay->tensors = calloc((size_t)count, sizeof *lay->tensors);
@@ -581,13 +546,13 @@ static spdf_status find_layout(const st_file *f, layout *lay)
             int layer;
             char name[64];
             tensor_name(tensor_kind_at(&lay->config, i, &layer), layer, 1, name, sizeof name);
-            return format_fail(f->path, "missing tensor '%s' (the file has %d blocks)", name,
+            return FORMAT_FAIL(f->path, "missing tensor '%s' (the file has %d blocks)", name,
                                lay->layers);
         }
     const entry *wte = *slot(lay, TENSOR_WTE, -1), *wpe = *slot(lay, TENSOR_WPE, -1);
-    if (wte->ndim != 2 || wpe->ndim != 2) return format_fail(f->path, "wte and wpe must be matrices");
+    if (wte->ndim != 2 || wpe->ndim != 2) return FORMAT_FAIL(f->path, "wte and wpe must be matrices");
     if (wte->dims[0] == 0 || wte->dims[1] == 0 || wpe->dims[0] == 0)
-        return format_fail(f->path, "wte and wpe must not be empty");
+        return FORMAT_FAIL(f->path, "wte and wpe must not be empty");
     spdf_model_config *c = &lay->config;
     c->vocab_size = (int32_t)(wte->dims[0] > INT32_MAX ? INT32_MAX : wte->dims[0]);
     c->channels = (int32_t)(wte->dims[1] > INT32_MAX ? INT32_MAX : wte->dims[1]);
@@ -606,7 +571,7 @@ static spdf_status find_layout(const st_file *f, layout *lay)
     SPDF_TRY(check_metadata(f, "n_layer", c->num_layers));
     const int64_t heads = metadata_int(f, "n_head");
     if (heads < 0 || (heads > 0 && c->channels % heads != 0))
-        return format_fail(f->path, "__metadata__ \"n_head\" must be a positive divisor of n_embd "
+        return FORMAT_FAIL(f->path, "__metadata__ \"n_head\" must be a positive divisor of n_embd "
                            "(%d)", (int)c->channels);
     c->num_heads = (int32_t)heads;
     return SPDF_OK;
@@ -653,9 +618,9 @@ static spdf_status read_floats(const st_file *f, const entry *e, float *dst, int
         const size_t n = (size_t)(count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS);
         if (fread(bytes, 4, n, f->file) != n) {
             if (ferror(f->file)) return io_fail(errno, "read", "safetensors file", f->path);
-            return format_fail(f->path, "ended early: the file was shortened while being read");
+            return FORMAT_FAIL(f->path, "ended early: the file was shortened while being read");
         }
-        for (size_t k = 0; k < n; k++) dst[done + (int64_t)k] = load_f32(bytes + 4 * k);
+        for (size_t k = 0; k < n; k++) dst[done + (int64_t)k] = load_f32le(bytes + 4 * k);
     }
     return SPDF_OK;
 }

@@ -2,8 +2,8 @@
  * element's attributes, child elements and direct character data. */
 #include "io/xml.h"
 #include "core/core.h"
+#include "io/file_io.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +17,7 @@ typedef struct parser {
     int depth;
 } parser;
 
-static spdf_status syntax_error(const parser *p, int64_t line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static spdf_status syntax_error(const parser *p, int64_t line, const char *fmt, ...)
-{
-    char what[256];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(what, sizeof what, fmt, args);
-    va_end(args);
-    return spdf_fail(SPDF_EFORMAT, "%s:%lld: %s", p->path, (long long)line, what);
-}
+#define SYNTAX_ERROR(p, line, ...) file_syntax_fail((p)->path, line, __VA_ARGS__)
 
 static spdf_status out_of_memory(const parser *p)
 {
@@ -73,7 +62,7 @@ static spdf_status parse_name(parser *p, const char *what, char **name)
 {
     const char *start = p->pos;
     if (p->pos == p->end || !is_name_start((unsigned char)*p->pos))
-        return syntax_error(p, p->line, "expected %s", what);
+        return SYNTAX_ERROR(p, p->line, "expected %s", what);
     while (p->pos < p->end && is_name_char((unsigned char)*p->pos)) p->pos++;
     const size_t n = (size_t)(p->pos - start);
     *name = malloc(n + 1);
@@ -95,7 +84,7 @@ static spdf_status skip_past(parser *p, const char *close, const char *what)
         }
         advance(p, 1);
     }
-    return syntax_error(p, line, "%s is never closed (no \"%s\")", what, close);
+    return SYNTAX_ERROR(p, line, "%s is never closed (no \"%s\")", what, close);
 }
 
 static int is_xml_char(uint32_t cp)
@@ -116,7 +105,7 @@ static spdf_status reference(parser *p, text_buffer *out)
            (is_name_char((unsigned char)*p->pos) || *p->pos == '#'))
         p->pos++;
     if (p->pos == p->end || *p->pos != ';')
-        return syntax_error(p, p->line,
+        return SYNTAX_ERROR(p, p->line,
                             "'&' must start a reference such as &amp; (write a literal "
                             "ampersand as &amp;)");
     const size_t n = (size_t)(p->pos - start);
@@ -125,7 +114,7 @@ static spdf_status reference(parser *p, text_buffer *out)
         const int hex = start[1] == 'x';
         const char *digits = start + 1 + hex, *digits_end = start + n;
         uint32_t cp = 0;
-        if (digits == digits_end) return syntax_error(p, p->line, "empty character reference");
+        if (digits == digits_end) return SYNTAX_ERROR(p, p->line, "empty character reference");
         for (const char *d = digits; d < digits_end; d++) {
             unsigned v;
             if (*d >= '0' && *d <= '9') {
@@ -135,15 +124,15 @@ static spdf_status reference(parser *p, text_buffer *out)
             } else if (hex && *d >= 'A' && *d <= 'F') {
                 v = (unsigned)(*d - 'A' + 10);
             } else {
-                return syntax_error(p, p->line, "bad character reference &%.*s;", (int)n, start);
+                return SYNTAX_ERROR(p, p->line, "bad character reference &%.*s;", (int)n, start);
             }
             cp = cp * (hex ? 16u : 10u) + v;
             if (cp > 0x10FFFF)
-                return syntax_error(p, p->line, "character reference &%.*s; is beyond U+10FFFF",
+                return SYNTAX_ERROR(p, p->line, "character reference &%.*s; is beyond U+10FFFF",
                                     (int)n, start);
         }
         if (!is_xml_char(cp))
-            return syntax_error(p, p->line, "character reference &%.*s; is not an XML character",
+            return SYNTAX_ERROR(p, p->line, "character reference &%.*s; is not an XML character",
                                 (int)n, start);
         if (text_push_utf8(out, cp) != 0) return out_of_memory(p);
         return SPDF_OK;
@@ -154,7 +143,7 @@ static spdf_status reference(parser *p, text_buffer *out)
             return SPDF_OK;
         }
     }
-    return syntax_error(p, p->line, "unknown entity &%.*s;", (int)n, start);
+    return SYNTAX_ERROR(p, p->line, "unknown entity &%.*s;", (int)n, start);
 }
 
 /* Appends one character of text at pos: line ends become LF, control characters are refused. */
@@ -167,7 +156,7 @@ static spdf_status text_char(parser *p, text_buffer *out)
         return text_push(out, '\n') != 0 ? out_of_memory(p) : SPDF_OK;
     }
     if (c < 0x20 && c != '\t' && c != '\n')
-        return syntax_error(p, p->line, "control character 0x%02X is not allowed in XML", c);
+        return SYNTAX_ERROR(p, p->line, "control character 0x%02X is not allowed in XML", c);
     advance(p, 1);
     return text_push(out, (char)c) != 0 ? out_of_memory(p) : SPDF_OK;
 }
@@ -211,15 +200,15 @@ static spdf_status parse_attribute(parser *p, xml_element *element)
     SPDF_TRY(parse_name(p, "an attribute name", &attribute->name));
     for (size_t i = 0; i + 1 < element->attribute_count; i++)
         if (strcmp(attributes[i].name, attribute->name) == 0)
-            return syntax_error(p, line, "attribute %s appears twice in <%s>", attribute->name,
+            return SYNTAX_ERROR(p, line, "attribute %s appears twice in <%s>", attribute->name,
                                 element->name);
     skip_space(p);
     if (p->pos == p->end || *p->pos != '=')
-        return syntax_error(p, p->line, "expected '=' after attribute %s", attribute->name);
+        return SYNTAX_ERROR(p, p->line, "expected '=' after attribute %s", attribute->name);
     p->pos++;
     skip_space(p);
     if (p->pos == p->end || (*p->pos != '"' && *p->pos != '\''))
-        return syntax_error(p, p->line, "the value of attribute %s must be quoted",
+        return SYNTAX_ERROR(p, p->line, "the value of attribute %s must be quoted",
                             attribute->name);
     const char quote = *p->pos++;
     text_buffer value = {0};
@@ -227,12 +216,12 @@ static spdf_status parse_attribute(parser *p, xml_element *element)
     while (status == SPDF_OK) {
         if (p->pos == p->end) {
             status =
-                syntax_error(p, line, "the value of attribute %s is never closed", attribute->name);
+                SYNTAX_ERROR(p, line, "the value of attribute %s is never closed", attribute->name);
         } else if (*p->pos == quote) {
             p->pos++;
             break;
         } else if (*p->pos == '<') {
-            status = syntax_error(p, p->line, "'<' in the value of attribute %s", attribute->name);
+            status = SYNTAX_ERROR(p, p->line, "'<' in the value of attribute %s", attribute->name);
         } else if (*p->pos == '&') {
             status = reference(p, &value);
         } else {
@@ -253,7 +242,7 @@ static spdf_status parse_element(parser *p, xml_element *element);
 static spdf_status parse_child(parser *p, xml_element *element)
 {
     if (p->depth == MAX_DEPTH)
-        return syntax_error(p, p->line, "elements nested deeper than %d", MAX_DEPTH);
+        return SYNTAX_ERROR(p, p->line, "elements nested deeper than %d", MAX_DEPTH);
     const size_t count = element->child_count;
     if (count == 0 || (count >= 4 && (count & (count - 1)) == 0)) { /* capacity 4, 8, 16, ... */
         const size_t cap = count == 0 ? 4 : 2 * count;
@@ -279,7 +268,7 @@ static spdf_status parse_end_tag(parser *p, const xml_element *element)
     const int same = strcmp(name, element->name) == 0;
     if (!same) {
         const spdf_status status =
-            syntax_error(p, line, "</%s> does not close <%s> (opened on line %lld)", name,
+            SYNTAX_ERROR(p, line, "</%s> does not close <%s> (opened on line %lld)", name,
                          element->name, (long long)element->line);
         free(name);
         return status;
@@ -287,7 +276,7 @@ static spdf_status parse_end_tag(parser *p, const xml_element *element)
     free(name);
     skip_space(p);
     if (p->pos == p->end || *p->pos != '>')
-        return syntax_error(p, p->line, "expected '>' to end </%s>", element->name);
+        return SYNTAX_ERROR(p, p->line, "expected '>' to end </%s>", element->name);
     p->pos++;
     return SPDF_OK;
 }
@@ -297,7 +286,7 @@ static spdf_status parse_content(parser *p, xml_element *element, text_buffer *t
 {
     for (;;) {
         if (p->pos == p->end)
-            return syntax_error(p, element->line, "<%s> is never closed", element->name);
+            return SYNTAX_ERROR(p, element->line, "<%s> is never closed", element->name);
         if (starts_with(p, "</")) return parse_end_tag(p, element);
         if (starts_with(p, "<!--")) {
             SPDF_TRY(skip_past(p, "-->", "a comment"));
@@ -306,14 +295,14 @@ static spdf_status parse_content(parser *p, xml_element *element, text_buffer *t
             p->pos += 9;
             while (!starts_with(p, "]]>")) {
                 if (p->pos == p->end)
-                    return syntax_error(p, line, "a CDATA section is never closed");
+                    return SYNTAX_ERROR(p, line, "a CDATA section is never closed");
                 SPDF_TRY(text_char(p, text));
             }
             p->pos += 3;
         } else if (starts_with(p, "<?")) {
             SPDF_TRY(skip_past(p, "?>", "a processing instruction"));
         } else if (starts_with(p, "<!")) {
-            return syntax_error(p, p->line, "markup declarations (<!...>) are not supported");
+            return SYNTAX_ERROR(p, p->line, "markup declarations (<!...>) are not supported");
         } else if (*p->pos == '<') {
             SPDF_TRY(parse_child(p, element));
         } else if (*p->pos == '&') {
@@ -343,10 +332,10 @@ static spdf_status parse_element(parser *p, xml_element *element)
             break;
         }
         if (p->pos == p->end)
-            return syntax_error(p, element->line, "the start tag <%s is never closed",
+            return SYNTAX_ERROR(p, element->line, "the start tag <%s is never closed",
                                 element->name);
         if (!spaced)
-            return syntax_error(p, p->line, "expected white space, '>' or '/>' in <%s>",
+            return SYNTAX_ERROR(p, p->line, "expected white space, '>' or '/>' in <%s>",
                                 element->name);
         SPDF_TRY(parse_attribute(p, element));
     }
@@ -370,7 +359,7 @@ static spdf_status skip_misc(parser *p)
         } else if (starts_with(p, "<?")) {
             SPDF_TRY(skip_past(p, "?>", "a processing instruction"));
         } else if (starts_with(p, "<!DOCTYPE")) {
-            return syntax_error(p, p->line, "DOCTYPE declarations are not supported");
+            return SYNTAX_ERROR(p, p->line, "DOCTYPE declarations are not supported");
         } else {
             return SPDF_OK;
         }
@@ -383,13 +372,13 @@ spdf_status xml_parse(const char *path, const char *text, size_t len, xml_elemen
     parser p = {.path = path, .pos = text + bom, .end = text + len, .line = 1};
     SPDF_TRY(skip_misc(&p));
     if (p.pos == p.end || *p.pos != '<')
-        return syntax_error(&p, p.line, "expected the root element");
+        return SYNTAX_ERROR(&p, p.line, "expected the root element");
     xml_element *element = calloc(1, sizeof *element);
     if (!element) return out_of_memory(&p);
     spdf_status status = parse_element(&p, element);
     if (status == SPDF_OK) status = skip_misc(&p);
     if (status == SPDF_OK && p.pos != p.end)
-        status = syntax_error(&p, p.line, "unexpected content after the root element <%s>",
+        status = SYNTAX_ERROR(&p, p.line, "unexpected content after the root element <%s>",
                               element->name);
     if (status != SPDF_OK) {
         xml_free(element);

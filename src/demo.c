@@ -7,7 +7,7 @@
 #include "evaluate.h"
 #include "options.h"
 #include "report.h"
-#include "trainer.h"
+#include "training_loop.h"
 
 #include <errno.h>
 #include <math.h>
@@ -150,30 +150,22 @@ static int pretrain_variant(demo_state *d, const char *label, float sparsity, co
                             session *s, train_result *r, demo_variant *v)
 {
     const demo_config *c = &d->config;
+    spdf_model_config model;
+    spdf_model_config_init(&model);
+    model.num_layers = c->layers;
+    model.num_heads = c->heads;
+    model.channels = c->width;
+    model.max_seq_len = c->positions;
+    model.vocab_size = c->vocab;
+    const run_schedule run = {.steps = c->pretrain_steps, .batch = c->pretrain_batch,
+                              .context = c->pretrain_context, .warmup = c->pretrain_warmup,
+                              .lr = c->pretrain_lr};
     pretrain_settings ps;
-    memset(&ps, 0, sizeof ps);
-    spdf_model_config_init(&ps.model);
-    ps.model.num_layers = c->layers;
-    ps.model.num_heads = c->heads;
-    ps.model.channels = c->width;
-    ps.model.max_seq_len = c->positions;
-    ps.model.vocab_size = c->vocab;
-    ps.model.seed = c->seed;
-    spdf_optimizer_config_init(&ps.optim);
-    ps.optim.learning_rate = c->pretrain_lr;
-    ps.optim.warmup_steps = c->pretrain_warmup;
-    ps.optim.total_steps = c->pretrain_steps;
-    ps.context = c->pretrain_context;
-    ps.batch = c->pretrain_batch;
-    ps.steps = c->pretrain_steps;
-    ps.seed = c->seed;
+    pretrain_settings_init(&ps, &model, &run, c->seed, label, d->progress);
     ps.sparsity = sparsity;
-    ps.mask_method = SPDF_MASK_RANDOM;
     ps.eval_every = c->eval_every;
     ps.eval_batches = 4;
     ps.out_path = path;
-    ps.label = label;
-    ps.progress = d->progress;
     s->ctx = d->ctx;
     int code = pretrain_create(s, &ps);
     spdf_sampler *sampler = NULL;
@@ -205,22 +197,15 @@ static int finetune_variant(demo_state *d, session *s, int keep_sparse, const ch
                             demo_variant *v)
 {
     const demo_config *c = &d->config;
-    finetune_settings fs;
-    memset(&fs, 0, sizeof fs);
-    spdf_optimizer_config_init(&fs.optim);
-    fs.optim.learning_rate = c->finetune_lr;
-    fs.optim.warmup_steps = c->finetune_warmup;
-    fs.optim.total_steps = c->finetune_steps;
-    fs.context = c->finetune_context;
-    fs.batch = c->finetune_batch;
-    fs.steps = c->finetune_steps;
-    fs.seed = c->seed;
-    fs.keep_sparse = keep_sparse;
-    fs.out_path = path;
+    const run_schedule run = {.steps = c->finetune_steps, .batch = c->finetune_batch,
+                              .context = c->finetune_context, .warmup = c->finetune_warmup,
+                              .lr = c->finetune_lr};
     char label[96];
     snprintf(label, sizeof label, "finetune %s", v->label);
-    fs.label = label;
-    fs.progress = d->progress;
+    finetune_settings fs;
+    finetune_settings_init(&fs, &run, c->seed, label, d->progress);
+    fs.keep_sparse = keep_sparse;
+    fs.out_path = path;
     int code = finetune_prepare(s, &fs);
     if (code == EXIT_OK) code = finetune_run(s, &d->train, &fs, &d->log, r);
     if (code != EXIT_OK) return code;

@@ -6,7 +6,7 @@
 #include "data.h"
 #include "json_writer.h"
 #include "options.h"
-#include "trainer.h"
+#include "training_loop.h"
 
 #include <errno.h>
 #include <math.h>

@@ -2,7 +2,7 @@
 #ifndef SPDF_CLI_REPORT_H
 #define SPDF_CLI_REPORT_H
 
-#include "trainer.h"
+#include "training_loop.h"
 
 #include <spdf.h>
 

@@ -1,6 +1,6 @@
 /* Training loops over the public API: pre-training on a corpus with a sampler, fine-tuning on
  * task sequences with loss weights, both logged, checkpointed and interruptible. */
-#include "trainer.h"
+#include "training_loop.h"
 
 #include "cli.h"
 
@@ -114,6 +114,44 @@ static int create_error(spdf_status status, const char *what)
                              "cannot create the %s", what);
 }
 
+static void optimizer_for(spdf_optimizer_config *optim, const run_schedule *run)
+{
+    spdf_optimizer_config_init(optim);
+    optim->learning_rate = run->lr;
+    optim->warmup_steps = run->warmup;
+    optim->total_steps = run->steps;
+}
+
+void pretrain_settings_init(pretrain_settings *ps, const spdf_model_config *model,
+                            const run_schedule *run, uint64_t seed, const char *label,
+                            progress_mode mode)
+{
+    memset(ps, 0, sizeof *ps);
+    ps->model = *model;
+    ps->model.seed = seed;
+    optimizer_for(&ps->optim, run);
+    ps->context = run->context;
+    ps->batch = run->batch;
+    ps->steps = run->steps;
+    ps->seed = seed;
+    ps->mask_method = SPDF_MASK_RANDOM;
+    ps->label = label;
+    ps->progress = mode;
+}
+
+void finetune_settings_init(finetune_settings *fs, const run_schedule *run, uint64_t seed,
+                            const char *label, progress_mode mode)
+{
+    memset(fs, 0, sizeof *fs);
+    optimizer_for(&fs->optim, run);
+    fs->context = run->context;
+    fs->batch = run->batch;
+    fs->steps = run->steps;
+    fs->seed = seed;
+    fs->label = label;
+    fs->progress = mode;
+}
+
 int pretrain_create(session *s, const pretrain_settings *ps)
 {
     spdf_status status = spdf_model_create(s->ctx, &ps->model, &s->model);
@@ -216,86 +254,150 @@ static void log_start(metrics_log *log, const session *s, const char *run, const
     json_end(&w);
 }
 
+/* ---- what both loops share ---- */
+
+/* One (B, T) batch: token ids, targets and (fine-tuning only) per-token loss weights. */
+typedef struct batch_buffers {
+    int32_t *inputs, *targets;
+    float *weights;
+} batch_buffers;
+
+static void batch_free(batch_buffers *b)
+{
+    free(b->inputs);
+    free(b->targets);
+    free(b->weights);
+}
+
+static int batch_alloc(batch_buffers *b, int32_t B, int32_t T, int with_weights)
+{
+    const size_t cells = (size_t)B * (size_t)T;
+    b->inputs = malloc(cells * sizeof *b->inputs);
+    b->targets = malloc(cells * sizeof *b->targets);
+    b->weights = with_weights ? malloc(cells * sizeof *b->weights) : NULL;
+    if (b->inputs && b->targets && (!with_weights || b->weights)) return EXIT_OK;
+    batch_free(b);
+    cli_error("out of memory for a (%d, %d) batch", (int)B, (int)T);
+    return EXIT_FAILURE_RUNTIME;
+}
+
+/* A running loop: where it started, its progress line and its log. */
+typedef struct loop_state {
+    session *s;
+    metrics_log *log;
+    train_result *r;
+    const char *label, *phase;
+    progress p;
+    double start;
+    int64_t step;
+} loop_state;
+
+static void loop_begin(loop_state *L, session *s, metrics_log *log, train_result *r,
+                       const char *label, const char *command, progress_mode mode, int32_t B,
+                       int32_t T, int64_t steps)
+{
+    memset(L, 0, sizeof *L);
+    L->s = s;
+    L->log = log;
+    L->r = r;
+    L->label = label;
+    spdf_optimizer_get_step(s->opt, &L->step);
+    r->first_step = L->step;
+    r->final_val_loss = NAN;
+    progress_start(&L->p, mode, label, L->step, steps, (int64_t)B * T);
+    log_start(log, s, label, command, B, T, L->step, steps);
+    L->phase = phase_of(s);
+    L->start = cli_now();
+}
+
+/* Forward, backward and one AdamW update; records the step in the result, the log and the
+ * progress line.  tokens: those trained on since the loop began. */
+static int loop_step(loop_state *L, const batch_buffers *b, int32_t B, int32_t T, int64_t tokens)
+{
+    float loss = 0, norm = 0, lr = 0;
+    spdf_status status = spdf_model_forward(L->s->model, b->inputs, b->targets, b->weights, B, T, &loss);
+    if (status == SPDF_OK) status = spdf_model_backward(L->s->model);
+    if (status == SPDF_OK) status = spdf_optimizer_step(L->s->opt, &norm, &lr);
+    if (status != SPDF_OK) return step_failed(status, L->step);
+    L->step++;
+    L->r->last_loss = loss;
+    const double elapsed = cli_now() - L->start;
+    curve_add(&L->r->loss, L->step, loss);
+    curve_add(&L->r->elapsed, L->step, elapsed);
+    log_step(L->log, L->label, L->phase, L->step, loss, lr, norm, tokens, elapsed);
+    progress_tokens(&L->p, tokens);
+    progress_update(&L->p, L->step, loss, lr);
+    return EXIT_OK;
+}
+
+static void loop_record_eval(loop_state *L, double val)
+{
+    curve_add(&L->r->val_loss, L->step, val);
+    log_eval(L->log, L->label, L->step, val);
+}
+
+/* Saves the final (or interrupted) state and fills in the result. */
+static int loop_end(loop_state *L, int code, const spdf_sampler *sampler, const char *out_path)
+{
+    if ((code == EXIT_OK || code == EXIT_INTERRUPTED) && out_path) {
+        const int saved = save_checkpoint(L->s, sampler, out_path);
+        if (saved != EXIT_OK) code = saved;
+    }
+    L->r->steps_done = L->step;
+    L->r->seconds = cli_now() - L->start;
+    L->r->tail_loss = tail_mean(&L->r->loss);
+    L->r->interrupted = code == EXIT_INTERRUPTED;
+    return code;
+}
+
+/* ---- pre-training ---- */
+
 int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pretrain_settings *ps,
                  metrics_log *log, train_result *r)
 {
     const int32_t B = ps->batch, T = ps->context;
-    int64_t step = 0;
-    spdf_optimizer_get_step(s->opt, &step);
-    r->first_step = step;
-    r->final_val_loss = NAN;
-    int32_t *inputs = malloc((size_t)B * (size_t)T * sizeof *inputs);
-    int32_t *targets = malloc((size_t)B * (size_t)T * sizeof *targets);
-    if (!inputs || !targets) {
-        free(inputs);
-        free(targets);
-        cli_error("out of memory for a (%d, %d) batch", (int)B, (int)T);
-        return EXIT_FAILURE_RUNTIME;
-    }
-    progress p;
-    progress_start(&p, ps->progress, ps->label, step, ps->steps, (int64_t)B * T);
-    log_start(log, s, ps->label, "pretrain", B, T, step, ps->steps);
-    const char *phase = phase_of(s);
-    const double start = cli_now();
-    int code = EXIT_OK, stopped = 0;
-    while (code == EXIT_OK && step < ps->steps) {
+    batch_buffers b;
+    int code = batch_alloc(&b, B, T, 0);
+    if (code != EXIT_OK) return code;
+    loop_state L;
+    loop_begin(&L, s, log, r, ps->label, "pretrain", ps->progress, B, T, ps->steps);
+    int stopped = 0;
+    while (code == EXIT_OK && L.step < ps->steps) {
         if (cli_interrupted()) {
             code = EXIT_INTERRUPTED;
             break;
         }
-        if (ps->stop_at > 0 && step >= ps->stop_at) {
+        if (ps->stop_at > 0 && L.step >= ps->stop_at) {
             stopped = 1;
             break;
         }
-        float loss = 0, norm = 0, lr = 0;
-        spdf_status status = spdf_sampler_next(sampler, inputs, targets);
-        if (status == SPDF_OK) status = spdf_model_forward(s->model, inputs, targets, NULL, B, T, &loss);
-        if (status == SPDF_OK) status = spdf_model_backward(s->model);
-        if (status == SPDF_OK) status = spdf_optimizer_step(s->opt, &norm, &lr);
-        if (status != SPDF_OK) {
-            code = step_failed(status, step);
-            break;
-        }
-        step++;
-        r->last_loss = loss;
-        const double elapsed = cli_now() - start;
-        curve_add(&r->loss, step, loss);
-        curve_add(&r->elapsed, step, elapsed);
-        log_step(log, ps->label, phase, step, loss, lr, norm, (step - r->first_step) * B * T, elapsed);
-        progress_update(&p, step, loss, lr);
-        if (ps->eval_every > 0 && step % ps->eval_every == 0 && step < ps->steps) {
+        const spdf_status status = spdf_sampler_next(sampler, b.inputs, b.targets);
+        code = status == SPDF_OK ? loop_step(&L, &b, B, T, (L.step + 1 - r->first_step) * B * T)
+                                 : step_failed(status, L.step);
+        const int64_t step = L.step;
+        if (code == EXIT_OK && ps->eval_every > 0 && step % ps->eval_every == 0 && step < ps->steps) {
             double val = NAN;
             code = evaluate_now(s, data, ps, &val);
             if (code == EXIT_OK && !isnan(val)) {
-                curve_add(&r->val_loss, step, val);
-                log_eval(log, ps->label, step, val);
-                progress_note(&p, "%s  step %lld  validation loss %.4f", ps->label, (long long)step, val);
+                loop_record_eval(&L, val);
+                progress_note(&L.p, "%s  step %lld  validation loss %.4f", ps->label, (long long)step, val);
             }
         }
         if (code == EXIT_OK && ps->out_path && ps->save_every > 0 && step % ps->save_every == 0 &&
             step < ps->steps)
             code = save_checkpoint(s, sampler, ps->out_path);
     }
-    progress_finish(&p);
+    progress_finish(&L.p);
     if (code == EXIT_OK && !stopped) {
         code = evaluate_now(s, data, ps, &r->final_val_loss);
-        if (code == EXIT_OK && !isnan(r->final_val_loss)) {
-            curve_add(&r->val_loss, step, r->final_val_loss);
-            log_eval(log, ps->label, step, r->final_val_loss);
-        }
+        if (code == EXIT_OK && !isnan(r->final_val_loss)) loop_record_eval(&L, r->final_val_loss);
     }
-    if ((code == EXIT_OK || code == EXIT_INTERRUPTED) && ps->out_path) {
-        const int saved = save_checkpoint(s, sampler, ps->out_path);
-        if (saved != EXIT_OK) code = saved;
-    }
-    r->steps_done = step;
-    r->seconds = cli_now() - start;
-    r->tail_loss = tail_mean(&r->loss);
-    r->interrupted = code == EXIT_INTERRUPTED;
-    free(inputs);
-    free(targets);
+    code = loop_end(&L, code, sampler, ps->out_path);
+    batch_free(&b);
     return code;
 }
+
+/* ---- fine-tuning ---- */
 
 int finetune_prepare(session *s, const finetune_settings *fs)
 {
@@ -342,68 +444,30 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
                  metrics_log *log, train_result *r)
 {
     const int32_t B = fs->batch, T = data->context;
-    int64_t step = 0;
-    spdf_optimizer_get_step(s->opt, &step);
-    r->first_step = step;
-    r->final_val_loss = NAN;
-    const size_t cells = (size_t)B * (size_t)T;
-    int32_t *inputs = malloc(cells * sizeof *inputs), *targets = malloc(cells * sizeof *targets);
-    float *weights = malloc(cells * sizeof *weights);
-    if (!inputs || !targets || !weights) {
-        free(inputs);
-        free(targets);
-        free(weights);
-        cli_error("out of memory for a (%d, %d) batch", (int)B, (int)T);
-        return EXIT_FAILURE_RUNTIME;
-    }
-    progress p;
-    progress_start(&p, fs->progress, fs->label, step, fs->steps, (int64_t)B * T);
-    log_start(log, s, fs->label, "finetune", B, T, step, fs->steps);
-    const char *phase = phase_of(s);
-    const double start = cli_now();
+    batch_buffers b;
+    int code = batch_alloc(&b, B, T, 1);
+    if (code != EXIT_OK) return code;
+    loop_state L;
+    loop_begin(&L, s, log, r, fs->label, "finetune", fs->progress, B, T, fs->steps);
     int64_t tokens = 0;
-    int code = EXIT_OK;
-    while (step < fs->steps) {
+    while (code == EXIT_OK && L.step < fs->steps) {
         if (cli_interrupted()) {
             code = EXIT_INTERRUPTED;
             break;
         }
-        float loss = 0, norm = 0, lr = 0;
         int32_t length = T;
-        if (finetune_batch(data, fs->seed, fs->order, step, B, inputs, targets, weights, &length) != 0) {
+        if (finetune_batch(data, fs->seed, fs->order, L.step, B, b.inputs, b.targets, b.weights,
+                           &length) != 0) {
             cli_error("out of memory for the fine-tuning batch");
             code = EXIT_FAILURE_RUNTIME;
             break;
         }
         tokens += (int64_t)B * length;
-        spdf_status status = spdf_model_forward(s->model, inputs, targets, weights, B, length, &loss);
-        if (status == SPDF_OK) status = spdf_model_backward(s->model);
-        if (status == SPDF_OK) status = spdf_optimizer_step(s->opt, &norm, &lr);
-        if (status != SPDF_OK) {
-            code = step_failed(status, step);
-            break;
-        }
-        step++;
-        r->last_loss = loss;
-        const double elapsed = cli_now() - start;
-        curve_add(&r->loss, step, loss);
-        curve_add(&r->elapsed, step, elapsed);
-        log_step(log, fs->label, phase, step, loss, lr, norm, tokens, elapsed);
-        progress_tokens(&p, tokens);
-        progress_update(&p, step, loss, lr);
+        code = loop_step(&L, &b, B, length, tokens);
     }
-    progress_finish(&p);
-    if ((code == EXIT_OK || code == EXIT_INTERRUPTED) && fs->out_path) {
-        const int saved = save_checkpoint(s, NULL, fs->out_path);
-        if (saved != EXIT_OK) code = saved;
-    }
-    r->steps_done = step;
-    r->seconds = cli_now() - start;
-    r->tail_loss = tail_mean(&r->loss);
-    r->interrupted = code == EXIT_INTERRUPTED;
-    free(inputs);
-    free(targets);
-    free(weights);
+    progress_finish(&L.p);
+    code = loop_end(&L, code, NULL, fs->out_path);
+    batch_free(&b);
     return code;
 }
 

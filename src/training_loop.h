@@ -1,7 +1,7 @@
 /* The training loops behind `spdf pretrain`, `spdf finetune` and `spdf demo`: a model with its
  * optimizer and phase, stepped, logged, evaluated, checkpointed and stopped on a signal. */
-#ifndef SPDF_CLI_TRAINER_H
-#define SPDF_CLI_TRAINER_H
+#ifndef SPDF_CLI_TRAINING_LOOP_H
+#define SPDF_CLI_TRAINING_LOOP_H
 
 #include "data.h"
 #include "progress.h"
@@ -59,6 +59,20 @@ typedef struct pretrain_settings {
     progress_mode progress;
 } pretrain_settings;
 
+/* The length, batches and learning-rate schedule of a run: `steps` optimizer steps on (batch,
+ * context) batches, linear warmup to `lr`, cosine decay over the whole run. */
+typedef struct run_schedule {
+    int32_t steps, batch, context, warmup;
+    float lr;
+} run_schedule;
+
+/* Settings of a dense run (sparsity 0, a random mask if sparsity is set later) of `model` on
+ * `run`; seed overrides model->seed and also draws the mask and orders the data.  Fields not
+ * named stay at the library's defaults, or 0 (no evaluation, no checkpoint). */
+void pretrain_settings_init(pretrain_settings *ps, const spdf_model_config *model,
+                            const run_schedule *run, uint64_t seed, const char *label,
+                            progress_mode mode);
+
 /* A fresh model with its optimizer, and with a mask attached when sparsity > 0.  Returns an
  * exit code (one error line printed on failure). */
 int pretrain_create(session *s, const pretrain_settings *ps);
@@ -81,6 +95,11 @@ typedef struct finetune_settings {
     progress_mode progress;
 } finetune_settings;
 
+/* Settings of a fine-tuning run on `run` (run->context is unused: the task data sets it) that
+ * moves a sparse model to dense; seed orders the data. */
+void finetune_settings_init(finetune_settings *fs, const run_schedule *run, uint64_t seed,
+                            const char *label, progress_mode mode);
+
 /* Starts fine-tuning on a loaded model: a sparse one moves to DENSE (or stays SPARSE with
  * keep_sparse) through spdf_phase_transition with a restarted schedule; a dense one restarts
  * its schedule with spdf_optimizer_restart.  A model without an optimizer gets a new one. */
@@ -100,4 +119,4 @@ int session_release_sparse_memory(session *s);
 /* Writes the checkpoint, printing one error line on failure. */
 int save_checkpoint(const session *s, const spdf_sampler *sampler, const char *path);
 
-#endif /* SPDF_CLI_TRAINER_H */
+#endif /* SPDF_CLI_TRAINING_LOOP_H */

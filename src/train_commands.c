@@ -1,9 +1,9 @@
 /* `spdf pretrain` and `spdf finetune`: flags to settings, data and checkpoints to handles, then
- * the loops of trainer.c. */
+ * the loops of training_loop.c. */
 #include "cli.h"
 #include "data.h"
 #include "options.h"
-#include "trainer.h"
+#include "training_loop.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,26 +47,21 @@ static void print_pretrain_summary(const session *s, const pretrain_settings *ps
 
 static int run_pretrain(const pretrain_flags *f, const command_spec *command)
 {
+    spdf_model_config model;
+    spdf_model_config_init(&model);
+    model.num_layers = f->layers;
+    model.num_heads = f->heads;
+    model.channels = f->width;
+    model.vocab_size = f->vocab;
+    model.max_seq_len = f->max_seq_len > 0 ? f->max_seq_len : f->context;
+    const run_schedule run = {.steps = f->steps, .batch = f->batch, .context = f->context,
+                              .warmup = f->warmup, .lr = f->lr};
     pretrain_settings ps;
-    memset(&ps, 0, sizeof ps);
-    spdf_model_config_init(&ps.model);
-    ps.model.num_layers = f->layers;
-    ps.model.num_heads = f->heads;
-    ps.model.channels = f->width;
-    ps.model.vocab_size = f->vocab;
-    ps.model.max_seq_len = f->max_seq_len > 0 ? f->max_seq_len : f->context;
-    ps.model.seed = (uint64_t)f->seed;
-    spdf_optimizer_config_init(&ps.optim);
-    ps.optim.learning_rate = f->lr;
-    ps.optim.warmup_steps = f->warmup;
-    ps.optim.total_steps = f->steps;
+    pretrain_settings_init(&ps, &model, &run, (uint64_t)f->seed, "pretrain",
+                           progress_default_mode(PROGRESS_OFF));
     ps.optim.min_lr_ratio = f->min_lr_ratio;
     ps.optim.weight_decay = f->weight_decay;
     ps.optim.grad_clip = f->grad_clip;
-    ps.context = f->context;
-    ps.batch = f->batch;
-    ps.steps = f->steps;
-    ps.seed = (uint64_t)f->seed;
     ps.sparsity = f->sparsity;
     ps.mask_method = f->mask;
     ps.plan_mode = f->plan;
@@ -75,8 +70,6 @@ static int run_pretrain(const pretrain_flags *f, const command_spec *command)
     ps.save_every = f->save_every;
     ps.stop_at = f->stop_at;
     ps.out_path = f->out;
-    ps.label = "pretrain";
-    ps.progress = progress_default_mode(PROGRESS_OFF);
     if (!f->resume && ps.model.max_seq_len < ps.context) {
         cli_error("--context %d is longer than --max-seq-len %d", (int)ps.context, (int)ps.model.max_seq_len);
         return EXIT_USAGE;
@@ -227,24 +220,16 @@ typedef struct finetune_flags {
 
 static int run_finetune(const finetune_flags *f, const command_spec *command)
 {
+    const run_schedule run = {.steps = f->steps, .batch = f->batch, .warmup = f->warmup, .lr = f->lr};
     finetune_settings fs;
-    memset(&fs, 0, sizeof fs);
-    spdf_optimizer_config_init(&fs.optim);
-    fs.optim.learning_rate = f->lr;
-    fs.optim.warmup_steps = f->warmup;
-    fs.optim.total_steps = f->steps;
+    finetune_settings_init(&fs, &run, (uint64_t)f->seed, "finetune", progress_default_mode(PROGRESS_OFF));
     fs.optim.min_lr_ratio = f->min_lr_ratio;
     fs.optim.weight_decay = f->weight_decay;
     fs.optim.grad_clip = f->grad_clip;
-    fs.batch = f->batch;
-    fs.steps = f->steps;
-    fs.seed = (uint64_t)f->seed;
     fs.keep_sparse = f->sparse;
     fs.order = (batch_order)f->batching;
     fs.reset_moments = f->reset_moments;
     fs.out_path = f->out;
-    fs.label = "finetune";
-    fs.progress = progress_default_mode(PROGRESS_OFF);
     (void)command;
 
     spdf_task_data *task = NULL;

@@ -340,6 +340,41 @@ static void stage(int number, const char *what)
     fflush(stdout);
 }
 
+/* The files a demo writes into its output directory. */
+typedef struct demo_paths {
+    char *metrics, *report_md, *report_svg, *tokenizer;
+    char *pre_dense, *pre_sparse, *ft_dense, *ft_spdf, *ft_sparse;
+} demo_paths;
+
+static void paths_free(demo_paths *p)
+{
+    char **all[] = {&p->metrics, &p->report_md, &p->report_svg, &p->tokenizer, &p->pre_dense,
+                    &p->pre_sparse, &p->ft_dense, &p->ft_spdf, &p->ft_sparse};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        free(*all[i]);
+        *all[i] = NULL;
+    }
+}
+
+/* 0 when out of memory (p is then freed). */
+static int paths_make(demo_paths *p, const char *dir)
+{
+    const struct { char **path; const char *name; } files[] = {
+        {&p->metrics, "metrics.jsonl"},          {&p->report_md, "report.md"},
+        {&p->report_svg, "loss.svg"},            {&p->tokenizer, "tokenizer.bin"},
+        {&p->pre_dense, "pretrain-dense.ckpt"},  {&p->pre_sparse, "pretrain-sparse.ckpt"},
+        {&p->ft_dense, "finetune-dense.ckpt"},   {&p->ft_spdf, "finetune-spdf.ckpt"},
+        {&p->ft_sparse, "finetune-sparse.ckpt"},
+    };
+    int ok = 1;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        *files[i].path = join(dir, files[i].name);
+        ok &= *files[i].path != NULL;
+    }
+    if (!ok) paths_free(p);
+    return ok;
+}
+
 static int run_demo(demo_state *d, const char *command_text)
 {
     const demo_config *c = &d->config;
@@ -348,11 +383,8 @@ static int run_demo(demo_state *d, const char *command_text)
         cli_error("cannot create the output directory '%s': %s", out_dir, strerror(errno));
         return EXIT_FAILURE_RUNTIME;
     }
-    char *metrics = join(out_dir, "metrics.jsonl"), *report_md = join(out_dir, "report.md");
-    char *report_svg = join(out_dir, "loss.svg"), *pre_dense = join(out_dir, "pretrain-dense.ckpt");
-    char *pre_sparse = join(out_dir, "pretrain-sparse.ckpt"), *ft_dense = join(out_dir, "finetune-dense.ckpt");
-    char *ft_spdf = join(out_dir, "finetune-spdf.ckpt"), *ft_sparse = join(out_dir, "finetune-sparse.ckpt");
-    char *tokenizer = join(out_dir, "tokenizer.bin");
+    demo_paths paths = {0};
+    const int have_paths = paths_make(&paths, out_dir);
     session dense = {0}, sparse = {0}, ablation = {0};
     train_result pre_r[2], ft_r[3];
     memset(pre_r, 0, sizeof pre_r);
@@ -367,10 +399,8 @@ static int run_demo(demo_state *d, const char *command_text)
          .trained = 1},
     };
     const double start = cli_now();
-    int code = metrics && report_md && report_svg && pre_dense && pre_sparse && ft_dense && ft_spdf && ft_sparse &&
-                       tokenizer
-                   ? metrics_open(&d->log, metrics, 0) : EXIT_FAILURE_RUNTIME;
-    if (code == EXIT_OK) code = load_data(d, tokenizer);
+    int code = have_paths ? metrics_open(&d->log, paths.metrics, 0) : EXIT_FAILURE_RUNTIME;
+    if (code == EXIT_OK) code = load_data(d, paths.tokenizer);
     if (code == EXIT_OK) {
         printf("spdf demo --size %s: %d layers, width %d, BPE vocabulary %d; backend %s, %d threads; output in %s\n",
                c->size_name, (int)c->layers, (int)c->width, (int)c->vocab, c->backend, (int)c->threads, out_dir);
@@ -385,13 +415,13 @@ static int run_demo(demo_state *d, const char *command_text)
         snprintf(what, sizeof what, "dense pre-training: %d steps of %d x %d tokens", (int)c->pretrain_steps,
                  (int)c->pretrain_batch, (int)c->pretrain_context);
         stage(2, what);
-        code = pretrain_variant(d, "pretrain dense", 0, pre_dense, &dense, &pre_r[0], &variants[1]);
+        code = pretrain_variant(d, "pretrain dense", 0, paths.pre_dense, &dense, &pre_r[0], &variants[1]);
     }
     if (code == EXIT_OK) {
         snprintf(what, sizeof what, "sparse pre-training at %.0f %% random sparsity (same seed and data order)",
                  (double)c->sparsity * 100);
         stage(3, what);
-        code = pretrain_variant(d, "pretrain sparse", c->sparsity, pre_sparse, &sparse, &pre_r[1], &variants[2]);
+        code = pretrain_variant(d, "pretrain sparse", c->sparsity, paths.pre_sparse, &sparse, &pre_r[1], &variants[2]);
     }
     if (code == EXIT_OK) {
         variants[3].pretrain_flops = variants[2].pretrain_flops;
@@ -401,17 +431,17 @@ static int run_demo(demo_state *d, const char *command_text)
         variants[3].pretrain_val_curve = variants[2].pretrain_val_curve;
         variants[3].pretrain_elapsed = variants[2].pretrain_elapsed;
         stage(4, "dense fine-tuning of the dense model");
-        code = finetune_variant(d, &dense, 0, ft_dense, &ft_r[0], &variants[1]);
+        code = finetune_variant(d, &dense, 0, paths.ft_dense, &ft_r[0], &variants[1]);
     }
     if (code == EXIT_OK) {
         stage(5, "SPDF: the sparse model turned dense in place, then dense fine-tuning");
-        code = finetune_variant(d, &sparse, 0, ft_spdf, &ft_r[1], &variants[2]);
+        code = finetune_variant(d, &sparse, 0, paths.ft_spdf, &ft_r[1], &variants[2]);
     }
     if (code == EXIT_OK) {
         stage(6, "ablation: sparse fine-tuning of the sparse model (reloaded from its checkpoint)");
-        code = session_load(d->ctx, pre_sparse, 1, &ablation);
+        code = session_load(d->ctx, paths.pre_sparse, 1, &ablation);
         ablation.ctx = d->ctx;
-        if (code == EXIT_OK) code = finetune_variant(d, &ablation, 1, ft_sparse, &ft_r[2], &variants[3]);
+        if (code == EXIT_OK) code = finetune_variant(d, &ablation, 1, paths.ft_sparse, &ft_r[2], &variants[3]);
     }
     if (code == EXIT_OK) {
         demo_report report = {
@@ -422,10 +452,11 @@ static int run_demo(demo_state *d, const char *command_text)
         };
         printf("\n");
         report_print_table(&report, stdout);
-        code = report_write_markdown(&report, report_md);
-        if (code == EXIT_OK) code = report_write_svg(&report, report_svg);
+        code = report_write_markdown(&report, paths.report_md);
+        if (code == EXIT_OK) code = report_write_svg(&report, paths.report_svg);
         if (code == EXIT_OK)
-            printf("\n%.0f s in all; wrote %s, %s and %s\n", report.total_seconds, report_md, report_svg, metrics);
+            printf("\n%.0f s in all; wrote %s, %s and %s\n", report.total_seconds, paths.report_md,
+                   paths.report_svg, paths.metrics);
     } else if (code == EXIT_INTERRUPTED) {
         cli_error("interrupted; the checkpoints written so far are in %s", out_dir);
     }
@@ -438,15 +469,7 @@ static int run_demo(demo_state *d, const char *command_text)
     session_free(&ablation);
     session_free(&sparse);
     session_free(&dense);
-    free(metrics);
-    free(report_md);
-    free(report_svg);
-    free(pre_dense);
-    free(pre_sparse);
-    free(ft_dense);
-    free(ft_spdf);
-    free(ft_sparse);
-    free(tokenizer);
+    paths_free(&paths);
     return code;
 }
 

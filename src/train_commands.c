@@ -45,7 +45,8 @@ static void print_pretrain_summary(const session *s, const pretrain_settings *ps
     printf("saved %s\n", out);
 }
 
-static int run_pretrain(const pretrain_flags *f, const command_spec *command)
+/* The run the flags describe. */
+static void pretrain_settings_from(const pretrain_flags *f, pretrain_settings *ps)
 {
     spdf_model_config model;
     spdf_model_config_init(&model);
@@ -56,20 +57,25 @@ static int run_pretrain(const pretrain_flags *f, const command_spec *command)
     model.max_seq_len = f->max_seq_len > 0 ? f->max_seq_len : f->context;
     const run_schedule run = {.steps = f->steps, .batch = f->batch, .context = f->context,
                               .warmup = f->warmup, .lr = f->lr};
-    pretrain_settings ps;
-    pretrain_settings_init(&ps, &model, &run, (uint64_t)f->seed, "pretrain",
+    pretrain_settings_init(ps, &model, &run, (uint64_t)f->seed, "pretrain",
                            progress_default_mode(PROGRESS_OFF));
-    ps.optim.min_lr_ratio = f->min_lr_ratio;
-    ps.optim.weight_decay = f->weight_decay;
-    ps.optim.grad_clip = f->grad_clip;
-    ps.sparsity = f->sparsity;
-    ps.mask_method = f->mask;
-    ps.plan_mode = f->plan;
-    ps.eval_every = f->eval_every;
-    ps.eval_batches = f->eval_batches;
-    ps.save_every = f->save_every;
-    ps.stop_at = f->stop_at;
-    ps.out_path = f->out;
+    ps->optim.min_lr_ratio = f->min_lr_ratio;
+    ps->optim.weight_decay = f->weight_decay;
+    ps->optim.grad_clip = f->grad_clip;
+    ps->sparsity = f->sparsity;
+    ps->mask_method = f->mask;
+    ps->plan_mode = f->plan;
+    ps->eval_every = f->eval_every;
+    ps->eval_batches = f->eval_batches;
+    ps->save_every = f->save_every;
+    ps->stop_at = f->stop_at;
+    ps->out_path = f->out;
+}
+
+static int run_pretrain(const pretrain_flags *f, const command_spec *command)
+{
+    pretrain_settings ps;
+    pretrain_settings_from(f, &ps);
     if (!f->resume && ps.model.max_seq_len < ps.context) {
         cli_error("--context %d is longer than --max-seq-len %d", (int)ps.context, (int)ps.model.max_seq_len);
         return EXIT_USAGE;

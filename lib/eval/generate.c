@@ -178,6 +178,30 @@ static float normalised(float logp, int length, float penalty)
     return logp / powf((float)(length > 0 ? length : 1), penalty);
 }
 
+/* The 2R best continuations over the live beams (logp > -inf), best first, into top; row r's
+ * logits at logits + r * row_stride.  Returns how many were found. */
+static int best_continuations(const float *logits, int64_t row_stride, const float *logp, int R,
+                              int V, candidate *top)
+{
+    int n_top = 0;
+    for (int r = 0; r < R; r++) {
+        if (logp[r] == -INFINITY) continue;
+        const float *row = logits + r * row_stride;
+        float max = row[argmax(row, V)];
+        double sum = 0;
+        for (int v = 0; v < V; v++) sum += exp((double)(row[v] - max));
+        const float lse = max + (float)log(sum);
+        for (int v = 0; v < V; v++) {
+            candidate cand = {logp[r] + row[v] - lse, r, v};
+            if (n_top == 2 * R && !better(&cand, &top[n_top - 1])) continue;
+            int at = n_top < 2 * R ? n_top++ : n_top - 1;
+            while (at > 0 && better(&cand, &top[at - 1])) { top[at] = top[at - 1]; at--; }
+            top[at] = cand;
+        }
+    }
+    return n_top;
+}
+
 static spdf_status generate_beam(spdf_model *model, const int32_t *prompt, int prompt_length,
                                  const spdf_generate_config *c, int32_t *out, int out_capacity,
                                  int *out_length)
@@ -204,26 +228,10 @@ static spdf_status generate_beam(spdf_model *model, const int32_t *prompt, int p
     if (status == SPDF_OK) {
         for (int r = 0; r < R; r++) { logp[r] = r == 0 ? 0.0f : -INFINITY; parents[r] = 0; }
         decoder_copy_rows(dec, parents, prompt_length);
-        /* every row now holds the prompt; row 0's logits stand for all of them at step 0 */
     }
     for (int step = 0; status == SPDF_OK && step < limit; step++) {
-        /* the 2R best continuations over all live beams */
-        int n_top = 0;
-        for (int r = 0; r < R; r++) {
-            if (logp[r] == -INFINITY) continue;
-            const float *row = logits + (int64_t)(step == 0 ? 0 : r) * V;
-            float max = row[argmax(row, V)];
-            double sum = 0;
-            for (int v = 0; v < V; v++) sum += exp((double)(row[v] - max));
-            const float lse = max + (float)log(sum);
-            for (int v = 0; v < V; v++) {
-                candidate cand = {logp[r] + row[v] - lse, r, v};
-                if (n_top == 2 * R && !better(&cand, &top[n_top - 1])) continue;
-                int at = n_top < 2 * R ? n_top++ : n_top - 1;
-                while (at > 0 && better(&cand, &top[at - 1])) { top[at] = top[at - 1]; at--; }
-                top[at] = cand;
-            }
-        }
+        /* at step 0 every row holds the prompt: row 0's logits stand for all of them */
+        const int n_top = best_continuations(logits, step == 0 ? 0 : V, logp, R, V, top);
         int live = 0;
         for (int k = 0; k < n_top && live < R; k++) {
             const candidate *cand = &top[k];

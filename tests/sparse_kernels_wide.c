@@ -9,13 +9,6 @@
 #define KERNEL_TARGET __attribute__((target("avx2,fma")))
 #include "backend/sparse_index_kernels.h"
 
-const sparse_kernel_set sparse_kernels_avx512_logic = {
-    .isa = CPU_ISA_AVX2,
-    .name = "avx512-logic",
-    .vector_floats = KERNEL_WIDTH,
-    .gather = kernel_gather,
-    .sample = kernel_sample,
-    .pack = sparse_pack_avx2,
-    .unpack = sparse_unpack_avx2,
-};
+const sparse_kernel_set sparse_kernels_avx512_logic =
+    KERNEL_SET("avx512-logic", CPU_ISA_AVX2, sparse_pack_avx2, sparse_unpack_avx2);
 #endif

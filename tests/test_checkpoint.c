@@ -2,6 +2,7 @@
  * transition), round trips, the documented layout, corruption and truncation, crashes while
  * saving (SIGKILL), the size of a sparse checkpoint and argument checks. */
 #include "spdf.h"
+#include "common/fixtures.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -56,50 +57,7 @@ static void must(spdf_status status, const char *what)
 
 #define MUST(expr) must((expr), #expr)
 
-/* ---- scratch directory, one per test case ---- */
-
-static char scratch_dir[4096];
-
-static void scratch_create(void)
-{
-    const char *base = getenv("TMPDIR");
-    if (!base || !*base) base = "/tmp";
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/spdf-test-checkpoint-XXXXXX", base);
-    if (!mkdtemp(scratch_dir)) {
-        perror("mkdtemp");
-        abort();
-    }
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (!dir) {
-        unlink(path);
-        return;
-    }
-    struct dirent *entry;
-    char child[8192];
-    while ((entry = readdir(dir)) != NULL) {
-        if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
-        snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-        remove_tree(child);
-    }
-    closedir(dir);
-    rmdir(path);
-}
-
-static void scratch_remove(void) { remove_tree(scratch_dir); }
-
-/* Path of a file in the scratch directory (static buffers, a few at a time). */
-static const char *scratch_path(const char *name)
-{
-    static char paths[8][8192];
-    static int next;
-    char *path = paths[next++ % 8];
-    snprintf(path, sizeof paths[0], "%s/%.255s", scratch_dir, name);
-    return path;
-}
+/* ---- scratch directory, one per test case (common/fixtures.h) ---- */
 
 /* Names in the scratch directory that contain ".tmp." (temporary files of a save). */
 static int scratch_temporaries(char names[][256], int capacity)
@@ -242,22 +200,12 @@ static void optimizer_config(spdf_optimizer_config *c)
     c->total_steps = 20;
 }
 
-static spdf_context *make_context(void)
-{
-    spdf_context_config config;
-    MUST(spdf_context_config_init(&config));
-    config.backend = backend_name;
-    config.num_threads = 2;
-    spdf_context *ctx = NULL;
-    MUST(spdf_context_create(&config, &ctx));
-    return ctx;
-}
 
 /* Context, a deterministic token stream with some structure to learn, and its sampler. */
 static void run_open_data(run *r, int32_t B, uint64_t sampler_seed)
 {
     memset(r, 0, sizeof *r);
-    r->ctx = make_context();
+    r->ctx = test_context(backend_name, 2);
     int32_t *tokens = malloc(sizeof(int32_t) * DATA_TOKENS);
     if (!tokens) abort();
     uint64_t state = 42;
@@ -521,7 +469,7 @@ START_TEST(test_round_trip_sparse)
     run_close(&loaded);
 
     /* Without optimizer and phase handle: the model alone, still sparse. */
-    spdf_context *ctx = make_context();
+    spdf_context *ctx = test_context(backend_name, 2);
     spdf_model *model = NULL;
     MUST(spdf_checkpoint_load(path, ctx, &model, NULL, NULL, NULL));
     assert_same_tensors(r.model, model);
@@ -602,7 +550,7 @@ START_TEST(test_backends_exchange_checkpoints)
             MUST(spdf_backend_available(to_name, &available));
             if (!available) continue;
             backend_name = to_name;
-            spdf_context *ctx = make_context();
+            spdf_context *ctx = test_context(backend_name, 2);
             spdf_model *model = NULL;
             spdf_optimizer *opt = NULL;
             MUST(spdf_checkpoint_load(original, ctx, &model, &opt, NULL, NULL));
@@ -778,7 +726,7 @@ static unsigned char *sample_checkpoint(const char *path, size_t *size)
 
 START_TEST(test_header_and_table_bytes)
 {
-    spdf_context *ctx = make_context();
+    spdf_context *ctx = test_context(backend_name, 2);
     size_t size = 0;
     unsigned char *good = sample_checkpoint(scratch_path("good.ckpt"), &size);
     const char *path = scratch_path("bad.ckpt");
@@ -800,7 +748,7 @@ END_TEST
 
 START_TEST(test_section_bytes)
 {
-    spdf_context *ctx = make_context();
+    spdf_context *ctx = test_context(backend_name, 2);
     size_t size = 0;
     unsigned char *good = sample_checkpoint(scratch_path("good.ckpt"), &size);
     const char *path = scratch_path("bad.ckpt");
@@ -823,7 +771,7 @@ END_TEST
 
 START_TEST(test_truncation)
 {
-    spdf_context *ctx = make_context();
+    spdf_context *ctx = test_context(backend_name, 2);
     size_t size = 0;
     unsigned char *good = sample_checkpoint(scratch_path("good.ckpt"), &size);
     const char *path = scratch_path("short.ckpt");
@@ -869,7 +817,7 @@ END_TEST
 /* Changes that keep every checksum right: only the validation of the meaning can catch them. */
 START_TEST(test_resigned_semantic_errors)
 {
-    spdf_context *ctx = make_context();
+    spdf_context *ctx = test_context(backend_name, 2);
     size_t size = 0;
     unsigned char *good = sample_checkpoint(scratch_path("good.ckpt"), &size);
     const char *path = scratch_path("resigned.ckpt");
@@ -948,7 +896,7 @@ END_TEST
 
 START_TEST(test_not_checkpoints)
 {
-    spdf_context *ctx = make_context();
+    spdf_context *ctx = test_context(backend_name, 2);
     const char *empty = scratch_path("empty.ckpt");
     write_bytes(empty, (const unsigned char *)"", 0);
     expect_rejected(ctx, empty, "empty file", 0);
@@ -1021,7 +969,7 @@ static void crash_config(spdf_model_config *c, uint64_t seed)
 /* Child: saves the model of `seed` to `path` over and over after signalling on ready_fd. */
 static int child_save_loop(const char *path, uint64_t seed, int ready_fd)
 {
-    spdf_context *ctx = make_context();
+    spdf_context *ctx = test_context(backend_name, 2);
     spdf_model_config mc;
     crash_config(&mc, seed);
     spdf_model *model = NULL;
@@ -1037,7 +985,7 @@ static int child_save_loop(const char *path, uint64_t seed, int ready_fd)
 START_TEST(test_kill_while_saving)
 {
     const char *path = scratch_path("crash.ckpt");
-    spdf_context *ctx = make_context();
+    spdf_context *ctx = test_context(backend_name, 2);
     spdf_model_config mc;
     crash_config(&mc, 1000);
     spdf_model *model = NULL;
@@ -1127,7 +1075,7 @@ END_TEST
 
 START_TEST(test_sparse_checkpoint_size)
 {
-    spdf_context *ctx = make_context();
+    spdf_context *ctx = test_context(backend_name, 2);
     spdf_model_config mc;
     MUST(spdf_model_config_init(&mc));
     mc.vocab_size = 256;

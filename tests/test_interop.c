@@ -3,6 +3,7 @@
  * files in transformers' own style), llm.c checkpoints written byte by byte, malformed files of
  * both kinds, and argument checks. */
 #include "spdf.h"
+#include "common/fixtures.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -39,53 +40,6 @@ static void expect_failure(spdf_status got, spdf_status want, const char *needle
     if (needle)
         ck_assert_msg(strstr(spdf_last_error(), needle) != NULL, "%s: \"%s\" lacks \"%s\"", what,
                       spdf_last_error(), needle);
-}
-
-/* ---- scratch directory ---- */
-
-static char scratch_dir[4096];
-
-static void scratch_create(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/spdf-test-interop-XXXXXX",
-             base && *base ? base : "/tmp");
-    if (!mkdtemp(scratch_dir)) abort();
-}
-
-static void scratch_remove(void)
-{
-    DIR *dir = opendir(scratch_dir);
-    if (!dir) return;
-    struct dirent *entry;
-    char path[8192];
-    while ((entry = readdir(dir)) != NULL) {
-        if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", scratch_dir, entry->d_name);
-        if (unlink(path) != 0) rmdir(path);
-    }
-    closedir(dir);
-    rmdir(scratch_dir);
-}
-
-static const char *scratch_path(const char *name)
-{
-    static char paths[8][8192];
-    static int next;
-    char *path = paths[next++ % 8];
-    snprintf(path, sizeof paths[0], "%s/%.255s", scratch_dir, name);
-    return path;
-}
-
-static int scratch_entries(void)
-{
-    DIR *dir = opendir(scratch_dir);
-    ck_assert_ptr_nonnull(dir);
-    int count = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) count += entry->d_name[0] != '.';
-    closedir(dir);
-    return count;
 }
 
 /* ---- bytes ---- */
@@ -841,12 +795,12 @@ START_TEST(test_export_replaces_atomically)
 {
     spdf_context *ctx = new_context();
     spdf_model *a = new_model(ctx, 16), *b = new_model(ctx, 17);
-    const int before = scratch_entries();
+    const int before = scratch_count("");
     const char *path = scratch_path("replace.safetensors");
     write_bytes(path, "old", 3);
     MUST(spdf_model_export_safetensors(a, path));
     MUST(spdf_model_export_safetensors(b, path));
-    ck_assert_int_eq(scratch_entries(), before + 1); /* no temporary file left behind */
+    ck_assert_int_eq(scratch_count(""), before + 1); /* no temporary file left behind */
     spdf_model *imported = NULL;
     MUST(import_file(ctx, path, &imported));
     assert_same_weights(b, imported);
@@ -854,7 +808,7 @@ START_TEST(test_export_replaces_atomically)
     /* A directory that does not exist: SPDF_EIO, nothing written. */
     expect_failure(spdf_model_export_safetensors(a, scratch_path("no/such/dir.safetensors")),
                    SPDF_EIO, "no/such", "missing directory");
-    ck_assert_int_eq(scratch_entries(), before + 1);
+    ck_assert_int_eq(scratch_count(""), before + 1);
     spdf_model_free(a);
     spdf_model_free(b);
     spdf_context_free(ctx);

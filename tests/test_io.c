@@ -1,6 +1,7 @@
 /* Unit tests of lib/io: the byte tokenizer, both token-file formats (round trips, a hand-written
  * llm.c file, corruption and truncation, I/O errors) and the batch sampler's rules. */
 #include "spdf.h"
+#include "common/fixtures.h"
 #include "core/core.h"
 
 #include <check.h>
@@ -16,58 +17,6 @@
 #define HEADER_BYTES 1024
 /* The RANDOM sampler's Philox stream, as documented in docs/token-format.md. */
 #define DOCUMENTED_SAMPLER_STREAM UINT64_C(0x73616D706C6572)
-
-/* ---- scratch directory, created once per test case by the parent process ---- */
-
-static char scratch_dir[4096];
-
-static void scratch_create(void)
-{
-    const char *base = getenv("TMPDIR");
-    if (!base || !*base) base = "/tmp";
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/spdf-test-io-XXXXXX", base);
-    if (!mkdtemp(scratch_dir)) {
-        perror("mkdtemp");
-        abort();
-    }
-}
-
-static void scratch_remove(void)
-{
-    DIR *dir = opendir(scratch_dir);
-    if (!dir) return;
-    struct dirent *entry;
-    char path[8192];
-    while ((entry = readdir(dir)) != NULL) {
-        if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", scratch_dir, entry->d_name);
-        if (unlink(path) != 0) rmdir(path);
-    }
-    closedir(dir);
-    rmdir(scratch_dir);
-}
-
-/* Path of a file in the scratch directory; each call returns its own buffer. */
-static char *scratch_path(const char *name)
-{
-    char *path = malloc(strlen(scratch_dir) + strlen(name) + 2);
-    ck_assert_ptr_nonnull(path);
-    sprintf(path, "%s/%s", scratch_dir, name);
-    return path;
-}
-
-/* Temporary files a save left behind in the scratch directory (their names contain ".tmp."). */
-static int scratch_temporaries(void)
-{
-    DIR *dir = opendir(scratch_dir);
-    ck_assert_ptr_nonnull(dir);
-    int count = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL)
-        if (strstr(entry->d_name, ".tmp.")) count++;
-    closedir(dir);
-    return count;
-}
 
 static int file_exists(const char *path) { return access(path, F_OK) == 0; }
 
@@ -263,7 +212,7 @@ START_TEST(test_u16_round_trip)
     fill_ids(ids, n, 60000, 1);
     ids[17] = 0;
     ids[n - 1] = 65535;
-    char *path = scratch_path("u16.bin");
+    const char *path = scratch_path("u16.bin");
     ck_assert_int_eq(spdf_tokens_save(path, ids, n, SPDF_TOKENS_U16), SPDF_OK);
     struct stat info;
     ck_assert_int_eq(stat(path, &info), 0);
@@ -271,9 +220,8 @@ START_TEST(test_u16_round_trip)
     spdf_dataset *ds = load_ok(path);
     assert_dataset_equals(ds, ids, n, 65536);
     spdf_dataset_free(ds);
-    ck_assert_int_eq(scratch_temporaries(), 0);
+    ck_assert_int_eq(scratch_count(".tmp."), 0);
     unlink(path);
-    free(path);
     free(ids);
 }
 END_TEST
@@ -286,7 +234,7 @@ START_TEST(test_u32_round_trip_large)
     ids[5] = 65536;
     ids[n / 2] = 0;
     ids[n - 1] = INT32_MAX - 1; /* the largest id the library accepts */
-    char *path = scratch_path("u32.bin");
+    const char *path = scratch_path("u32.bin");
     ck_assert_int_eq(spdf_tokens_save(path, ids, n, SPDF_TOKENS_U32), SPDF_OK);
     struct stat info;
     ck_assert_int_eq(stat(path, &info), 0);
@@ -301,16 +249,15 @@ START_TEST(test_u32_round_trip_large)
     ds = load_ok(path);
     assert_dataset_equals(ds, ids, n, 300000);
     spdf_dataset_free(ds);
-    ck_assert_int_eq(scratch_temporaries(), 0);
+    ck_assert_int_eq(scratch_count(".tmp."), 0);
     unlink(path);
-    free(path);
     free(ids);
 }
 END_TEST
 
 START_TEST(test_empty_round_trip)
 {
-    char *path = scratch_path("empty.bin");
+    const char *path = scratch_path("empty.bin");
     for (int format = SPDF_TOKENS_U16; format <= SPDF_TOKENS_U32; format++) {
         ck_assert_int_eq(spdf_tokens_save(path, NULL, 0, (spdf_token_format)format), SPDF_OK);
         spdf_dataset *ds = load_ok(path);
@@ -318,13 +265,12 @@ START_TEST(test_empty_round_trip)
         spdf_dataset_free(ds);
     }
     unlink(path);
-    free(path);
 }
 END_TEST
 
 START_TEST(test_save_rejects_out_of_range_ids)
 {
-    char *path = scratch_path("rejected.bin");
+    const char *path = scratch_path("rejected.bin");
     const int32_t too_big_u16[] = {1, 2, 65536};
     ck_assert_int_eq(spdf_tokens_save(path, too_big_u16, 3, SPDF_TOKENS_U16), SPDF_EINVAL);
     ck_assert_ptr_nonnull(strstr(spdf_last_error(), "65536"));
@@ -334,7 +280,7 @@ START_TEST(test_save_rejects_out_of_range_ids)
     const int32_t too_big_u32[] = {INT32_MAX};
     ck_assert_int_eq(spdf_tokens_save(path, too_big_u32, 1, SPDF_TOKENS_U32), SPDF_EINVAL);
     ck_assert(!file_exists(path)); /* nothing was created, not even a temporary */
-    ck_assert_int_eq(scratch_temporaries(), 0);
+    ck_assert_int_eq(scratch_count(".tmp."), 0);
 
     /* A rejected save leaves an existing file alone. */
     const int32_t good[] = {3, 4, 5};
@@ -344,13 +290,12 @@ START_TEST(test_save_rejects_out_of_range_ids)
     assert_dataset_equals(ds, good, 3, 6);
     spdf_dataset_free(ds);
     unlink(path);
-    free(path);
 }
 END_TEST
 
 START_TEST(test_save_replaces_existing_file)
 {
-    char *path = scratch_path("replace.bin");
+    const char *path = scratch_path("replace.bin");
     const int32_t first[] = {1, 2, 3, 4, 5, 6, 7, 8};
     const int32_t second[] = {100000, 9};
     ck_assert_int_eq(spdf_tokens_save(path, first, 8, SPDF_TOKENS_U16), SPDF_OK);
@@ -358,9 +303,8 @@ START_TEST(test_save_replaces_existing_file)
     spdf_dataset *ds = load_ok(path);
     assert_dataset_equals(ds, second, 2, 100001);
     spdf_dataset_free(ds);
-    ck_assert_int_eq(scratch_temporaries(), 0);
+    ck_assert_int_eq(scratch_count(".tmp."), 0);
     unlink(path);
-    free(path);
 }
 END_TEST
 
@@ -384,7 +328,7 @@ START_TEST(test_u16_hand_written_file)
         bytes[HEADER_BYTES + 2 * i] = (unsigned char)(values[i] & 0xFF);
         bytes[HEADER_BYTES + 2 * i + 1] = (unsigned char)(values[i] >> 8);
     }
-    char *path = scratch_path("hand.bin");
+    const char *path = scratch_path("hand.bin");
     write_bytes(path, bytes, size);
     int32_t expected[8];
     for (size_t i = 0; i < n; i++) expected[i] = values[i];
@@ -393,7 +337,7 @@ START_TEST(test_u16_hand_written_file)
     spdf_dataset_free(ds);
 
     /* And the library's writer produces exactly these bytes. */
-    char *path2 = scratch_path("hand-lib.bin");
+    const char *path2 = scratch_path("hand-lib.bin");
     ck_assert_int_eq(spdf_tokens_save(path2, expected, (int64_t)n, SPDF_TOKENS_U16), SPDF_OK);
     size_t size2;
     unsigned char *bytes2 = read_bytes(path2, &size2);
@@ -403,8 +347,6 @@ START_TEST(test_u16_hand_written_file)
     unlink(path2);
     free(bytes);
     free(bytes2);
-    free(path);
-    free(path2);
 }
 END_TEST
 
@@ -413,7 +355,7 @@ START_TEST(test_u32_layout_matches_docs)
 {
     ck_assert_uint_eq(reference_crc32c((const unsigned char *)"123456789", 9), 0xE3069283u);
     const int32_t ids[] = {7, 70000, 0, 123456, 65535};
-    char *path = scratch_path("layout.bin");
+    const char *path = scratch_path("layout.bin");
     ck_assert_int_eq(spdf_tokens_save(path, ids, 5, SPDF_TOKENS_U32), SPDF_OK);
     size_t size;
     unsigned char *bytes = read_bytes(path, &size);
@@ -434,17 +376,16 @@ START_TEST(test_u32_layout_matches_docs)
         ck_assert_uint_eq(get_le32(bytes + HEADER_BYTES + 4 * i), (uint32_t)ids[i]);
     unlink(path);
     free(bytes);
-    free(path);
 }
 END_TEST
 
 /* ---- token files: corruption ---- */
 
-static char *save_sample(const char *name, spdf_token_format format, int32_t **ids_out, int64_t n)
+static const char *save_sample(const char *name, spdf_token_format format, int32_t **ids_out, int64_t n)
 {
     int32_t *ids = malloc((size_t)n * sizeof *ids);
     fill_ids(ids, n, format == SPDF_TOKENS_U16 ? 65536 : 1000000, 3);
-    char *path = scratch_path(name);
+    const char *path = scratch_path(name);
     ck_assert_int_eq(spdf_tokens_save(path, ids, n, format), SPDF_OK);
     *ids_out = ids;
     return path;
@@ -456,7 +397,7 @@ static char *save_sample(const char *name, spdf_token_format format, int32_t **i
 static void check_header_byte_changes(spdf_token_format format)
 {
     int32_t *ids;
-    char *path = save_sample("header.bin", format, &ids, 300);
+    const char *path = save_sample("header.bin", format, &ids, 300);
     size_t size;
     unsigned char *original = read_bytes(path, &size);
     long accepted = 0, wrong_status = 0, first_bad = -1;
@@ -494,7 +435,6 @@ static void check_header_byte_changes(spdf_token_format format)
     spdf_dataset_free(ds);
     unlink(path);
     free(original);
-    free(path);
     free(ids);
 }
 
@@ -510,7 +450,7 @@ START_TEST(test_u32_payload_corruption_rejected)
 {
     int32_t *ids;
     const int64_t n = 5000;
-    char *path = save_sample("payload32.bin", SPDF_TOKENS_U32, &ids, n);
+    const char *path = save_sample("payload32.bin", SPDF_TOKENS_U32, &ids, n);
     size_t size;
     unsigned char *original = read_bytes(path, &size);
     for (size_t pos = HEADER_BYTES; pos < size; pos += 37) {
@@ -531,7 +471,6 @@ START_TEST(test_u32_payload_corruption_rejected)
     ck_assert_ptr_nonnull(strstr(spdf_last_error(), "checksum"));
     unlink(path);
     free(original);
-    free(path);
     free(ids);
 }
 END_TEST
@@ -542,7 +481,7 @@ START_TEST(test_u16_payload_corruption_loads_but_differs)
 {
     int32_t *ids;
     const int64_t n = 2000;
-    char *path = save_sample("payload16.bin", SPDF_TOKENS_U16, &ids, n);
+    const char *path = save_sample("payload16.bin", SPDF_TOKENS_U16, &ids, n);
     size_t size;
     unsigned char *original = read_bytes(path, &size);
     for (size_t pos = HEADER_BYTES; pos < size; pos += 97) {
@@ -562,7 +501,6 @@ START_TEST(test_u16_payload_corruption_loads_but_differs)
     }
     unlink(path);
     free(original);
-    free(path);
     free(ids);
 }
 END_TEST
@@ -570,7 +508,7 @@ END_TEST
 static void check_truncation_and_padding(spdf_token_format format)
 {
     int32_t *ids;
-    char *path = save_sample("cut.bin", format, &ids, 100);
+    const char *path = save_sample("cut.bin", format, &ids, 100);
     size_t size;
     unsigned char *original = read_bytes(path, &size);
     const size_t lengths[] = {0, 1, 3, 4, 12, 512, HEADER_BYTES - 1, HEADER_BYTES,
@@ -594,7 +532,6 @@ static void check_truncation_and_padding(spdf_token_format format)
     unlink(path);
     free(longer);
     free(original);
-    free(path);
     free(ids);
 }
 
@@ -607,7 +544,7 @@ END_TEST
 START_TEST(test_header_problems_named)
 {
     unsigned char header[HEADER_BYTES + 4] = {0};
-    char *path = scratch_path("named.bin");
+    const char *path = scratch_path("named.bin");
 
     put_le32(header, 20240521);
     write_bytes(path, header, sizeof header);
@@ -661,31 +598,27 @@ START_TEST(test_header_problems_named)
     assert_dataset_equals(ds, NULL, 0, 0);
     spdf_dataset_free(ds);
     unlink(path);
-    free(path);
 }
 END_TEST
 
 START_TEST(test_io_errors)
 {
-    char *missing = scratch_path("does-not-exist.bin");
+    const char *missing = scratch_path("does-not-exist.bin");
     assert_load_fails(missing, SPDF_EIO);
     ck_assert_ptr_nonnull(strstr(spdf_last_error(), strerror(ENOENT)));
     assert_load_fails(scratch_dir, SPDF_EIO); /* a directory */
 
     const int32_t ids[] = {1, 2, 3};
-    char *in_missing_dir = scratch_path("no-such-dir/tokens.bin");
+    const char *in_missing_dir = scratch_path("no-such-dir/tokens.bin");
     ck_assert_int_eq(spdf_tokens_save(in_missing_dir, ids, 3, SPDF_TOKENS_U16), SPDF_EIO);
     ck_assert_ptr_nonnull(strstr(spdf_last_error(), "no-such-dir"));
 
     /* Renaming onto a directory fails after the data was written: the temporary is removed. */
-    char *dir = scratch_path("a-directory");
+    const char *dir = scratch_path("a-directory");
     ck_assert_int_eq(mkdir(dir, 0700), 0);
     ck_assert_int_eq(spdf_tokens_save(dir, ids, 3, SPDF_TOKENS_U32), SPDF_EIO);
-    ck_assert_int_eq(scratch_temporaries(), 0);
+    ck_assert_int_eq(scratch_count(".tmp."), 0);
     rmdir(dir);
-    free(dir);
-    free(missing);
-    free(in_missing_dir);
 }
 END_TEST
 
@@ -720,7 +653,7 @@ START_TEST(test_invalid_arguments)
     int32_t out[16];
     char text[16];
     size_t count;
-    char *path = scratch_path("args.bin");
+    const char *path = scratch_path("args.bin");
 
     ck_assert_int_eq(spdf_byte_encode(NULL, 3, out, 16, &count), SPDF_EINVAL);
     ck_assert_int_eq(spdf_byte_encode("abc", 3, out, 16, NULL), SPDF_EINVAL);
@@ -735,7 +668,7 @@ START_TEST(test_invalid_arguments)
     ck_assert_int_eq(spdf_tokens_save(path, ids, (int64_t)INT32_MAX + 1, SPDF_TOKENS_U16),
                      SPDF_EINVAL);
     ck_assert(!file_exists(path));
-    ck_assert_int_eq(scratch_temporaries(), 0);
+    ck_assert_int_eq(scratch_count(".tmp."), 0);
 
     spdf_dataset *ds = NULL;
     ck_assert_int_eq(spdf_dataset_load(NULL, &ds), SPDF_EINVAL);
@@ -790,7 +723,6 @@ START_TEST(test_invalid_arguments)
     spdf_sampler_free(NULL);
     spdf_dataset_free(ds);
     unlink(path);
-    free(path);
 }
 END_TEST
 

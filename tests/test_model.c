@@ -1,6 +1,7 @@
 /* The dense GPT model through the public API: gradients against finite differences of an
  * independent double-precision forward pass, loss weights, overfitting, determinism, errors. */
 #include "gpt_reference.h"
+#include "common/fixtures.h"
 #include "spdf.h"
 
 #include <check.h>
@@ -11,16 +12,6 @@
 
 enum { V = 11, MAXT = 6, L = 2, NH = 2, C = 8, B = 2, T = 5 };
 
-static spdf_context *make_context(int threads)
-{
-    spdf_context_config cc;
-    spdf_context_config_init(&cc);
-    cc.backend = "ref";
-    cc.num_threads = threads;
-    spdf_context *ctx = NULL;
-    ck_assert_int_eq(spdf_context_create(&cc, &ctx), SPDF_OK);
-    return ctx;
-}
 
 static spdf_model *make_model(spdf_context *ctx, uint64_t seed)
 {
@@ -95,7 +86,7 @@ static void randomise_parameters(spdf_model *model, unsigned seed)
  * pass; the finite differences themselves are accurate to about 1e-9). */
 static void gradient_check(const float *weights)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context("ref", 2);
     spdf_model *model = make_model(ctx, 42);
     randomise_parameters(model, 42);
     int32_t tokens[B * T], targets[B * T];
@@ -158,7 +149,7 @@ END_TEST
 /* Tokens with loss weight 0: changing their targets changes neither the loss nor any gradient. */
 START_TEST(test_zero_weight_tokens_contribute_nothing)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context("ref", 2);
     float weights[B * T];
     for (int i = 0; i < B * T; i++) weights[i] = (i % T) >= 3 ? 1.0f : 0.0f;
     int32_t tokens[B * T], targets[B * T], other_targets[B * T];
@@ -202,7 +193,7 @@ END_TEST
 /* Runs `steps` AdamW steps on a fixed batch and returns the losses. */
 static void train_fixed_batch(int threads, int steps, float *losses)
 {
-    spdf_context *ctx = make_context(threads);
+    spdf_context *ctx = test_context("ref", threads);
     spdf_model *model = make_model(ctx, 11);
     spdf_optimizer_config oc;
     spdf_optimizer_config_init(&oc);
@@ -250,7 +241,7 @@ END_TEST
 
 START_TEST(test_initialisation_statistics)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context("ref", 2);
     spdf_model_config mc;
     spdf_model_config_init(&mc);
     mc.num_layers = 8;
@@ -296,7 +287,7 @@ END_TEST
 
 START_TEST(test_config_validation)
 {
-    spdf_context *ctx = make_context(1);
+    spdf_context *ctx = test_context("ref", 1);
     spdf_model_config mc;
     spdf_model *model = NULL;
     spdf_model_config_init(&mc);
@@ -322,7 +313,7 @@ END_TEST
 
 START_TEST(test_invalid_arguments)
 {
-    spdf_context *ctx = make_context(1);
+    spdf_context *ctx = test_context("ref", 1);
     spdf_model *model = make_model(ctx, 1);
     spdf_model_config mc;
     spdf_model_config_init(&mc);
@@ -406,7 +397,7 @@ END_TEST
  * NaN weight poisons the loss into SPDF_ENUMERIC (never a crash). */
 START_TEST(test_inference_logits_and_numeric_error)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context("ref", 2);
     spdf_model *model = make_model(ctx, 1);
     int32_t tokens[B * T], targets[B * T];
     make_batch(tokens, targets, 4);

@@ -1,6 +1,7 @@
 /* Sparse pre-training through the public API: masks, the sparse phase against the dense model of
  * the same masked weights, weights that stay zero, the in-place transition and FLOP counts. */
 #include "spdf.h"
+#include "common/fixtures.h"
 
 #include <check.h>
 #include <math.h>
@@ -10,15 +11,6 @@
 
 enum { V = 37, MAXT = 12, L = 2, NH = 2, C = 32, B = 3, T = 11 };
 
-static spdf_context *make_context(int threads)
-{
-    spdf_context_config cc;
-    spdf_context_config_init(&cc);
-    cc.num_threads = threads;
-    spdf_context *ctx = NULL;
-    ck_assert_msg(spdf_context_create(&cc, &ctx) == SPDF_OK, "%s", spdf_last_error());
-    return ctx;
-}
 
 /* Frees what a test built, dependents first. */
 static void free_run(spdf_phase *phase, spdf_mask *mask, spdf_optimizer *opt, spdf_model *model,
@@ -80,7 +72,7 @@ static int num_tensors(const spdf_model *model)
  * paths sum in different orders). */
 static void check_equivalence(spdf_mask_method method, float sparsity)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context(NULL, 2);
     spdf_model *sparse = make_model(ctx, C, L, 3), *dense = make_model(ctx, C, L, 3);
     spdf_mask *mask = NULL;
     ck_assert_int_eq(spdf_mask_create(sparse, method, sparsity, 9, &mask), SPDF_OK);
@@ -149,7 +141,7 @@ END_TEST
 /* Exact counts, reproducibility from the seed on any thread count, and the methods' meaning. */
 START_TEST(test_mask_counts_and_reproducibility)
 {
-    spdf_context *one = make_context(1), *three = make_context(3);
+    spdf_context *one = test_context(NULL, 1), *three = test_context(NULL, 3);
     spdf_model *a = make_model(one, 64, 3, 5), *b = make_model(three, 64, 3, 5);
     spdf_mask *ma, *mb, *mc;
     ck_assert_int_eq(spdf_mask_create(a, SPDF_MASK_RANDOM, 0.75f, 1234, &ma), SPDF_OK);
@@ -194,7 +186,7 @@ END_TEST
 
 START_TEST(test_magnitude_keeps_largest)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context(NULL, 2);
     spdf_model *model = make_model(ctx, 32, 2, 8);
     for (int scope = 0; scope < 2; scope++) {
         spdf_mask_config cfg;
@@ -244,7 +236,7 @@ END_TEST
  * denser: the attention output (C,C) is denser than the MLP up (4C,C). */
 START_TEST(test_erk_densities)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context(NULL, 2);
     spdf_model *model = make_model(ctx, 64, 2, 8);
     spdf_mask *mask;
     ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_ERK, 0.8f, 3, &mask), SPDF_OK);
@@ -283,7 +275,7 @@ static void train(spdf_model *model, spdf_optimizer *opt, int steps, float *loss
 /* Masked weights stay exactly 0.0 through sparse training; kept weights move. */
 START_TEST(test_masked_weights_stay_zero)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context(NULL, 2);
     spdf_model *model = make_model(ctx, C, L, 4);
     spdf_optimizer *opt;
     ck_assert_int_eq(spdf_optimizer_create(model, NULL, &opt), SPDF_OK);
@@ -328,7 +320,7 @@ END_TEST
  * gradients and move; step counter restarts on request. */
 START_TEST(test_transition_in_place)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context(NULL, 2);
     spdf_model *model = make_model(ctx, C, L, 4);
     spdf_optimizer *opt;
     ck_assert_int_eq(spdf_optimizer_create(model, NULL, &opt), SPDF_OK);
@@ -407,7 +399,7 @@ START_TEST(test_transition_moment_options)
 {
     float delta[2];
     for (int reset = 0; reset < 2; reset++) {
-        spdf_context *ctx = make_context(2);
+        spdf_context *ctx = test_context(NULL, 2);
         spdf_model *model = make_model(ctx, C, L, 4);
         spdf_optimizer_config oc;
         spdf_optimizer_config_init(&oc);
@@ -445,7 +437,7 @@ END_TEST
 
 START_TEST(test_phase_state_machine)
 {
-    spdf_context *ctx = make_context(1);
+    spdf_context *ctx = test_context(NULL, 1);
     spdf_model *model = make_model(ctx, C, L, 4), *other = make_model(ctx, 16, L, 4);
     spdf_mask *mask, *foreign;
     ck_assert_int_eq(spdf_mask_create(model, SPDF_MASK_RANDOM, 0.5f, 2, &mask), SPDF_OK);
@@ -522,7 +514,7 @@ END_TEST
 
 START_TEST(test_mask_invalid_arguments)
 {
-    spdf_context *ctx = make_context(1);
+    spdf_context *ctx = test_context(NULL, 1);
     spdf_model *model = make_model(ctx, C, L, 4);
     spdf_mask *mask = NULL;
     spdf_mask_config cfg;
@@ -616,7 +608,7 @@ END_TEST
 /* spdf_model_flops follows the attached mask's real counts. */
 START_TEST(test_model_flops_follow_mask)
 {
-    spdf_context *ctx = make_context(1);
+    spdf_context *ctx = test_context(NULL, 1);
     spdf_model *model = make_model(ctx, 64, 2, 4);
     spdf_model_config mc;
     spdf_model_config_init(&mc);
@@ -705,7 +697,7 @@ START_TEST(test_transition_peak_memory)
         if (clear) fclose(clear);
         return;
     }
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context(NULL, 2);
     spdf_optimizer *opt;
     spdf_model *model = make_memory_model(ctx, &opt);
     /* The policy under which the arrays grow at the transition (KEEP commits them at the first
@@ -738,7 +730,7 @@ END_TEST
  * bit-identical weights; bad arguments are rejected. */
 START_TEST(test_sparse_memory_policy_same_results)
 {
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context(NULL, 2);
     float *final[2];
     int64_t numel = 0;
     int32_t tensor = -1;
@@ -791,7 +783,7 @@ END_TEST
 START_TEST(test_sparse_memory_policy_resident)
 {
     if (memory_test_skipped("test_sparse_memory_policy_resident")) return;
-    spdf_context *ctx = make_context(2);
+    spdf_context *ctx = test_context(NULL, 2);
     spdf_optimizer *opt;
     spdf_model *model = make_memory_model(ctx, &opt);
     /* One dense step commits weights, gradients and moments. */
@@ -831,7 +823,7 @@ START_TEST(test_sparse_memory_keep_commits_when_training)
     const long masked_kib = masked * 12 / 1024;               /* their gradients and 2 moments */
     long growth[2] = {0, 0};
     for (int keep = 0; keep < 2; keep++) {
-        spdf_context *ctx = make_context(2);
+        spdf_context *ctx = test_context(NULL, 2);
         spdf_optimizer *opt;
         spdf_model *model = make_memory_model(ctx, &opt);
         ck_assert_int_eq(spdf_model_set_sparse_memory(model, keep ? SPDF_SPARSE_MEMORY_KEEP

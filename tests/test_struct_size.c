@@ -7,13 +7,13 @@
  *             bytes filled.
  * The first-release sizes are written here from the ABI baseline (abi/), not from the library. */
 #include "spdf.h"
+#include "common/fixtures.h"
 
 #include <check.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SIZE_THROUGH(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
 
@@ -29,7 +29,7 @@ static spdf_optimizer *dense_opt, *sparse_opt;
 static spdf_mask *mask;
 static spdf_phase *sparse_phase;
 static spdf_bleu *bleu;
-static char checkpoint_path[4096], safetensors_path[4096];
+static const char *checkpoint_path, *safetensors_path;
 
 static spdf_model *make_model(void)
 {
@@ -45,16 +45,9 @@ static spdf_model *make_model(void)
     return model;
 }
 
-static void scratch_path(char *out, size_t size, const char *name)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(out, size, "%s/spdf-struct-size-%ld-%s", base && *base ? base : "/tmp",
-             (long)getpid(), name);
-}
-
 static void fixture_create(void)
 {
-    MUST(spdf_context_create(NULL, &ctx));
+    ctx = test_context(NULL, 0);
     dense_model = make_model();
     sparse_model = make_model();
     MUST(spdf_optimizer_create(dense_model, NULL, &dense_opt));
@@ -64,16 +57,16 @@ static void fixture_create(void)
     MUST(spdf_bleu_create(&bleu));
     const char *refs[] = {"the cat sat on the mat"};
     MUST(spdf_bleu_add(bleu, "the cat sat on a mat", refs, 1));
-    scratch_path(checkpoint_path, sizeof checkpoint_path, "model.ckpt");
-    scratch_path(safetensors_path, sizeof safetensors_path, "model.safetensors");
+    scratch_create();
+    checkpoint_path = scratch_path("model.ckpt");
+    safetensors_path = scratch_path("model.safetensors");
     MUST(spdf_checkpoint_save(checkpoint_path, sparse_model, sparse_opt, NULL));
     MUST(spdf_model_export_safetensors(dense_model, safetensors_path));
 }
 
 static void fixture_free(void)
 {
-    remove(checkpoint_path);
-    remove(safetensors_path);
+    scratch_remove();
     spdf_bleu_free(bleu);
     spdf_phase_free(sparse_phase);
     spdf_mask_free(mask);

@@ -2,6 +2,7 @@
  * format's quirks on small files written here, malformed input reported as SPDF_EFORMAT with
  * "file:line:", argument checks, and the real E2E, WebNLG and DART files when they are present. */
 #include "spdf.h"
+#include "common/fixtures.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -13,38 +14,6 @@
 
 /* ---- scratch directory, one per test (tests run in forked processes) ---- */
 
-static char scratch_dir[4096];
-
-static void scratch_create(void)
-{
-    const char *base = getenv("TMPDIR");
-    if (!base || !*base) base = "/tmp";
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/spdf-test-task-XXXXXX", base);
-    if (!mkdtemp(scratch_dir)) {
-        perror("mkdtemp");
-        abort();
-    }
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *dir = opendir(path);
-    if (dir) {
-        struct dirent *entry;
-        char child[8192];
-        while ((entry = readdir(dir)) != NULL) {
-            if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
-            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-            remove_tree(child);
-        }
-        closedir(dir);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static void scratch_remove(void) { remove_tree(scratch_dir); }
 
 /* Writes `content` to a file of the scratch directory and returns its path (static buffer per
  * call site is not needed: each call returns a new string, freed at exit of the test). */

@@ -89,13 +89,6 @@ AVX2 void sparse_unpack_avx2(float *restrict dst, int64_t ld, const float *restr
     }
 }
 
-const sparse_kernel_set sparse_kernels_avx2 = {
-    .isa = CPU_ISA_AVX2,
-    .name = "avx2",
-    .vector_floats = KERNEL_WIDTH,
-    .gather = kernel_gather,
-    .sample = kernel_sample,
-    .pack = sparse_pack_avx2,
-    .unpack = sparse_unpack_avx2,
-};
+const sparse_kernel_set sparse_kernels_avx2 =
+    KERNEL_SET("avx2", CPU_ISA_AVX2, sparse_pack_avx2, sparse_unpack_avx2);
 #endif

@@ -7,13 +7,6 @@
 #define KERNEL_TARGET __attribute__((target("avx512f,avx2,fma")))
 #include "backend/sparse_index_kernels.h"
 
-const sparse_kernel_set sparse_kernels_avx512 = {
-    .isa = CPU_ISA_AVX512,
-    .name = "avx512",
-    .vector_floats = KERNEL_WIDTH,
-    .gather = kernel_gather,
-    .sample = kernel_sample,
-    .pack = sparse_pack_avx2,
-    .unpack = sparse_unpack_avx2,
-};
+const sparse_kernel_set sparse_kernels_avx512 =
+    KERNEL_SET("avx512", CPU_ISA_AVX512, sparse_pack_avx2, sparse_unpack_avx2);
 #endif

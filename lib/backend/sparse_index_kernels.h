@@ -7,7 +7,7 @@
  *   KERNEL_TARGET     the function attribute that enables the instruction set, or nothing
  * and optionally KERNEL_BROADCAST4(b, values), which sets b[0..3] to the four values each
  * broadcast to a vector (the default broadcasts each from memory).  It then gets the static
- * functions kernel_gather and kernel_sample for its sparse_kernel_set.
+ * functions kernel_gather and kernel_sample, and KERNEL_SET to define its sparse_kernel_set.
  *
  * The same source at the same width and split computes the same bits whatever the target: the
  * tests compile the AVX-512 configuration for AVX2 as well, so an AVX2 machine runs the logic an
@@ -31,6 +31,13 @@ _Static_assert(KERNEL_WIDTH == 8 || KERNEL_WIDTH == 16, "the reductions fold to 
 
 typedef float kernel_vector __attribute__((vector_size(4 * KERNEL_WIDTH), aligned(4), may_alias));
 typedef float kernel_vector8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* The kernel set of this instantiation, with the instruction set it needs and its transposes. */
+#define KERNEL_SET(name_, isa_, pack_, unpack_)                                                \
+    {                                                                                          \
+        .isa = (isa_), .name = (name_), .vector_floats = KERNEL_WIDTH, .gather = kernel_gather, \
+        .sample = kernel_sample, .pack = (pack_), .unpack = (unpack_),                          \
+    }
 
 #define KERNEL_INLINE static inline __attribute__((always_inline)) KERNEL_TARGET
 #define KERNEL_LOAD(p) (*(const kernel_vector *)(const void *)(p))

@@ -25,12 +25,5 @@ static void unpack_portable(float *restrict dst, int64_t ld, const float *restri
                 src[f * feature_stride + (n / SPARSE_GROUP) * group_stride + n % SPARSE_GROUP];
 }
 
-const sparse_kernel_set sparse_kernels_portable = {
-    .isa = CPU_ISA_PORTABLE,
-    .name = "portable",
-    .vector_floats = KERNEL_WIDTH,
-    .gather = kernel_gather,
-    .sample = kernel_sample,
-    .pack = pack_portable,
-    .unpack = unpack_portable,
-};
+const sparse_kernel_set sparse_kernels_portable =
+    KERNEL_SET("portable", CPU_ISA_PORTABLE, pack_portable, unpack_portable);

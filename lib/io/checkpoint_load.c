@@ -173,13 +173,14 @@ static spdf_status check_section_crc(const checkpoint_file *cf, uint32_t id)
     return SPDF_OK;
 }
 
-static spdf_status expect_size(const checkpoint_file *cf, uint32_t id, uint64_t bytes)
+/* The section has exactly the size the configuration implies and its checksum matches. */
+static spdf_status check_section(const checkpoint_file *cf, uint32_t id, uint64_t bytes)
 {
     if (cf->sections[id].size != bytes)
         return FORMAT_FAIL(cf, "section %s has %llu bytes, the configuration needs %llu",
                            section_name(id), (unsigned long long)cf->sections[id].size,
                            (unsigned long long)bytes);
-    return SPDF_OK;
+    return check_section_crc(cf, id);
 }
 
 /* The configuration limits every model obeys (model_config_validate). */
@@ -193,8 +194,7 @@ static spdf_status check_model_config(const checkpoint_file *cf, const spdf_mode
 
 static spdf_status read_config(checkpoint_file *cf)
 {
-    SPDF_TRY(expect_size(cf, SECTION_CONFIG, CONFIG_BYTES));
-    SPDF_TRY(check_section_crc(cf, SECTION_CONFIG));
+    SPDF_TRY(check_section(cf, SECTION_CONFIG, CONFIG_BYTES));
     unsigned char b[CONFIG_BYTES];
     SPDF_TRY(read_at(cf, cf->sections[SECTION_CONFIG].offset, b, sizeof b));
     spdf_model_config *c = &cf->config;
@@ -278,8 +278,7 @@ static spdf_status read_mask(checkpoint_file *cf)
     if (cf->phase != SPDF_PHASE_SPARSE) return SPDF_OK;
     const spdf_model_config *c = &cf->config;
     const int64_t bytes = mask_section_bytes(c);
-    SPDF_TRY(expect_size(cf, SECTION_MASK, (uint64_t)bytes));
-    SPDF_TRY(check_section_crc(cf, SECTION_MASK));
+    SPDF_TRY(check_section(cf, SECTION_MASK, (uint64_t)bytes));
     if ((uint64_t)bytes > SIZE_MAX || !(cf->mask = malloc((size_t)bytes)))
         return spdf_fail(SPDF_ENOMEM, "out of memory for the %lld-byte mask of checkpoint '%s'",
                          (long long)bytes, cf->path);
@@ -313,8 +312,7 @@ static spdf_status read_plan(checkpoint_file *cf)
         return FORMAT_FAIL(cf, "a PLAN section in a dense checkpoint");
     const int layers = 4 * cf->config.num_layers;
     const uint64_t bytes = PLAN_HEADER_BYTES + PLAN_LAYER_BYTES * (uint64_t)layers;
-    SPDF_TRY(expect_size(cf, SECTION_PLAN, bytes));
-    SPDF_TRY(check_section_crc(cf, SECTION_PLAN));
+    SPDF_TRY(check_section(cf, SECTION_PLAN, bytes));
     unsigned char *b = malloc((size_t)bytes);
     cf->plan = malloc((size_t)layers * SPDF_PRODUCTS);
     if (!b || !cf->plan) {
@@ -344,8 +342,7 @@ static spdf_status read_plan(checkpoint_file *cf)
 static spdf_status read_optimizer(checkpoint_file *cf)
 {
     if (!cf->present[SECTION_OPTIMIZER]) return SPDF_OK;
-    SPDF_TRY(expect_size(cf, SECTION_OPTIMIZER, OPTIMIZER_HEADER_BYTES + 8 * (uint64_t)cf->stored));
-    SPDF_TRY(check_section_crc(cf, SECTION_OPTIMIZER));
+    SPDF_TRY(check_section(cf, SECTION_OPTIMIZER, OPTIMIZER_HEADER_BYTES + 8 * (uint64_t)cf->stored));
     unsigned char b[OPTIMIZER_HEADER_BYTES];
     SPDF_TRY(read_at(cf, cf->sections[SECTION_OPTIMIZER].offset, b, sizeof b));
     spdf_optimizer_config *c = &cf->optimizer;
@@ -376,8 +373,7 @@ static spdf_status read_optimizer(checkpoint_file *cf)
 static spdf_status read_sampler(checkpoint_file *cf)
 {
     if (!cf->present[SECTION_SAMPLER]) return SPDF_OK;
-    SPDF_TRY(expect_size(cf, SECTION_SAMPLER, SAMPLER_BYTES));
-    SPDF_TRY(check_section_crc(cf, SECTION_SAMPLER));
+    SPDF_TRY(check_section(cf, SECTION_SAMPLER, SAMPLER_BYTES));
     unsigned char b[SAMPLER_BYTES];
     SPDF_TRY(read_at(cf, cf->sections[SECTION_SAMPLER].offset, b, sizeof b));
     cf->B = load_i32le(b + 0);
@@ -413,8 +409,7 @@ static spdf_status open_checkpoint(const char *path, checkpoint_file *cf)
     SPDF_TRY(check_table(cf, header));
     SPDF_TRY(read_config(cf));
     SPDF_TRY(read_mask(cf));
-    SPDF_TRY(expect_size(cf, SECTION_TENSORS, 4 * (uint64_t)cf->stored));
-    SPDF_TRY(check_section_crc(cf, SECTION_TENSORS));
+    SPDF_TRY(check_section(cf, SECTION_TENSORS, 4 * (uint64_t)cf->stored));
     SPDF_TRY(read_optimizer(cf));
     SPDF_TRY(read_plan(cf));
     return read_sampler(cf);

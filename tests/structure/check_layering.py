@@ -9,6 +9,8 @@ import os
 import re
 import sys
 
+from structure_check import run, sources
+
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 
 
@@ -24,13 +26,6 @@ def read_rules(path):
                 sys.exit(f"{path}:{number}: expected 'folder: allowed folders'")
             rules[folder.strip()] = set(allowed.split())
     return rules
-
-
-def sources(directory):
-    for base, _, files in os.walk(directory):
-        for name in sorted(files):
-            if name.endswith((".c", ".h")):
-                yield os.path.join(base, name)
 
 
 def check(root):
@@ -69,18 +64,5 @@ def check(root):
     return problems
 
 
-def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    problems = check(sys.argv[1])
-    for p in problems:
-        print(p)
-    if problems:
-        print(f"{len(problems)} layering violation(s)")
-        return 1
-    print("layering: every include follows lib/layers.txt")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(check, __doc__, "layering", "layering: every include follows lib/layers.txt"))

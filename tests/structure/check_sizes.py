@@ -7,6 +7,8 @@ Usage: check_sizes.py SOURCE_ROOT   (exit 1 and one line per violation on failur
 import os
 import sys
 
+from structure_check import run, sources
+
 MAX_FILE = 800
 MAX_FUNCTION = 100
 
@@ -14,43 +16,27 @@ MAX_FUNCTION = 100
 def check(root):
     problems = []
     for top in ("lib", "src"):
-        for base, _, files in os.walk(os.path.join(root, top)):
-            for name in sorted(files):
-                if not name.endswith((".c", ".h")):
-                    continue
-                path = os.path.join(base, name)
-                rel = os.path.relpath(path, root)
-                with open(path, encoding="utf-8") as f:
-                    lines = f.read().split("\n")
-                if len(lines) - 1 > MAX_FILE:
-                    problems.append(f"{rel}: {len(lines) - 1} lines (limit {MAX_FILE})")
-                start = None
-                for number, line in enumerate(lines, 1):
-                    if line == "{":
-                        start = number
-                    elif line == "}" and start is not None:
-                        length = number - start - 1
-                        if length > MAX_FUNCTION:
-                            signature = lines[start - 2].strip()
-                            problems.append(f"{rel}:{start}: a function of {length} lines "
-                                            f"(limit {MAX_FUNCTION}): {signature}")
-                        start = None
+        for path in sources(os.path.join(root, top)):
+            rel = os.path.relpath(path, root)
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().split("\n")
+            if len(lines) - 1 > MAX_FILE:
+                problems.append(f"{rel}: {len(lines) - 1} lines (limit {MAX_FILE})")
+            start = None
+            for number, line in enumerate(lines, 1):
+                if line == "{":
+                    start = number
+                elif line == "}" and start is not None:
+                    length = number - start - 1
+                    if length > MAX_FUNCTION:
+                        signature = lines[start - 2].strip()
+                        problems.append(f"{rel}:{start}: a function of {length} lines "
+                                        f"(limit {MAX_FUNCTION}): {signature}")
+                    start = None
     return problems
 
 
-def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    problems = check(sys.argv[1])
-    for p in problems:
-        print(p)
-    if problems:
-        print(f"{len(problems)} size violation(s)")
-        return 1
-    print(f"sizes: every file of lib/ and src/ within {MAX_FILE} lines, every function within "
-          f"{MAX_FUNCTION}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(check, __doc__, "size",
+                 f"sizes: every file of lib/ and src/ within {MAX_FILE} lines, every function "
+                 f"within {MAX_FUNCTION}"))

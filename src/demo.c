@@ -497,8 +497,7 @@ int command_demo(int argc, char **argv)
         OPT_FLOAT("sparsity", &f->sparsity, "S", 0.01f, 0.99f, "sparsity of the sparse pre-training"),
         OPT_INT64("seed", &f->seed, "N", 0, 9.2e18, "seed of initialisation, mask and data order"),
         OPT_STRING("data-dir", &f->data_dir, "DIR", "holds tinyshakespeare/input.txt and e2e/{trainset,testset_w_refs}.csv"),
-        OPT_INT("threads", &f->threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &f->backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
+        COMPUTE_OPTIONS(f->threads, f->backend),
     };
     command_spec command = {
         .name = "demo",

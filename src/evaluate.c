@@ -228,8 +228,7 @@ int command_generate(int argc, char **argv)
         OPT_FLAG("newline", &newline, "append \"\\n\" to the prompt, as fine-tuning separates prompt and target"),
         TOKENIZER_OPTION(tokenizer_path),
         DECODE_OPTIONS(d),
-        OPT_INT("threads", &threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
+        COMPUTE_OPTIONS(threads, backend),
     };
     command_spec command = {
         .name = "generate",
@@ -406,8 +405,7 @@ int command_eval(int argc, char **argv)
         OPT_INT("context", &f.context, "T", 0, 65536, "tokens per sequence (0: the model's positions)"),
         OPT_INT64("batches", &f.batches, "N", 0, 1e15, "--text: at most N batches (0: all)"),
         OPT_FLAG("json", &f.json, "print one JSON object instead of text"),
-        OPT_INT("threads", &f.threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
+        COMPUTE_OPTIONS(f.threads, f.backend),
     };
     command_spec command = {
         .name = "eval",

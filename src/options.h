@@ -80,4 +80,10 @@ int options_given(const command_spec *command, const char *name);
 
 #define COUNT_OF(array) ((int)(sizeof(array) / sizeof((array)[0])))
 
+/* The two options of every command that runs a model: its threads and its backend. */
+#define COMPUTE_OPTIONS(threads_field, backend_field)                                              \
+    OPT_INT("threads", &(threads_field), "N", 0, 4096, "compute threads (0: all cores)"),          \
+        OPT_STRING("backend", &(backend_field), "NAME",                                            \
+                   "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)")
+
 #endif /* SPDF_CLI_OPTIONS_H */

@@ -195,8 +195,7 @@ int command_pretrain(int argc, char **argv)
         OPT_INT("save-every", &f.save_every, "N", 0, 1000000000, "also save the checkpoint every N steps (0: never)"),
         OPT_INT("stop-at", &f.stop_at, "N", 0, 1000000000, "save and stop after step N (exit 0); --resume continues"),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics (appended to when resuming)"),
-        OPT_INT("threads", &f.threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
+        COMPUTE_OPTIONS(f.threads, f.backend),
     };
     command_spec command = {
         .name = "pretrain",
@@ -336,8 +335,7 @@ int command_finetune(int argc, char **argv)
         OPT_INT64("items", &f.items, "N", 0, 1e15, "use only the pairs of the first N items (0: all)"),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics"),
         TOKENIZER_OPTION(f.tokenizer),
-        OPT_INT("threads", &f.threads, "N", 0, 4096, "compute threads (0: all cores)"),
-        OPT_STRING("backend", &f.backend, "NAME", "kernel backend: auto, xsmm, native, ref (default: $SPDF_BACKEND or auto)"),
+        COMPUTE_OPTIONS(f.threads, f.backend),
     };
     command_spec command = {
         .name = "finetune",

@@ -29,6 +29,10 @@ extern "C" {
  *   on different threads concurrently.  Compute calls use the context's own worker threads
  *   (OpenMP) internally.
  *
+ * Handles.  Every handle carries a tag naming its kind: passing a handle of another kind is
+ *   SPDF_EINVAL, and the free functions ignore it.  A freed handle's tag is overwritten, so using
+ *   it is usually SPDF_EINVAL too, but that is best effort: its memory may have been reused.
+ *
  * Extensible configuration.  Every configuration struct starts with `size_t struct_size`.  Call
  *   the matching spdf_X_config_init() first: it sets struct_size to the size the caller was
  *   compiled against and fills in the defaults.  The library reads only the first struct_size
@@ -234,7 +238,9 @@ SPDF_API void spdf_optimizer_free(spdf_optimizer *opt);
 /* One AdamW update from the accumulated gradients, then zeroes them.  grad_norm (may be NULL)
  * receives the global L2 norm before clipping, lr (may be NULL) the learning rate used.  If the
  * norm is not finite, returns SPDF_ENUMERIC and changes nothing (weights, moments, step and
- * gradients are left as they were, so the caller can inspect them and zero them). */
+ * gradients are left as they were, so the caller can inspect them and zero them).  With no
+ * spdf_model_backward since the last update (or spdf_model_zero_grad, or a phase change), for
+ * instance after a forward pass that failed, returns SPDF_ESTATE and takes no step. */
 SPDF_API spdf_status spdf_optimizer_step(spdf_optimizer *opt, float *grad_norm, float *lr);
 /* Number of updates applied so far (the schedule position). */
 SPDF_API spdf_status spdf_optimizer_get_step(const spdf_optimizer *opt, int64_t *step);
@@ -624,7 +630,8 @@ SPDF_API spdf_status spdf_generate_config_init(spdf_generate_config *config);
 /* Continues `prompt` (prompt_length >= 1 ids) and writes the new ids (without the stop token or
  * stop sequence) to out, at most out_capacity of them; *out_length receives their number.
  * Generation overwrites the model's activations: the logits of an earlier forward pass are no
- * longer available and backward needs a new forward pass.  config NULL = defaults. */
+ * longer available and backward needs a new forward pass.  config NULL = defaults.
+ * SPDF_ENUMERIC if a logit is not finite (a model with NaN or infinite weights). */
 SPDF_API spdf_status spdf_generate(spdf_model *model, const int32_t *prompt, int32_t prompt_length,
                                    const spdf_generate_config *config, int32_t *out,
                                    int32_t out_capacity, int32_t *out_length);

@@ -30,6 +30,7 @@ spdf_status spdf_context_create(const spdf_context_config *config, spdf_context 
     const spdf_backend_ops *ops = spdf_backend_resolve(cfg.backend);
     if (!ops) return SPDF_EUNSUPPORTED;
     spdf_context *ctx = calloc(1, sizeof *ctx);
+    if (ctx) ctx->tag = HANDLE_CONTEXT;
     if (!ctx) return spdf_fail(SPDF_ENOMEM, "out of memory for a context");
     ctx->resolved = spdf_backend_with_fallbacks(ops);
     ctx->ops = &ctx->resolved;
@@ -38,12 +39,18 @@ spdf_status spdf_context_create(const spdf_context_config *config, spdf_context 
     return SPDF_OK;
 }
 
-void spdf_context_free(spdf_context *ctx) { free(ctx); }
+void spdf_context_free(spdf_context *ctx)
+{
+    if (!spdf_handle_is(ctx, HANDLE_CONTEXT)) return; /* NULL, freed, or not a context */
+    spdf_handle_poison(ctx);
+    free(ctx);
+}
+
 
 spdf_status spdf_context_backend(const spdf_context *ctx, const char **name)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(ctx);
+    SPDF_CHECK_HANDLE(ctx, HANDLE_CONTEXT);
     SPDF_CHECK_ARG(name);
     *name = ctx->ops->name;
     return SPDF_OK;
@@ -52,7 +59,7 @@ spdf_status spdf_context_backend(const spdf_context *ctx, const char **name)
 spdf_status spdf_context_num_threads(const spdf_context *ctx, int32_t *num_threads)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(ctx);
+    SPDF_CHECK_HANDLE(ctx, HANDLE_CONTEXT);
     SPDF_CHECK_ARG(num_threads);
     *num_threads = ctx->num_threads;
     return SPDF_OK;

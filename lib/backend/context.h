@@ -7,6 +7,7 @@
 #include "spdf.h"
 
 struct spdf_context {
+    uint32_t tag; /* HANDLE_CONTEXT (core/core.h), first */
     const spdf_backend_ops *ops; /* points at `resolved` */
     spdf_backend_ops resolved;   /* the chosen backend, its NULL entries filled from "ref" */
     int num_threads; /* resolved: always >= 1 */

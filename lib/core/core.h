@@ -39,6 +39,35 @@ void spdf_clear_error(void);
 /* The size of the first release's layout of a struct: through its last member then. */
 #define SPDF_SIZE_THROUGH(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
 
+/* ---- handle tags ----
+ * Every handle struct starts with a uint32_t tag naming its kind (after SQLite's safety magic
+ * numbers): public functions check it on entry, so a handle of another kind is SPDF_EINVAL
+ * instead of a crash or garbage, and the free functions overwrite it with HANDLE_FREED, so a
+ * freed handle is usually caught too.  Best effort: freed memory may have been reused. */
+typedef enum handle_tag {
+    HANDLE_CONTEXT = 0x53504301u, /* "SPC" + kind */
+    HANDLE_MODEL = 0x53504302u,
+    HANDLE_OPTIMIZER = 0x53504303u,
+    HANDLE_MASK = 0x53504304u,
+    HANDLE_PHASE = 0x53504305u,
+    HANDLE_TOKENIZER = 0x53504306u,
+    HANDLE_DATASET = 0x53504307u,
+    HANDLE_SAMPLER = 0x53504308u,
+    HANDLE_BLEU = 0x53504309u,
+    HANDLE_TASK_DATA = 0x5350430Au,
+    HANDLE_FREED = 0x535043FFu
+} handle_tag;
+
+/* SPDF_EINVAL naming `function` and `name` unless handle is non-NULL and tagged `tag`. */
+spdf_status spdf_check_handle(const void *handle, handle_tag tag, const char *function,
+                              const char *name);
+/* 1 if the handle carries the tag (free functions ignore anything else). */
+int spdf_handle_is(const void *handle, handle_tag tag);
+/* Marks a handle freed, just before its memory is released. */
+void spdf_handle_poison(void *handle);
+
+#define SPDF_CHECK_HANDLE(handle, tag) SPDF_TRY(spdf_check_handle((handle), (tag), __func__, #handle))
+
 /* Propagates a failing status. */
 #define SPDF_TRY(expr)                                                                         \
     do {                                                                                       \

@@ -46,6 +46,49 @@ spdf_status spdf_check_struct_size(size_t struct_size, size_t min_size, const ch
     return SPDF_OK;
 }
 
+static const char *handle_kind(uint32_t tag)
+{
+    switch (tag) {
+    case HANDLE_CONTEXT: return "a context";
+    case HANDLE_MODEL: return "a model";
+    case HANDLE_OPTIMIZER: return "an optimizer";
+    case HANDLE_MASK: return "a mask";
+    case HANDLE_PHASE: return "a phase";
+    case HANDLE_TOKENIZER: return "a tokenizer";
+    case HANDLE_DATASET: return "a dataset";
+    case HANDLE_SAMPLER: return "a sampler";
+    case HANDLE_BLEU: return "a BLEU accumulator";
+    case HANDLE_TASK_DATA: return "a task data set";
+    case HANDLE_FREED: return "a freed handle";
+    }
+    return "not a libspdf handle";
+}
+
+spdf_status spdf_check_handle(const void *handle, handle_tag tag, const char *function,
+                              const char *name)
+{
+    if (!handle) return spdf_fail(SPDF_EINVAL, "%s: invalid argument: %s is NULL", function, name);
+    uint32_t found;
+    memcpy(&found, handle, sizeof found);
+    if (found == (uint32_t)tag) return SPDF_OK;
+    return spdf_fail(SPDF_EINVAL, "%s: %s must be %s handle, but it is %s", function, name,
+                     handle_kind(tag), handle_kind(found));
+}
+
+int spdf_handle_is(const void *handle, handle_tag tag)
+{
+    uint32_t found;
+    if (!handle) return 0;
+    memcpy(&found, handle, sizeof found);
+    return found == (uint32_t)tag;
+}
+
+void spdf_handle_poison(void *handle)
+{
+    const uint32_t freed = HANDLE_FREED;
+    memcpy(handle, &freed, sizeof freed);
+}
+
 static size_t struct_size_of(const void *s)
 {
     size_t size;

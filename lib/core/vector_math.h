@@ -10,13 +10,14 @@
 /* exp(x) = 2^n e^r with n = round(x / ln 2) and |r| <= ln(2) / 2; e^r from its Taylor series to
  * r^7 (truncation error below 1e-8 relative).  x is clamped to [-87, 88] so that 2^n stays a
  * normal float: exp of anything below -87 returns about 1.6e-38 instead of a denormal or 0,
- * which no softmax or GELU notices.  NaN propagates. */
+ * which no softmax or GELU notices.  NaN propagates, without undefined behaviour. */
 static inline float vm_exp(float x)
 {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    const float n = (x * 1.44269504f + shifter) - shifter;
+    const float shifted = x * 1.44269504f + shifter;
+    const float n = shifted - shifter;
     /* ln 2 split in two so that n * ln2_hi is exact for |n| <= 128 */
     const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
     float p = 1.0f / 5040.0f;
@@ -27,7 +28,12 @@ static inline float vm_exp(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const uint32_t bits = ((uint32_t)(int32_t)n + 127u) << 23; /* unsigned: NaN gives garbage, not UB */
+    /* shifted = 1.5 * 2^23 + n holds n in its low mantissa bits: the exponent of 2^n comes from
+     * them, not from converting n to an integer, which C leaves undefined for a NaN.  A NaN x
+     * gives a NaN p, so the result is NaN whatever these bits are. */
+    uint32_t shifted_bits;
+    memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    const uint32_t bits = (shifted_bits - 0x4B400000u + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

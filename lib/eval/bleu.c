@@ -12,6 +12,7 @@
 #define DEFAULT_ADD_K 1.0
 
 struct spdf_bleu {
+    uint32_t tag; /* HANDLE_BLEU (core/core.h), first */
     int64_t count, cap; /* segments */
     char **hypotheses;  /* (count) */
     int64_t *first_ref; /* (count + 1): segment s owns references[first_ref[s], first_ref[s+1]) */
@@ -78,6 +79,7 @@ spdf_status spdf_bleu_create(spdf_bleu **out)
     spdf_clear_error();
     SPDF_CHECK_ARG(out);
     spdf_bleu *bleu = calloc(1, sizeof *bleu);
+    if (bleu) bleu->tag = HANDLE_BLEU;
     if (bleu) bleu->first_ref = calloc(1, sizeof *bleu->first_ref);
     if (!bleu || !bleu->first_ref) {
         free(bleu);
@@ -89,12 +91,13 @@ spdf_status spdf_bleu_create(spdf_bleu **out)
 
 void spdf_bleu_free(spdf_bleu *bleu)
 {
-    if (!bleu) return;
+    if (!spdf_handle_is(bleu, HANDLE_BLEU)) return; /* NULL, freed, or not a bleu */
     for (int64_t i = 0; i < bleu->count; i++) free(bleu->hypotheses[i]);
     for (int64_t i = 0; i < bleu->first_ref[bleu->count]; i++) free(bleu->references[i]);
     free(bleu->hypotheses);
     free(bleu->first_ref);
     free(bleu->references);
+    spdf_handle_poison(bleu);
     free(bleu);
 }
 
@@ -138,7 +141,7 @@ spdf_status spdf_bleu_add(spdf_bleu *bleu, const char *hypothesis, const char *c
                           int32_t n_refs)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(bleu);
+    SPDF_CHECK_HANDLE(bleu, HANDLE_BLEU);
     SPDF_CHECK_ARG(hypothesis);
     SPDF_CHECK_ARG(references);
     if (n_refs < 1)
@@ -174,7 +177,7 @@ out_of_memory:
 spdf_status spdf_bleu_count(const spdf_bleu *bleu, int64_t *segments)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(bleu);
+    SPDF_CHECK_HANDLE(bleu, HANDLE_BLEU);
     SPDF_CHECK_ARG(segments);
     *segments = bleu->count;
     return SPDF_OK;
@@ -712,7 +715,7 @@ spdf_status spdf_bleu_score(const spdf_bleu *bleu, const spdf_bleu_options *opti
                             spdf_bleu_result *result)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(bleu);
+    SPDF_CHECK_HANDLE(bleu, HANDLE_BLEU);
     SPDF_CHECK_ARG(result);
     SPDF_TRY(check_result(result));
     spdf_bleu_options o;

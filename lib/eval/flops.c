@@ -52,7 +52,7 @@ spdf_status spdf_model_flops(const spdf_model *model, int32_t context, int32_t b
                              spdf_flop_report *report)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(report);
     double nonzero = 0.0;
     for (int i = 0; i < model->num_tensors; i++)

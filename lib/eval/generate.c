@@ -96,6 +96,18 @@ static int32_t sample(const float *logits, int V, const spdf_generate_config *c,
     return last;
 }
 
+/* SPDF_ENUMERIC unless every logit is finite: a NaN compares false with everything, so argmax,
+ * the beam ranking and sampling would otherwise return made-up tokens with SPDF_OK. */
+static spdf_status check_finite(const float *logits, int64_t count, int step)
+{
+    for (int64_t i = 0; i < count; i++)
+        if (!isfinite(logits[i]))
+            return spdf_fail(SPDF_ENUMERIC, "the logits of generated token %d are not finite (%g at "
+                             "id %lld): the model holds non-finite weights", step + 1,
+                             (double)logits[i], (long long)i);
+    return SPDF_OK;
+}
+
 /* Logits of the next token after tokens[0..n) by a full forward pass (no cache). */
 static spdf_status full_forward_logits(spdf_model *model, const int32_t *tokens, int n, const float **logits)
 {
@@ -124,6 +136,7 @@ static spdf_status generate_single(spdf_model *model, const int32_t *prompt, int
     const spdf_rng rng = {c->seed, 0x67656E65ull}; /* "gene" */
     for (int step = 0; status == SPDF_OK && step < limit; step++) {
         if (!dec) status = full_forward_logits(model, sequence, n, &logits);
+        if (status == SPDF_OK) status = check_finite(logits, V, step);
         if (status != SPDF_OK) break;
         int32_t next;
         if (c->strategy == SPDF_DECODE_SAMPLE) {
@@ -231,6 +244,9 @@ static spdf_status generate_beam(spdf_model *model, const int32_t *prompt, int p
     }
     for (int step = 0; status == SPDF_OK && step < limit; step++) {
         /* at step 0 every row holds the prompt: row 0's logits stand for all of them */
+        for (int r = 0; status == SPDF_OK && r < (step == 0 ? 1 : R); r++)
+            if (logp[r] != -INFINITY) status = check_finite(logits + (int64_t)r * V, V, step);
+        if (status != SPDF_OK) break;
         const int n_top = best_continuations(logits, step == 0 ? 0 : V, logp, R, V, top);
         int live = 0;
         for (int k = 0; k < n_top && live < R; k++) {
@@ -300,7 +316,7 @@ spdf_status spdf_generate(spdf_model *model, const int32_t *prompt, int32_t prom
                           int32_t *out_length)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(prompt);
     SPDF_CHECK_ARG(prompt_length >= 1);
     SPDF_CHECK_ARG(out || out_capacity == 0);

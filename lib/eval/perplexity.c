@@ -9,8 +9,8 @@ spdf_status spdf_model_evaluate(spdf_model *model, const spdf_dataset *data, int
                                 int64_t max_batches, double *loss, double *perplexity)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
-    SPDF_CHECK_ARG(data);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
+    SPDF_CHECK_HANDLE(data, HANDLE_DATASET);
     SPDF_CHECK_ARG(loss);
     SPDF_CHECK_ARG(max_batches >= 0);
     int64_t count;

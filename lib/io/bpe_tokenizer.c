@@ -98,6 +98,7 @@ static int64_t pair_map_get(const pair_map *m, uint64_t key)
 /* ---- the tokenizer ---- */
 
 struct spdf_tokenizer {
+    uint32_t tag; /* HANDLE_TOKENIZER (core/core.h), first */
     int32_t merge_count;
     int32_t (*merges)[2]; /* (merge_count) */
     pair_map lookup;      /* (left, right) -> merged id */
@@ -129,11 +130,12 @@ static size_t chunk_end(const unsigned char *s, size_t i, size_t n)
 
 void spdf_tokenizer_free(spdf_tokenizer *tok)
 {
-    if (!tok) return;
+    if (!spdf_handle_is(tok, HANDLE_TOKENIZER)) return; /* NULL, freed, or not a tokenizer */
     free(tok->merges);
     pair_map_free(&tok->lookup);
     free(tok->offset);
     free(tok->bytes);
+    spdf_handle_poison(tok);
     free(tok);
 }
 
@@ -301,6 +303,7 @@ spdf_status spdf_tokenizer_train(const char *text, size_t length, int32_t vocab_
         return spdf_fail(SPDF_EINVAL, "vocab_size must be in [%d, %d], got %d", BPE_FIRST_MERGE,
                          BPE_MAX_VOCAB, (int)vocab_size);
     spdf_tokenizer *tok = calloc(1, sizeof *tok);
+    if (tok) tok->tag = HANDLE_TOKENIZER;
     const int32_t wanted = vocab_size - BPE_FIRST_MERGE;
     if (!tok || !(tok->merges = malloc(((size_t)wanted + 1) * sizeof *tok->merges))) {
         free(tok);
@@ -353,7 +356,7 @@ spdf_status spdf_tokenizer_train(const char *text, size_t length, int32_t vocab_
 spdf_status spdf_tokenizer_vocab_size(const spdf_tokenizer *tok, int32_t *size)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(tok);
+    SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
     SPDF_CHECK_ARG(size);
     *size = BPE_FIRST_MERGE + tok->merge_count;
     return SPDF_OK;
@@ -381,7 +384,7 @@ spdf_status spdf_tokenizer_encode(const spdf_tokenizer *tok, const char *text, s
                                   int32_t *out, size_t cap, size_t *count)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(tok);
+    SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
     SPDF_CHECK_ARG(text || len == 0);
     SPDF_CHECK_ARG(count);
     const unsigned char *bytes = (const unsigned char *)text;
@@ -403,7 +406,7 @@ spdf_status spdf_tokenizer_decode(const spdf_tokenizer *tok, const int32_t *toke
                                   char *out, size_t cap, size_t *len)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(tok);
+    SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
     SPDF_CHECK_ARG(tokens || n == 0);
     SPDF_CHECK_ARG(len);
     const int32_t vocab = BPE_FIRST_MERGE + tok->merge_count;
@@ -463,7 +466,7 @@ static spdf_status write_image(FILE *file, const char *tmp_path, void *context)
 spdf_status spdf_tokenizer_save(const spdf_tokenizer *tok, const char *path)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(tok);
+    SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
     SPDF_CHECK_ARG(path);
     image_context c;
     unsigned char *image = serialise(tok, &c.size);
@@ -512,6 +515,7 @@ spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out)
     else if (load_u32le(image + 16 + body) != spdf_crc32c(0, image, 16 + body))
         status = spdf_fail(SPDF_EFORMAT, "tokenizer '%s' is corrupted (CRC-32C mismatch)", path);
     spdf_tokenizer *tok = status == SPDF_OK ? calloc(1, sizeof *tok) : NULL;
+    if (tok) tok->tag = HANDLE_TOKENIZER;
     if (status == SPDF_OK && (!tok || !(tok->merges = malloc((merges ? merges : 1) *
                                                                sizeof *tok->merges))))
         status = spdf_fail(SPDF_ENOMEM, "out of memory for tokenizer '%s'", path);

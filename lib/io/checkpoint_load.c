@@ -495,7 +495,7 @@ static spdf_status fill_state(const checkpoint_file *cf, spdf_model *model, spdf
     uint32_t crc = 0;
     SPDF_TRY(read_stored(cf, cf->sections[SECTION_TENSORS].offset, model, model->params, &crc));
     SPDF_TRY(recheck(cf, SECTION_TENSORS, crc));
-    if (!opt) return SPDF_OK;
+    if (!opt) return model_check_finite(model, NULL, 0, "checkpoint", cf->path);
     const uint64_t at = cf->sections[SECTION_OPTIMIZER].offset;
     unsigned char head[OPTIMIZER_HEADER_BYTES];
     SPDF_TRY(read_at(cf, at, head, sizeof head));
@@ -507,7 +507,8 @@ static spdf_status fill_state(const checkpoint_file *cf, spdf_model *model, spdf
     if (load_i64le(head + 40) != cf->step || load_i64le(head + 48) != cf->moment_step)
         return FORMAT_FAIL(cf, "section OPTIMIZER changed while the checkpoint was being loaded");
     optimizer_set_state(opt, cf->step, cf->moment_step);
-    return SPDF_OK;
+    float *const moments[2] = {optimizer_moment(opt, 0), optimizer_moment(opt, 1)};
+    return model_check_finite(model, moments, 2, "checkpoint", cf->path);
 }
 
 /* Model, optimizer (if wanted) and phase handle in the saved phase, weights and moments filled. */
@@ -554,8 +555,9 @@ spdf_status spdf_checkpoint_load(const char *path, spdf_context *ctx, spdf_model
 {
     spdf_clear_error();
     SPDF_CHECK_ARG(path);
-    SPDF_CHECK_ARG(ctx);
+    SPDF_CHECK_HANDLE(ctx, HANDLE_CONTEXT);
     SPDF_CHECK_ARG(model);
+    if (sampler) SPDF_CHECK_HANDLE(sampler, HANDLE_SAMPLER);
     checkpoint_file cf;
     spdf_status status = open_checkpoint(path, &cf);
     if (status == SPDF_OK && opt && !cf.present[SECTION_OPTIMIZER])

@@ -250,7 +250,9 @@ spdf_status spdf_checkpoint_save(const char *path, const spdf_model *model,
 {
     spdf_clear_error();
     SPDF_CHECK_ARG(path);
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
+    if (opt) SPDF_CHECK_HANDLE(opt, HANDLE_OPTIMIZER);
+    if (sampler) SPDF_CHECK_HANDLE(sampler, HANDLE_SAMPLER);
     if (opt && optimizer_model(opt) != model)
         return spdf_fail(SPDF_EINVAL, "%s: opt is not the optimizer of this model", __func__);
     save_job job = {model, opt, sampler};

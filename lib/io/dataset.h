@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct spdf_dataset {
+    uint32_t tag; /* HANDLE_DATASET (core/core.h), first */
     int32_t *tokens;     /* (count) ids, every one in [0, vocab_bound); 64-byte aligned */
     int64_t count;       /* number of ids, >= 0 */
     int32_t vocab_bound; /* largest id + 1; 0 for an empty dataset */

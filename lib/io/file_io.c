@@ -2,7 +2,9 @@
 #include "io/file_io.h"
 #include "core/core.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -84,9 +86,51 @@ static void sync_directory_of(const char *path)
     free(dir);
 }
 
+/* Whether `name` is "<base>.tmp.<pid>.<n>" of a process other than this one that no longer
+ * exists: what a save killed mid-way leaves behind. */
+static int is_stale_temporary(const char *name, const char *base)
+{
+    const size_t length = strlen(base);
+    if (strncmp(name, base, length) != 0 || strncmp(name + length, ".tmp.", 5) != 0) return 0;
+    const char *at = name + length + 5;
+    char *end = NULL;
+    errno = 0;
+    const long pid = strtol(at, &end, 10);
+    if (errno != 0 || end == at || *end != '.' || pid <= 0 || pid == (long)getpid()) return 0;
+    at = end + 1;
+    strtoul(at, &end, 10);
+    if (end == at || *end != '\0') return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH; /* alive, or not ours to ask: keep it */
+}
+
+/* Removes the temporary files of `path` whose writers are gone.  Files of live processes, of
+ * this one, and anything not named like a temporary of `path` are left alone; a process on
+ * another machine sharing the directory is not seen, so its files only go when it ends them. */
+static void remove_stale_temporaries(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    const char *base = slash ? slash + 1 : path;
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (d) {
+        const struct dirent *entry;
+        while ((entry = readdir(d)) != NULL) {
+            if (!is_stale_temporary(entry->d_name, base)) continue;
+            char *stale = malloc(strlen(dir) + strlen(entry->d_name) + 2);
+            if (!stale) break;
+            sprintf(stale, "%s/%s", dir, entry->d_name);
+            unlink(stale);
+            free(stale);
+        }
+        closedir(d);
+    }
+    free(dir);
+}
+
 spdf_status write_file_atomically(const char *path, const char *kind, file_writer write,
                                   void *context)
 {
+    remove_stale_temporaries(path);
     char *tmp_path = NULL;
     int fd = -1;
     SPDF_TRY(create_temporary(path, kind, &tmp_path, &fd));

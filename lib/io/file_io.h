@@ -24,7 +24,8 @@ spdf_status file_syntax_fail(const char *path, int64_t line, const char *fmt, ..
 typedef spdf_status (*file_writer)(FILE *file, const char *tmp_path, void *context);
 
 /* Writes through `write` into "<path>.tmp.<pid>.<n>" (created exclusively, mode 0666 less the
- * umask), flushes it to disk and renames it over path, then syncs the directory.  Readers see
+ * umask), flushes it to disk and renames it over path, then syncs the directory.  First removes
+ * the "<path>.tmp.*" files of processes that no longer exist (saves killed mid-way).  Readers see
  * the old file or the complete new one, never a partial file; on any failure the temporary
  * file is removed and path is untouched. */
 spdf_status write_file_atomically(const char *path, const char *kind, file_writer write,

@@ -3,6 +3,7 @@
 #include "core/core.h"
 #include "io/byte_order.h"
 #include "io/file_io.h"
+#include "model/model.h"
 #include "model/tensor_table.h"
 
 #include <errno.h>
@@ -168,7 +169,7 @@ static spdf_status load_parameters(const llmc_file *f, spdf_model *model)
 spdf_status spdf_model_import_llmc(spdf_context *ctx, const char *path, spdf_model **out)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(ctx);
+    SPDF_CHECK_HANDLE(ctx, HANDLE_CONTEXT);
     SPDF_CHECK_ARG(path);
     SPDF_CHECK_ARG(out);
     llmc_file f = {.path = path};
@@ -192,6 +193,7 @@ spdf_status spdf_model_import_llmc(spdf_context *ctx, const char *path, spdf_mod
         }
     }
     if (status == SPDF_OK) status = load_parameters(&f, model);
+    if (status == SPDF_OK) status = model_check_finite(model, NULL, 0, "llm.c checkpoint", path);
     fclose(f.file);
     if (status != SPDF_OK) {
         spdf_model_free(model);

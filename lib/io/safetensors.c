@@ -5,6 +5,7 @@
 #include "io/file_io.h"
 #include "io/json.h"
 #include "io/text.h"
+#include "model/model.h"
 #include "model/tensor_table.h"
 
 #include <errno.h>
@@ -184,7 +185,7 @@ static spdf_status write_safetensors_file(FILE *file, const char *tmp_path, void
 spdf_status spdf_model_export_safetensors(const spdf_model *model, const char *path)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(path);
     return write_file_atomically(path, "safetensors file", write_safetensors_file, (void *)model);
 }
@@ -691,6 +692,7 @@ static spdf_status import_file(st_file *f, spdf_context *ctx, const spdf_import_
     }
     if (status == SPDF_OK) status = load_weights(f, &lay, model);
     if (status == SPDF_OK) status = check_tied_head(f, &lay, model);
+    if (status == SPDF_OK) status = model_check_finite(model, NULL, 0, "safetensors file", f->path);
     free(lay.tensors);
     if (status != SPDF_OK) {
         spdf_model_free(model);
@@ -704,7 +706,7 @@ spdf_status spdf_model_import_safetensors(spdf_context *ctx, const char *path,
                                           const spdf_import_config *config, spdf_model **out)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(ctx);
+    SPDF_CHECK_HANDLE(ctx, HANDLE_CONTEXT);
     SPDF_CHECK_ARG(path);
     SPDF_CHECK_ARG(out);
     spdf_import_config options;

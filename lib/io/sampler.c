@@ -12,6 +12,7 @@
 #define SAMPLER_STREAM UINT64_C(0x73616D706C6572)
 
 struct spdf_sampler {
+    uint32_t tag; /* HANDLE_SAMPLER (core/core.h), first */
     const spdf_dataset *dataset;
     int32_t B, T;
     uint64_t seed;
@@ -23,7 +24,7 @@ spdf_status spdf_sampler_create(const spdf_dataset *ds, int32_t B, int32_t T, ui
                                 spdf_sampler_order order, spdf_sampler **out)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(ds);
+    SPDF_CHECK_HANDLE(ds, HANDLE_DATASET);
     SPDF_CHECK_ARG(out);
     SPDF_CHECK_ARG(order == SPDF_SAMPLE_RANDOM || order == SPDF_SAMPLE_SEQUENTIAL);
     if (B <= 0 || T <= 0)
@@ -36,6 +37,7 @@ spdf_status spdf_sampler_create(const spdf_dataset *ds, int32_t B, int32_t T, ui
         return spdf_fail(SPDF_EINVAL, "%s: the dataset holds %lld tokens, a window of T+1 = %lld "
                          "needs more", __func__, (long long)ds->count, (long long)T + 1);
     spdf_sampler *sampler = calloc(1, sizeof *sampler);
+    if (sampler) sampler->tag = HANDLE_SAMPLER;
     if (!sampler) return spdf_fail(SPDF_ENOMEM, "out of memory for a sampler");
     sampler->dataset = ds;
     sampler->B = B;
@@ -47,7 +49,13 @@ spdf_status spdf_sampler_create(const spdf_dataset *ds, int32_t B, int32_t T, ui
     return SPDF_OK;
 }
 
-void spdf_sampler_free(spdf_sampler *sampler) { free(sampler); }
+void spdf_sampler_free(spdf_sampler *sampler)
+{
+    if (!spdf_handle_is(sampler, HANDLE_SAMPLER)) return; /* NULL, freed, or not a sampler */
+    spdf_handle_poison(sampler);
+    free(sampler);
+}
+
 
 /* (a + b) mod m for a, b < m, without overflow. */
 static uint64_t add_mod(uint64_t a, uint64_t b, uint64_t m)
@@ -83,7 +91,7 @@ static uint64_t window_start(const spdf_sampler *sampler, uint64_t batch, uint64
 spdf_status spdf_sampler_next(spdf_sampler *sampler, int32_t *inputs, int32_t *targets)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(sampler);
+    SPDF_CHECK_HANDLE(sampler, HANDLE_SAMPLER);
     SPDF_CHECK_ARG(inputs);
     SPDF_CHECK_ARG(targets);
     if (sampler->position == INT64_MAX)
@@ -103,7 +111,7 @@ spdf_status spdf_sampler_next(spdf_sampler *sampler, int32_t *inputs, int32_t *t
 spdf_status spdf_sampler_get_position(const spdf_sampler *sampler, int64_t *position)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(sampler);
+    SPDF_CHECK_HANDLE(sampler, HANDLE_SAMPLER);
     SPDF_CHECK_ARG(position);
     *position = sampler->position;
     return SPDF_OK;
@@ -112,7 +120,7 @@ spdf_status spdf_sampler_get_position(const spdf_sampler *sampler, int64_t *posi
 spdf_status spdf_sampler_set_position(spdf_sampler *sampler, int64_t position)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(sampler);
+    SPDF_CHECK_HANDLE(sampler, HANDLE_SAMPLER);
     SPDF_CHECK_ARG(position >= 0);
     sampler->position = position;
     return SPDF_OK;

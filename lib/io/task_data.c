@@ -18,6 +18,7 @@
 #define TRIPLE_SEPARATOR " && "
 
 struct spdf_task_data {
+    uint32_t tag; /* HANDLE_TASK_DATA (core/core.h), first */
     int64_t item_count;
     char **prompts;       /* (item_count) */
     int64_t *ref_offsets; /* (item_count + 1): item i owns references[ref_offsets[i], [i+1]) */
@@ -108,6 +109,7 @@ static void builder_free(builder *b)
 static spdf_status builder_finish(builder *b, spdf_task_data **out)
 {
     spdf_task_data *data = calloc(1, sizeof *data);
+    if (data) data->tag = HANDLE_TASK_DATA;
     if (!data) return no_memory();
     const int64_t items = b->item_count, refs = b->ref_count;
     data->ref_offsets = calloc((size_t)items + 1, sizeof *data->ref_offsets);
@@ -548,13 +550,14 @@ spdf_status spdf_task_data_load(const char *path, spdf_task_format format, spdf_
 
 void spdf_task_data_free(spdf_task_data *data)
 {
-    if (!data) return;
+    if (!spdf_handle_is(data, HANDLE_TASK_DATA)) return; /* NULL, freed, or not a task data */
     for (int64_t i = 0; i < data->item_count; i++) free(data->prompts[i]);
     for (int64_t i = 0; i < data->pair_count; i++) free(data->references[i]);
     free(data->prompts);
     free(data->references);
     free(data->ref_offsets);
     free(data->pair_items);
+    spdf_handle_poison(data);
     free(data);
 }
 
@@ -569,7 +572,7 @@ static spdf_status check_item(const spdf_task_data *data, int64_t item)
 spdf_status spdf_task_data_count(const spdf_task_data *data, int64_t *items)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(data);
+    SPDF_CHECK_HANDLE(data, HANDLE_TASK_DATA);
     SPDF_CHECK_ARG(items);
     *items = data->item_count;
     return SPDF_OK;
@@ -578,7 +581,7 @@ spdf_status spdf_task_data_count(const spdf_task_data *data, int64_t *items)
 spdf_status spdf_task_data_prompt(const spdf_task_data *data, int64_t item, const char **prompt)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(data);
+    SPDF_CHECK_HANDLE(data, HANDLE_TASK_DATA);
     SPDF_CHECK_ARG(prompt);
     SPDF_TRY(check_item(data, item));
     *prompt = data->prompts[item];
@@ -588,7 +591,7 @@ spdf_status spdf_task_data_prompt(const spdf_task_data *data, int64_t item, cons
 spdf_status spdf_task_data_reference_count(const spdf_task_data *data, int64_t item, int32_t *count)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(data);
+    SPDF_CHECK_HANDLE(data, HANDLE_TASK_DATA);
     SPDF_CHECK_ARG(count);
     SPDF_TRY(check_item(data, item));
     *count = (int32_t)(data->ref_offsets[item + 1] - data->ref_offsets[item]);
@@ -599,7 +602,7 @@ spdf_status spdf_task_data_reference(const spdf_task_data *data, int64_t item, i
                                      const char **text)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(data);
+    SPDF_CHECK_HANDLE(data, HANDLE_TASK_DATA);
     SPDF_CHECK_ARG(text);
     SPDF_TRY(check_item(data, item));
     const int64_t count = data->ref_offsets[item + 1] - data->ref_offsets[item];
@@ -614,7 +617,7 @@ spdf_status spdf_task_data_references(const spdf_task_data *data, int64_t item,
                                       const char *const **references, int32_t *count)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(data);
+    SPDF_CHECK_HANDLE(data, HANDLE_TASK_DATA);
     SPDF_CHECK_ARG(references);
     SPDF_CHECK_ARG(count);
     SPDF_TRY(check_item(data, item));
@@ -626,7 +629,7 @@ spdf_status spdf_task_data_references(const spdf_task_data *data, int64_t item,
 spdf_status spdf_task_data_pair_count(const spdf_task_data *data, int64_t *pairs)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(data);
+    SPDF_CHECK_HANDLE(data, HANDLE_TASK_DATA);
     SPDF_CHECK_ARG(pairs);
     *pairs = data->pair_count;
     return SPDF_OK;
@@ -636,7 +639,7 @@ spdf_status spdf_task_data_pair(const spdf_task_data *data, int64_t pair, const 
                                 const char **target)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(data);
+    SPDF_CHECK_HANDLE(data, HANDLE_TASK_DATA);
     SPDF_CHECK_ARG(prompt);
     SPDF_CHECK_ARG(target);
     if (pair < 0 || pair >= data->pair_count)

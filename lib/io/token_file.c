@@ -78,6 +78,7 @@ static spdf_status dataset_alloc(int64_t count, spdf_dataset **out)
     if ((uint64_t)count > SIZE_MAX || spdf_mul_size((size_t)count, sizeof(int32_t), &bytes) != 0)
         return spdf_fail(SPDF_ENOMEM, "%lld tokens do not fit in memory", (long long)count);
     spdf_dataset *ds = calloc(1, sizeof *ds);
+    if (ds) ds->tag = HANDLE_DATASET;
     if (!ds) return spdf_fail(SPDF_ENOMEM, "out of memory for a dataset");
     ds->tokens = spdf_aligned_alloc(bytes);
     if (!ds->tokens) {
@@ -91,8 +92,9 @@ static spdf_status dataset_alloc(int64_t count, spdf_dataset **out)
 
 void spdf_dataset_free(spdf_dataset *ds)
 {
-    if (!ds) return;
+    if (!spdf_handle_is(ds, HANDLE_DATASET)) return; /* NULL, freed, or not a dataset */
     spdf_aligned_free(ds->tokens);
+    spdf_handle_poison(ds);
     free(ds);
 }
 
@@ -130,7 +132,7 @@ spdf_status spdf_dataset_from_tokens(const int32_t *tokens, int64_t count, spdf_
 spdf_status spdf_dataset_size(const spdf_dataset *ds, int64_t *count)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(ds);
+    SPDF_CHECK_HANDLE(ds, HANDLE_DATASET);
     SPDF_CHECK_ARG(count);
     *count = ds->count;
     return SPDF_OK;
@@ -139,7 +141,7 @@ spdf_status spdf_dataset_size(const spdf_dataset *ds, int64_t *count)
 spdf_status spdf_dataset_tokens(const spdf_dataset *ds, const int32_t **tokens)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(ds);
+    SPDF_CHECK_HANDLE(ds, HANDLE_DATASET);
     SPDF_CHECK_ARG(tokens);
     *tokens = ds->tokens;
     return SPDF_OK;
@@ -148,7 +150,7 @@ spdf_status spdf_dataset_tokens(const spdf_dataset *ds, const int32_t **tokens)
 spdf_status spdf_dataset_vocab_bound(const spdf_dataset *ds, int32_t *bound)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(ds);
+    SPDF_CHECK_HANDLE(ds, HANDLE_DATASET);
     SPDF_CHECK_ARG(bound);
     *bound = ds->vocab_bound;
     return SPDF_OK;

@@ -23,9 +23,10 @@ spdf_status spdf_mask_config_init(spdf_mask_config *config)
 
 void spdf_mask_free(spdf_mask *mask)
 {
-    if (!mask) return;
+    if (!spdf_handle_is(mask, HANDLE_MASK)) return; /* NULL, freed, or not a mask */
     for (int i = 0; i < mask->num_layers; i++) pattern_clear(&mask->layers[i].pattern);
     free(mask->layers);
+    spdf_handle_poison(mask);
     free(mask);
 }
 
@@ -179,6 +180,7 @@ static int choose_positions(const mask_weight *w, int n, const spdf_mask_config 
 spdf_mask *mask_alloc(int count)
 {
     spdf_mask *mask = calloc(1, sizeof *mask);
+    if (mask) mask->tag = HANDLE_MASK;
     if (!mask) return NULL;
     mask->layers = calloc((size_t)(count > 0 ? count : 1), sizeof *mask->layers);
     if (!mask->layers) {
@@ -218,7 +220,7 @@ spdf_status mask_build(const mask_weight *weights, int count, const spdf_mask_co
 spdf_status spdf_mask_num_layers(const spdf_mask *mask, int32_t *count)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(mask);
+    SPDF_CHECK_HANDLE(mask, HANDLE_MASK);
     SPDF_CHECK_ARG(count);
     *count = mask->num_layers;
     return SPDF_OK;
@@ -234,7 +236,7 @@ static spdf_status check_layer(const spdf_mask *mask, int32_t layer)
 spdf_status spdf_mask_get_layer(const spdf_mask *mask, int32_t layer, spdf_mask_layer_info *info)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(mask);
+    SPDF_CHECK_HANDLE(mask, HANDLE_MASK);
     SPDF_CHECK_ARG(info);
     SPDF_TRY(check_layer(mask, layer));
     const sparsity_pattern *m = &mask->layers[layer].pattern;
@@ -254,7 +256,7 @@ spdf_status spdf_mask_get_layer(const spdf_mask *mask, int32_t layer, spdf_mask_
 spdf_status spdf_mask_totals(const spdf_mask *mask, int64_t *nnz, int64_t *total)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(mask);
+    SPDF_CHECK_HANDLE(mask, HANDLE_MASK);
     SPDF_CHECK_ARG(nnz);
     SPDF_CHECK_ARG(total);
     int64_t kept = 0, all = 0;
@@ -270,7 +272,7 @@ spdf_status spdf_mask_totals(const spdf_mask *mask, int64_t *nnz, int64_t *total
 spdf_status spdf_mask_layer_read(const spdf_mask *mask, int32_t layer, uint8_t *dst, int64_t count)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(mask);
+    SPDF_CHECK_HANDLE(mask, HANDLE_MASK);
     SPDF_CHECK_ARG(dst);
     SPDF_TRY(check_layer(mask, layer));
     const sparsity_pattern *m = &mask->layers[layer].pattern;

@@ -12,6 +12,7 @@ typedef struct mask_layer {
 } mask_layer;
 
 struct spdf_mask {
+    uint32_t tag; /* HANDLE_MASK (core/core.h), first */
     int num_layers;
     mask_layer *layers;
 };

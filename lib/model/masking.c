@@ -9,7 +9,7 @@ spdf_status spdf_mask_create_ex(const spdf_model *model, const spdf_mask_config 
                                 spdf_mask **out)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(config);
     SPDF_CHECK_ARG(out);
     spdf_mask_config c;

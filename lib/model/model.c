@@ -128,7 +128,7 @@ static void initialise_parameters(spdf_model *model)
 spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config, spdf_model **out)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(ctx);
+    SPDF_CHECK_HANDLE(ctx, HANDLE_CONTEXT);
     SPDF_CHECK_ARG(config);
     SPDF_CHECK_ARG(out);
     spdf_model_config c;
@@ -136,6 +136,7 @@ spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config
     SPDF_TRY(spdf_struct_read(&c, sizeof c, config, MODEL_CONFIG_FIRST_SIZE, "spdf_model_config"));
     SPDF_TRY(model_config_validate(&c));
     spdf_model *model = calloc(1, sizeof *model);
+    if (model) model->tag = HANDLE_MODEL;
     if (!model) return spdf_fail(SPDF_ENOMEM, "out of memory for a model");
     model->ctx = ctx;
     model->sparse_memory = SPDF_SPARSE_MEMORY_KEEP; /* the transition only moves data */
@@ -167,7 +168,7 @@ out_of_memory:
 
 void spdf_model_free(spdf_model *model)
 {
-    if (!model) return;
+    if (!spdf_handle_is(model, HANDLE_MODEL)) return; /* NULL, freed, or not a model */
     spdf_aligned_free(model->acts.memory);
     free(model->acts.tokens);
     free(model->acts.targets);
@@ -177,13 +178,14 @@ void spdf_model_free(spdf_model *model)
     free(model->w.blocks);
     free(model->g.blocks);
     free(model->tensors);
+    spdf_handle_poison(model);
     free(model);
 }
 
 spdf_status spdf_model_get_config(const spdf_model *model, spdf_model_config *config)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(config);
     return spdf_struct_write(config, &model->config, sizeof model->config, MODEL_CONFIG_FIRST_SIZE,
                              "spdf_model_config");
@@ -192,7 +194,7 @@ spdf_status spdf_model_get_config(const spdf_model *model, spdf_model_config *co
 spdf_status spdf_model_num_params(const spdf_model *model, int64_t *count)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(count);
     *count = model->num_params;
     return SPDF_OK;
@@ -201,7 +203,7 @@ spdf_status spdf_model_num_params(const spdf_model *model, int64_t *count)
 spdf_status spdf_model_num_tensors(const spdf_model *model, int32_t *count)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(count);
     *count = model->num_tensors;
     return SPDF_OK;
@@ -218,7 +220,7 @@ static spdf_status check_tensor_index(const spdf_model *model, int32_t index)
 spdf_status spdf_model_tensor_info(const spdf_model *model, int32_t index, spdf_tensor_info *info)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(info);
     SPDF_TRY(check_tensor_index(model, index));
     const tensor_desc *d = &model->tensors[index];
@@ -238,7 +240,7 @@ spdf_status spdf_model_tensor_info(const spdf_model *model, int32_t index, spdf_
 spdf_status spdf_model_tensor_find(const spdf_model *model, const char *name, int32_t *index)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(name);
     SPDF_CHECK_ARG(index);
     for (int i = 0; i < model->num_tensors; i++)
@@ -252,7 +254,7 @@ spdf_status spdf_model_tensor_find(const spdf_model *model, const char *name, in
 static spdf_status check_tensor_copy(const spdf_model *model, int32_t index, const void *buffer,
                                      int64_t count)
 {
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(buffer);
     SPDF_TRY(check_tensor_index(model, index));
     if (count != model->tensors[index].numel)
@@ -327,7 +329,7 @@ spdf_status spdf_model_tensor_grad_read(const spdf_model *model, int32_t index, 
 spdf_status spdf_model_tensor_data(spdf_model *model, int32_t index, float **data)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(data);
     SPDF_TRY(check_tensor_index(model, index));
     if (model->tensors[index].sparse_slot >= 0)
@@ -341,7 +343,7 @@ spdf_status spdf_model_forward(spdf_model *model, const int32_t *tokens, const i
                                const float *loss_weights, int32_t B, int32_t T, float *loss)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(tokens);
     SPDF_CHECK_ARG(!targets || loss);
     if (B < 1 || T < 1 || T > model->config.max_seq_len)
@@ -375,7 +377,7 @@ spdf_status spdf_model_logits(const spdf_model *model, const float **logits, int
                               int32_t *V)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(logits);
     if (model->B == 0) return spdf_fail(SPDF_ESTATE, "no forward pass has run yet");
     *logits = model->acts.logits;
@@ -388,20 +390,49 @@ spdf_status spdf_model_logits(const spdf_model *model, const float **logits, int
 spdf_status spdf_model_backward(spdf_model *model)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     if (!model->has_targets)
         return spdf_fail(SPDF_ESTATE, "backward needs a preceding forward pass with targets, "
                          "one backward per forward");
     model_commit_kept_pages(model); /* a sparse model under KEEP starts training: see storage.c */
     gpt_backward(model);
     model->has_targets = 0; /* the backward pass consumed the saved attention weights */
+    model->has_gradients = 1;
+    return SPDF_OK;
+}
+
+/* Index of the first non-finite value of a[0..n), or -1. */
+static int64_t first_non_finite(const float *a, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(a[i])) return i;
+    return -1;
+}
+
+spdf_status model_check_finite(const spdf_model *model, float *const *moments, int num_moments,
+                               const char *kind, const char *path)
+{
+    for (int k = -1; k < num_moments; k++) {
+        const float *array = k < 0 ? model->params : moments[k];
+        for (int i = 0; i < model->num_tensors; i++) {
+            const tensor_desc *d = &model->tensors[i];
+            const int64_t at = first_non_finite(array + d->offset, d->stored);
+            if (at < 0) continue;
+            return spdf_fail(SPDF_EFORMAT, "%s '%s': %s %s holds a non-finite value (%g) at "
+                             "stored element %lld", kind, path,
+                             k < 0 ? "tensor" : k == 0 ? "the first AdamW moment of" :
+                                                         "the second AdamW moment of",
+                             d->name, (double)array[d->offset + at], (long long)at);
+        }
+    }
     return SPDF_OK;
 }
 
 spdf_status spdf_model_zero_grad(spdf_model *model)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     memset(model->grads, 0, (size_t)model->num_stored * sizeof(float));
+    model->has_gradients = 0;
     return SPDF_OK;
 }

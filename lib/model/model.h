@@ -78,6 +78,7 @@ typedef struct gpt_activations {
 } gpt_activations;
 
 struct spdf_model {
+    uint32_t tag; /* HANDLE_MODEL (core/core.h), first */
     spdf_context *ctx;
     spdf_model_config config;
     int num_tensors;
@@ -97,6 +98,7 @@ struct spdf_model {
     gpt_activations acts;
     int B, T;           /* shape of the last forward pass, 0 before the first */
     int has_targets;    /* the last forward pass computed a loss, so backward may run */
+    int has_gradients;  /* a backward pass added gradients since the last update or clearing */
     spdf_sparse_memory sparse_memory; /* what a SPARSE phase does with the unused dense pages */
     int pages_pending; /* KEEP: those pages are to be committed at the next backward pass */
     spdf_sparse_plan_config sparse_plan; /* how masked layers are planned */
@@ -145,6 +147,13 @@ void model_sparse_report(const spdf_model *model, int layer, spdf_sparse_plan_re
  * registered when it is created and dropped when it is freed.  Registered while the model is
  * sparse under KEEP, their pages are committed at the next backward pass, as if they had existed
  * when the mask was attached. */
+/* SPDF_EFORMAT naming the file kind and path, the tensor and the element unless every stored
+ * weight (and, with moments != NULL, every value of those num_moments arrays) is finite: what a
+ * loader checks before handing a model out, since a NaN in a weight no batch reaches would
+ * otherwise train and be saved silently. */
+spdf_status model_check_finite(const spdf_model *model, float *const *moments, int num_moments,
+                               const char *kind, const char *path);
+
 void model_attach_moments(spdf_model *model, spdf_optimizer *owner, float *m, float *v);
 void model_detach_moments(spdf_model *model, const spdf_optimizer *owner);
 

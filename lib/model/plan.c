@@ -91,7 +91,7 @@ spdf_status model_plan_sparse(spdf_model *model, const int8_t *saved)
 spdf_status spdf_model_set_sparse_plan(spdf_model *model, const spdf_sparse_plan_config *config)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(config);
     spdf_sparse_plan_config c;
     spdf_sparse_plan_config_init(&c);
@@ -112,7 +112,7 @@ spdf_status spdf_model_set_sparse_plan(spdf_model *model, const spdf_sparse_plan
 spdf_status spdf_model_get_sparse_plan(const spdf_model *model, spdf_sparse_plan_config *config)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(config);
     return spdf_struct_write(config, &model->sparse_plan, sizeof model->sparse_plan,
                              PLAN_CONFIG_FIRST_SIZE, "spdf_sparse_plan_config");
@@ -132,7 +132,7 @@ spdf_status spdf_model_sparse_kernel_info(const spdf_model *model, int32_t layer
                                           spdf_sparse_kernel_info *info)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(info);
     SPDF_TRY(spdf_check_struct_size(info->struct_size, KERNEL_INFO_FIRST_SIZE,
                                     "spdf_sparse_kernel_info"));

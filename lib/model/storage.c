@@ -212,6 +212,7 @@ spdf_status model_attach_mask(spdf_model *model, const spdf_mask *mask, float *c
     model_apply_sparse_memory(model, moments, num_moments);
     model->phase = SPDF_PHASE_SPARSE;
     model->has_targets = 0;
+    model->has_gradients = 0;
     model_bind_views(model);
     free(old_offset);
     return SPDF_OK;
@@ -312,6 +313,7 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
     model->pages_pending = 0;
     model->phase = SPDF_PHASE_DENSE;
     model->has_targets = 0;
+    model->has_gradients = 0;
     model_bind_views(model);
     free(old_offset);
     free(old_slot);
@@ -321,7 +323,7 @@ spdf_status model_densify(spdf_model *model, float *const *moments, int num_mome
 spdf_status spdf_model_set_sparse_memory(spdf_model *model, spdf_sparse_memory policy)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     if (policy != SPDF_SPARSE_MEMORY_RELEASE && policy != SPDF_SPARSE_MEMORY_KEEP)
         return spdf_fail(SPDF_EINVAL, "unknown sparse memory policy %d", (int)policy);
     if (policy == model->sparse_memory) return SPDF_OK; /* nothing to return or commit again */
@@ -334,7 +336,7 @@ spdf_status spdf_model_set_sparse_memory(spdf_model *model, spdf_sparse_memory p
 spdf_status spdf_model_get_sparse_memory(const spdf_model *model, spdf_sparse_memory *policy)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(policy);
     *policy = model->sparse_memory;
     return SPDF_OK;

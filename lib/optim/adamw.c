@@ -11,6 +11,7 @@
 #define OPTIMIZER_CONFIG_FIRST_SIZE SPDF_SIZE_THROUGH(spdf_optimizer_config, min_lr_ratio)
 
 struct spdf_optimizer {
+    uint32_t tag; /* HANDLE_OPTIMIZER (core/core.h), first */
     spdf_model *model;
     spdf_optimizer_config config;
     float *m, *v;  /* first and second moments, (num_params) each, laid out like the parameters */
@@ -83,13 +84,14 @@ spdf_status spdf_optimizer_create(spdf_model *model, const spdf_optimizer_config
                                   spdf_optimizer **out)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(out);
     spdf_optimizer_config cfg;
     SPDF_TRY(read_config(config, &cfg));
     if (model->optimizer)
         return spdf_fail(SPDF_ESTATE, "the model already has an optimizer; free it first");
     spdf_optimizer *opt = calloc(1, sizeof *opt);
+    if (opt) opt->tag = HANDLE_OPTIMIZER;
     /* Reserved for the dense model so the transition can grow them in place. */
     const size_t bytes = (size_t)model->num_params * sizeof(float);
     if (opt) {
@@ -137,11 +139,12 @@ float *optimizer_moment(const spdf_optimizer *opt, int k) { return k == 0 ? opt-
 
 void spdf_optimizer_free(spdf_optimizer *opt)
 {
-    if (!opt) return;
+    if (!spdf_handle_is(opt, HANDLE_OPTIMIZER)) return; /* NULL, freed, or not a optimizer */
     if (opt->model) model_detach_moments(opt->model, opt);
     const size_t bytes = opt->model ? (size_t)opt->model->num_params * sizeof(float) : 0;
     spdf_reserve_free(opt->m, bytes);
     spdf_reserve_free(opt->v, bytes);
+    spdf_handle_poison(opt);
     free(opt);
 }
 
@@ -188,10 +191,14 @@ static void adamw_update(float *param, float *grad, float *m, float *v, int64_t 
 spdf_status spdf_optimizer_step(spdf_optimizer *opt, float *grad_norm, float *lr)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(opt);
+    SPDF_CHECK_HANDLE(opt, HANDLE_OPTIMIZER);
     spdf_model *model = opt->model;
     const spdf_optimizer_config *c = &opt->config;
     const int threads = model->ctx->num_threads;
+    if (!model->has_gradients)
+        return spdf_fail(SPDF_ESTATE, "no gradients since the last update: spdf_model_backward after "
+                         "a successful spdf_model_forward comes first (step %lld not taken)",
+                         (long long)opt->step);
     const double norm = sqrt(squared_norm(model->grads, model->num_stored, threads));
     if (!isfinite(norm))
         return spdf_fail(SPDF_ENUMERIC, "gradient norm is not finite at step %lld; nothing updated",
@@ -209,6 +216,7 @@ spdf_status spdf_optimizer_step(spdf_optimizer *opt, float *grad_norm, float *lr
     }
     opt->step++;
     opt->moment_step = t;
+    model->has_gradients = 0; /* adamw_update cleared them */
     if (grad_norm) *grad_norm = (float)norm;
     if (lr) *lr = rate;
     return SPDF_OK;
@@ -217,7 +225,7 @@ spdf_status spdf_optimizer_step(spdf_optimizer *opt, float *grad_norm, float *lr
 spdf_status spdf_optimizer_get_step(const spdf_optimizer *opt, int64_t *step)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(opt);
+    SPDF_CHECK_HANDLE(opt, HANDLE_OPTIMIZER);
     SPDF_CHECK_ARG(step);
     *step = opt->step;
     return SPDF_OK;
@@ -226,7 +234,7 @@ spdf_status spdf_optimizer_get_step(const spdf_optimizer *opt, int64_t *step)
 spdf_status spdf_optimizer_lr_at(const spdf_optimizer *opt, int64_t step, float *lr)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(opt);
+    SPDF_CHECK_HANDLE(opt, HANDLE_OPTIMIZER);
     SPDF_CHECK_ARG(lr);
     SPDF_CHECK_ARG(step >= 0);
     *lr = schedule_learning_rate(&opt->config, step);
@@ -236,7 +244,7 @@ spdf_status spdf_optimizer_lr_at(const spdf_optimizer *opt, int64_t step, float 
 spdf_status spdf_optimizer_get_config(const spdf_optimizer *opt, spdf_optimizer_config *config)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(opt);
+    SPDF_CHECK_HANDLE(opt, HANDLE_OPTIMIZER);
     SPDF_CHECK_ARG(config);
     return spdf_struct_write(config, &opt->config, sizeof opt->config,
                              OPTIMIZER_CONFIG_FIRST_SIZE, "spdf_optimizer_config");
@@ -246,7 +254,7 @@ spdf_status spdf_optimizer_restart(spdf_optimizer *opt, const spdf_optimizer_con
                                    int32_t reset_moments)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(opt);
+    SPDF_CHECK_HANDLE(opt, HANDLE_OPTIMIZER);
     SPDF_CHECK_ARG(reset_moments == 0 || reset_moments == 1);
     if (config) SPDF_TRY(optimizer_validate_config(config));
     if (config) optimizer_set_config(opt, config);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 struct spdf_phase {
+    uint32_t tag; /* HANDLE_PHASE (core/core.h), first */
     spdf_model *model;
 };
 
@@ -63,8 +64,10 @@ spdf_status spdf_phase_create(spdf_model *model, spdf_optimizer *opt, spdf_phase
                               const spdf_mask *mask, spdf_phase **out)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(model);
+    SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(out);
+    if (opt) SPDF_CHECK_HANDLE(opt, HANDLE_OPTIMIZER);
+    if (mask) SPDF_CHECK_HANDLE(mask, HANDLE_MASK);
     if (opt && opt != model->optimizer)
         return spdf_fail(SPDF_EINVAL, "opt is not the optimizer of this model");
     if (kind != SPDF_PHASE_DENSE && kind != SPDF_PHASE_SPARSE)
@@ -80,6 +83,7 @@ spdf_status spdf_phase_create(spdf_model *model, spdf_optimizer *opt, spdf_phase
     if (kind == SPDF_PHASE_SPARSE && model->phase == SPDF_PHASE_SPARSE)
         return spdf_fail(SPDF_ESTATE, "the model is already sparse");
     spdf_phase *phase = calloc(1, sizeof *phase);
+    if (phase) phase->tag = HANDLE_PHASE;
     if (!phase) return spdf_fail(SPDF_ENOMEM, "out of memory for a phase handle");
     if (kind == SPDF_PHASE_SPARSE) {
         spdf_transition_config defaults;
@@ -98,15 +102,16 @@ spdf_status spdf_phase_create(spdf_model *model, spdf_optimizer *opt, spdf_phase
 
 void spdf_phase_free(spdf_phase *phase)
 {
-    if (!phase) return;
+    if (!spdf_handle_is(phase, HANDLE_PHASE)) return; /* NULL, freed, or not a phase */
     if (phase->model && phase->model->phase_handle == phase) phase->model->phase_handle = NULL;
+    spdf_handle_poison(phase);
     free(phase);
 }
 
 spdf_status spdf_phase_get_kind(const spdf_phase *phase, spdf_phase_kind *kind)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(phase);
+    SPDF_CHECK_HANDLE(phase, HANDLE_PHASE);
     SPDF_CHECK_ARG(kind);
     *kind = phase->model->phase;
     return SPDF_OK;
@@ -121,7 +126,8 @@ spdf_status spdf_phase_transition(spdf_phase *phase, spdf_phase_kind kind, const
                                   const spdf_transition_config *config)
 {
     spdf_clear_error();
-    SPDF_CHECK_ARG(phase);
+    SPDF_CHECK_HANDLE(phase, HANDLE_PHASE);
+    if (mask) SPDF_CHECK_HANDLE(mask, HANDLE_MASK);
     if (kind != SPDF_PHASE_DENSE && kind != SPDF_PHASE_SPARSE)
         return spdf_fail(SPDF_EINVAL, "unknown phase kind %d", (int)kind);
     spdf_transition_config c;

@@ -69,9 +69,12 @@ static int make_directory(const char *path)
 
 static char *join(const char *dir, const char *name)
 {
-    const size_t length = strlen(dir) + strlen(name) + 2;
-    char *path = malloc(length);
-    if (path) snprintf(path, length, "%s/%s", dir, name);
+    const size_t dir_length = strlen(dir), name_length = strlen(name);
+    char *path = malloc(dir_length + name_length + 2);
+    if (!path) return NULL;
+    memcpy(path, dir, dir_length);
+    path[dir_length] = '/';
+    memcpy(path + dir_length + 1, name, name_length + 1);
     return path;
 }
 

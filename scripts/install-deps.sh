@@ -8,6 +8,7 @@ packages=(
     libxsmm-dev                                                      # the xsmm build option
     check                                                            # unit tests
     abigail-tools                                                    # ABI baseline and abidiff
+    clang libclang-rt-14-dev libomp-14-dev                           # fuzzing (tests/fuzz)
 )
 
 missing=()

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (Debian), then builds libspdf and runs every test
-# suite twice, in a plain build and under AddressSanitizer + UndefinedBehaviorSanitizer.
+# suite twice, in a plain build and under AddressSanitizer + UndefinedBehaviorSanitizer, and
+# then every fuzzing harness for $SPDF_FUZZ_SECONDS (default 20) seconds (tests/fuzz/run.sh).
 #
 # Usage: bash tests/run.sh     (from anywhere; build dirs: $SPDF_BUILD_DIR, default build, and
 #                               $SPDF_ASAN_BUILD_DIR, default build-asan)
-# Exits non-zero on any failure; the last line reads "N passed, N failed" over both builds.
+# Exits non-zero on any failure; the last line reads "N passed, N failed" over all three.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -79,6 +80,24 @@ export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 # float-cast-overflow is not part of GCC's "undefined": a NaN converted to an integer is UB too.
 suite sanitizers "$asan_build_dir" 3 -Db_sanitize=address,undefined -Db_lundef=false \
     -Dc_args=-fsanitize=float-cast-overflow
+
+# Every libFuzzer harness for a bounded time (clang; docs/fuzzing.md).  SPDF_FUZZ_SECONDS=0 skips.
+fuzz_seconds=${SPDF_FUZZ_SECONDS:-20}
+echo
+if [ "$fuzz_seconds" -gt 0 ]; then
+    echo "==== fuzzing (${SPDF_FUZZ_BUILD_DIR:-build-fuzz}, $fuzz_seconds s a harness)"
+    fuzz_log=$(mktemp)
+    bash tests/fuzz/run.sh --seconds "$fuzz_seconds" 2>&1 | tee "$fuzz_log"
+    fuzz_status=${PIPESTATUS[0]}
+    ok=$(tail -1 "$fuzz_log" | awk '$2 == "passed," {print $1 + 0}')
+    fail=$(tail -1 "$fuzz_log" | awk '$2 == "passed," {print $3 + 0}')
+    rm -f "$fuzz_log"
+    [ "$fuzz_status" -ne 0 ] && [ "${fail:-0}" -eq 0 ] && fail=1
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + ${fail:-0}))
+else
+    echo "==== fuzzing: skipped (SPDF_FUZZ_SECONDS=0)"
+fi
 
 echo
 echo "tests/run.sh took $(($(date +%s) - started)) s"

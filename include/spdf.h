@@ -206,6 +206,22 @@ SPDF_API spdf_status spdf_model_logits(const spdf_model *model, const float **lo
 SPDF_API spdf_status spdf_model_backward(spdf_model *model);
 SPDF_API spdf_status spdf_model_zero_grad(spdf_model *model);
 
+/* Data parallelism (docs/distributed.md).  Every gradient of the model as one array of *count
+ * floats, to be reduced across replicas in place between spdf_model_backward and
+ * spdf_optimizer_step (whose global-norm clipping then sees the reduced gradient).  The order is
+ * the tensor order of spdf_model_tensor_info, each tensor's stored values in the backend's
+ * storage order; while a mask is attached only the unmasked weights are stored, so at 75 %
+ * sparsity the array is about a quarter of the dense count.  Replicas built from the same
+ * configuration, backend, CPU kind and mask have the same layout, which
+ * spdf_model_weights_checksum confirms.  The pointer is valid until the phase changes or the
+ * model is freed. */
+SPDF_API spdf_status spdf_model_gradients(spdf_model *model, float **gradients, int64_t *count);
+/* Multiplies every gradient by factor (finite), e.g. 1/ranks after a sum-reduction. */
+SPDF_API spdf_status spdf_model_scale_gradients(spdf_model *model, float factor);
+/* CRC-32C of the stored weights (little-endian bytes in the gradient array's order), the stored
+ * count and the phase: equal on replicas that hold the same model in the same layout. */
+SPDF_API spdf_status spdf_model_weights_checksum(const spdf_model *model, uint32_t *checksum);
+
 /* ---- Optimizer: AdamW with warmup + cosine schedule and global-norm clipping ------------------ */
 
 typedef struct spdf_optimizer spdf_optimizer;
@@ -275,7 +291,8 @@ SPDF_API spdf_status spdf_byte_decode(const int32_t *tokens, size_t n, char *out
  * BPE model's data with no merges.  Merges never cross chunk boundaries: an optional space plus a
  * run of letters (bytes >= 0x80 count as letters), an optional space plus a run of digits, or any
  * other single byte (so a newline is always id 10); runs are cut after 1024 bytes.  Any byte
- * string round-trips exactly. */
+ * string round-trips exactly.  A handle made by spdf_tokenizer_load_gpt2 (below) holds GPT-2's
+ * tokenizer instead, with GPT-2's ids. */
 typedef struct spdf_tokenizer spdf_tokenizer;
 
 /* Learns merges from len bytes of text until vocab_size ids (at least 257, at most 2^20) or
@@ -286,7 +303,7 @@ SPDF_API spdf_status spdf_tokenizer_train(const char *text, size_t len, int32_t 
 SPDF_API spdf_status spdf_tokenizer_save(const spdf_tokenizer *tok, const char *path);
 SPDF_API spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out);
 SPDF_API void spdf_tokenizer_free(spdf_tokenizer *tok);
-/* 257 + the number of merges. */
+/* 257 + the number of merges (GPT-2's: the number of tokens in vocab.json). */
 SPDF_API spdf_status spdf_tokenizer_vocab_size(const spdf_tokenizer *tok, int32_t *size);
 /* As spdf_byte_encode: writes at most cap ids (out may be NULL) and *count receives how many the
  * whole text takes. */
@@ -295,6 +312,26 @@ SPDF_API spdf_status spdf_tokenizer_encode(const spdf_tokenizer *tok, const char
 /* As spdf_byte_decode, for the tokenizer's ids. */
 SPDF_API spdf_status spdf_tokenizer_decode(const spdf_tokenizer *tok, const int32_t *tokens,
                                            size_t n, char *out, size_t cap, size_t *len);
+
+/* GPT-2's own tokenizer files (docs/token-format.md): vocab.json maps every token, written in
+ * GPT-2's byte-to-unicode alphabet, to its id (the ids must be 0 .. n-1, and every one of the
+ * 256 bytes must be a token); merges.txt lists one merge "left right" a line, best first (a
+ * first line "#version ..." and empty lines are skipped).  The tokenizer has GPT-2's ids, not
+ * the ones above: encoding cuts the text with GPT-2's pre-tokenisation pattern
+ * 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ (Unicode letters and
+ * numbers of the library's Unicode version; bytes that are not UTF-8 count as neither) and
+ * applies the merges by rank, as GPT-2 does; it never produces a special token such as
+ * "<|endoftext|>", whose text is encoded as ordinary text.  Decoding works as for any tokenizer,
+ * and any byte string round-trips.  spdf_tokenizer_save refuses such a tokenizer
+ * (SPDF_EUNSUPPORTED): keep its two files.  A malformed file is SPDF_EFORMAT with "path:line:
+ * what" in spdf_last_error(); a file that cannot be read is SPDF_EIO.  *out is written only on
+ * success. */
+SPDF_API spdf_status spdf_tokenizer_load_gpt2(const char *vocab_path, const char *merges_path,
+                                              spdf_tokenizer **out);
+/* A CRC-32C of everything that decides how the tokenizer encodes and decodes: two tokenizers
+ * with different checksums differ.  For libspdf's own tokenizers it is the CRC-32C their file
+ * ends with, and what spdf_checkpoint_info.tokenizer_checksum reports. */
+SPDF_API spdf_status spdf_tokenizer_checksum(const spdf_tokenizer *tok, uint32_t *checksum);
 
 typedef enum spdf_token_format {
     SPDF_TOKENS_U16 = 0, /* llm.c: 256 x int32 header (magic 20240520, version 1, count), uint16 */
@@ -337,6 +374,16 @@ SPDF_API spdf_status spdf_sampler_next(spdf_sampler *sampler, int32_t *inputs, i
 /* Position in the stream (batches drawn so far); set it to replay or resume. */
 SPDF_API spdf_status spdf_sampler_get_position(const spdf_sampler *sampler, int64_t *position);
 SPDF_API spdf_status spdf_sampler_set_position(spdf_sampler *sampler, int64_t position);
+/* Data parallelism: make the sampler draw only rank's share of every batch, rows
+ * [rank * B / ranks, (rank + 1) * B / ranks), so that `ranks` samplers with the same dataset,
+ * shape, seed and order together draw exactly the batches one unsharded sampler draws.
+ * spdf_sampler_next then fills (B / ranks, T) ids.  B must be a multiple of ranks (SPDF_EINVAL
+ * otherwise); rank 0 of 1 is the default.  The shard is not part of a checkpoint: a resumed
+ * sampler keeps the shard it was given. */
+SPDF_API spdf_status spdf_sampler_set_shard(spdf_sampler *sampler, int32_t rank, int32_t ranks);
+/* Any output may be NULL; rows = B / ranks, the rows spdf_sampler_next fills. */
+SPDF_API spdf_status spdf_sampler_get_shard(const spdf_sampler *sampler, int32_t *rank,
+                                            int32_t *ranks, int32_t *rows);
 
 /* ---- Sparsity: masks and training phases ------------------------------------------------------ */
 
@@ -579,6 +626,27 @@ SPDF_API spdf_status spdf_checkpoint_load(const char *path, spdf_context *ctx, s
                                           spdf_optimizer **opt, spdf_phase **phase,
                                           spdf_sampler *sampler);
 
+/* What spdf_checkpoint_save_ex writes besides the training state. */
+typedef struct spdf_checkpoint_save_config {
+    size_t struct_size;
+    /* The tokenizer of the model's ids, stored in the file (a TOKENIZER section) so that the
+     * checkpoint carries it; NULL (the default) stores none.  Only libspdf's own tokenizers can
+     * be stored (SPDF_EUNSUPPORTED for one read from GPT-2's files), and a tokenizer with more
+     * ids than the model's vocabulary is SPDF_EINVAL.  Read during the call only. */
+    const spdf_tokenizer *tokenizer;
+} spdf_checkpoint_save_config;
+
+SPDF_API spdf_status spdf_checkpoint_save_config_init(spdf_checkpoint_save_config *config);
+/* spdf_checkpoint_save with options; config NULL is spdf_checkpoint_save.  A file with a
+ * tokenizer is refused by libspdf versions before the one that added this call. */
+SPDF_API spdf_status spdf_checkpoint_save_ex(const char *path, const spdf_model *model,
+                                             const spdf_optimizer *opt, const spdf_sampler *sampler,
+                                             const spdf_checkpoint_save_config *config);
+/* The tokenizer stored in a checkpoint, as a new handle: SPDF_OK with *tok = NULL when the file
+ * has none (it was saved without one, or by an older libspdf).  The whole file is validated
+ * first, as by spdf_checkpoint_info_read; a damaged TOKENIZER section is SPDF_EFORMAT. */
+SPDF_API spdf_status spdf_checkpoint_load_tokenizer(const char *path, spdf_tokenizer **tok);
+
 typedef struct spdf_checkpoint_info {
     size_t struct_size;
     uint32_t format_version;
@@ -590,6 +658,11 @@ typedef struct spdf_checkpoint_info {
     int64_t sampler_position;
     int64_t stored_params;    /* weights stored (dense count less the masked ones) */
     int64_t file_size;
+    /* ---- appended with stored tokenizers; written only when struct_size covers them ---- */
+    int32_t has_tokenizer;        /* 1 if the file stores a tokenizer */
+    int32_t tokenizer_vocab_size; /* its ids; 0 without one */
+    uint32_t tokenizer_checksum;  /* its spdf_tokenizer_checksum; 0 without one */
+    int32_t reserved;             /* 0 */
 } spdf_checkpoint_info;
 
 /* Reads and validates a checkpoint's header and sections without building a model. */

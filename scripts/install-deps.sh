@@ -9,6 +9,7 @@ packages=(
     check                                                            # unit tests
     abigail-tools                                                    # ABI baseline and abidiff
     clang libclang-rt-14-dev libomp-14-dev                           # fuzzing (tests/fuzz)
+    python3-pip python3-setuptools python3-wheel                     # pip install of the binding
 )
 
 missing=()

@@ -42,6 +42,14 @@ char *cli_read_file(const char *path, size_t *size);
  * counts; an empty last line after the final newline does not.  Returns an array of *count
  * pointers into text (free the array only), or NULL when out of memory. */
 char **cli_split_lines(char *text, size_t *count);
+/* Checks, before any work, that path can be written: its directory exists and takes new files,
+ * and it is not a directory; with in_place (a file opened where it is, like a log) an existing
+ * file must also be writable.  `what` names the output ("checkpoint").  path NULL is fine.
+ * Prints one error line and returns EXIT_FAILURE_RUNTIME on failure. */
+int cli_check_output(const char *path, const char *what, int in_place);
+/* Replaces path with text through a temporary file beside it, fsync and rename, so that a crash
+ * leaves the old file or the new one.  Prints one error line and returns an exit code. */
+int cli_write_text_atomically(const char *path, const char *text, const char *what);
 
 /* ---- The library ---- */
 
@@ -58,10 +66,42 @@ void cli_print_sparse_plan(FILE *out, const spdf_model *model, int per_layer);
 /* Seconds from an arbitrary fixed point, monotonic. */
 double cli_now(void);
 
-/* ---- Signals: SIGINT and SIGTERM set a flag that training loops poll ---- */
+/* ---- Signals: SIGINT and SIGTERM ask the training loops to save and stop ---- */
 
+/* Installs the handlers.  The first signal is a stop request (cli_interrupted); a second one
+ * within 1.5 s is the same request (`timeout` and process-group kills send two).  A later second
+ * one, or a third, asks to end now: the process exits with 130 at once if a checkpoint of the
+ * current run is on disk (cli_stop_saved) and no save is under way, else the loop ends after
+ * its save as for the first request. */
 void cli_signals_install(void);
 int cli_interrupted(void);
+/* Around a checkpoint save: cli_stop_saving before it, then cli_stop_saved (path now holds the
+ * state after `step`) or cli_stop_save_failed (the file is what it was). */
+void cli_stop_saving(void);
+void cli_stop_saved(const char *path, int64_t step);
+void cli_stop_save_failed(void);
+/* A new run begins (its checkpoint is not on disk yet): "end now" waits for its first save. */
+void cli_stop_forget(void);
+
+/* ---- Model files: libspdf checkpoints and the formats the library imports (src/tools.c) ---- */
+
+typedef enum model_file_format {
+    MODEL_FILE_CHECKPOINT = 0, /* libspdf's own ("SPDFCKPT") */
+    MODEL_FILE_SAFETENSORS = 1,
+    MODEL_FILE_LLMC = 2,
+    MODEL_FILE_UNKNOWN = 3
+} model_file_format;
+
+/* "checkpoint", "safetensors", "llmc", NULL-ended: the model_file_format order. */
+extern const char *const cli_model_file_format_names[];
+/* The format of a model file, told by its first bytes (the magics of a checkpoint and of llm.c,
+ * a safetensors header length followed by '{'); MODEL_FILE_UNKNOWN for anything else.  Prints
+ * one error line and returns EXIT_BAD_INPUT when the file cannot be read. */
+int cli_model_file_format(const char *path, model_file_format *format);
+/* A dense model from a safetensors or llm.c file; heads 0: the file's.  Prints one error line
+ * and returns an exit code on failure. */
+int cli_import_model(spdf_context *ctx, const char *path, model_file_format format, int32_t heads,
+                     spdf_model **model);
 
 /* ---- Subcommands: each parses its own arguments (argv[0] is the subcommand name) ---- */
 
@@ -73,6 +113,8 @@ int command_eval(int argc, char **argv);
 int command_score(int argc, char **argv);
 int command_flops(int argc, char **argv);
 int command_info(int argc, char **argv);
+int command_export(int argc, char **argv);
+int command_import(int argc, char **argv);
 int command_demo(int argc, char **argv);
 
 #endif /* SPDF_CLI_H */

@@ -1,14 +1,18 @@
 /* Helpers shared by the subcommands: one-line error messages, whole-file reading, the context,
- * a monotonic clock and the interrupt flag set by SIGINT and SIGTERM. */
+ * output paths checked before the work, a monotonic clock and the stop requests of SIGINT and
+ * SIGTERM. */
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *current_command = "spdf";
 
@@ -126,6 +130,92 @@ char **cli_split_lines(char *text, size_t *count)
     return lines;
 }
 
+/* The directory part of path ("." when there is none), malloc'd. */
+static char *directory_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const size_t length = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(length + 1);
+    if (!dir) return NULL;
+    memcpy(dir, slash ? path : ".", length);
+    dir[length] = '\0';
+    return dir;
+}
+
+/* Creates and removes a file in dir: the one sure test of permissions, read-only mounts and
+ * quotas on inodes.  Returns 0, or the errno of the failure. */
+static int probe_directory(const char *dir)
+{
+    char *probe = malloc(strlen(dir) + 64);
+    if (!probe) return ENOMEM;
+    int err = EEXIST;
+    for (int attempt = 0; attempt < 8 && err == EEXIST; attempt++) {
+        sprintf(probe, "%s/.spdf-write-test.%ld.%d", dir, (long)getpid(), attempt);
+        const int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        err = fd < 0 ? errno : 0;
+        if (fd >= 0) {
+            close(fd);
+            unlink(probe);
+        }
+    }
+    free(probe);
+    return err;
+}
+
+int cli_check_output(const char *path, const char *what, int in_place)
+{
+    if (!path) return EXIT_OK;
+    struct stat st;
+    const int exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
+        cli_error("cannot write the %s '%s': it is a directory", what, path);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    if (exists && in_place && access(path, W_OK) != 0) {
+        cli_error("cannot write the %s '%s': %s", what, path, strerror(errno));
+        return EXIT_FAILURE_RUNTIME;
+    }
+    char *dir = directory_of(path);
+    if (!dir) {
+        cli_error("out of memory");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    int err = stat(dir, &st) != 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+    if (err == ENOENT)
+        cli_error("cannot write the %s '%s': the directory '%s' does not exist", what, path, dir);
+    else if (err)
+        cli_error("cannot write the %s '%s': '%s': %s", what, path, dir, strerror(err));
+    else if ((err = probe_directory(dir)) != 0)
+        cli_error("cannot write the %s '%s': cannot create files in '%s': %s", what, path, dir, strerror(err));
+    free(dir);
+    return err ? EXIT_FAILURE_RUNTIME : EXIT_OK;
+}
+
+int cli_write_text_atomically(const char *path, const char *text, const char *what)
+{
+    char *tmp = malloc(strlen(path) + 32);
+    if (!tmp) {
+        cli_error("out of memory");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
+    int err = 0;
+    FILE *file = fopen(tmp, "w");
+    if (!file) {
+        err = errno;
+    } else {
+        if (fputs(text, file) < 0 || fflush(file) != 0 || fsync(fileno(file)) != 0) err = errno;
+        if (fclose(file) != 0 && !err) err = errno;
+    }
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
+        cli_error("cannot write the %s '%s': %s", what, path, strerror(err));
+        unlink(tmp);
+    }
+    free(tmp);
+    return err ? EXIT_FAILURE_RUNTIME : EXIT_OK;
+}
+
 int cli_context_create(const char *backend, int32_t threads, spdf_context **ctx)
 {
     spdf_context_config config;
@@ -150,30 +240,102 @@ double cli_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static volatile sig_atomic_t interrupted_flag = 0;
+/* ---- Stopping.  A first SIGINT or SIGTERM is a request to stop: the loop finishes its step,
+ * saves and exits with 130.  `timeout` and process-group kills deliver the same request twice
+ * within a millisecond, so a second signal soon after the first is the same request.  Only a
+ * clearly separate one (a second after STOP_SAME_REQUEST_MS, or a third) means "end now", and
+ * that exits at once only while a checkpoint of the current run is on disk and no save is under
+ * way, so that the message can name the step the file holds; otherwise the loop ends after the
+ * save as for the first request. ---- */
+
+enum { STOP_SAME_REQUEST_MS = 1500 };
+
+/* What is on disk: nothing of this run yet, a save under way, or a checkpoint described by
+ * end_now_messages[state - STOP_SAVED].  Two buffers, written alternately, so that a handler
+ * printing one is never looking at the one being written. */
+enum { STOP_NOTHING_SAVED = 0, STOP_SAVING = 1, STOP_SAVED = 2 };
+
+static atomic_int stop_requests;      /* signals received */
+static atomic_llong first_request_ms; /* monotonic time of the first one; 0 until it is known */
+static atomic_int saved_state = STOP_NOTHING_SAVED;
+static char end_now_messages[2][1200];
+static size_t end_now_lengths[2];
+static int next_message;
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void on_signal(int signal_number)
 {
     (void)signal_number;
-    interrupted_flag = 1;
+    const int saved_errno = errno;
+    const int earlier = atomic_fetch_add(&stop_requests, 1);
+    if (earlier == 0) {
+        const long long now = monotonic_ms();
+        atomic_store(&first_request_ms, now > 0 ? now : 1);
+    } else {
+        const long long first = atomic_load(&first_request_ms);
+        const int separate = earlier >= 2 || (first > 0 && monotonic_ms() - first >= STOP_SAME_REQUEST_MS);
+        const int state = atomic_load(&saved_state);
+        if (separate && state >= STOP_SAVED) {
+            const int m = state - STOP_SAVED;
+            const ssize_t written = write(STDERR_FILENO, end_now_messages[m], end_now_lengths[m]);
+            (void)written;
+            _exit(EXIT_INTERRUPTED);
+        }
+    }
+    errno = saved_errno;
 }
 
-/* The first signal asks the training loop to save and stop; SA_RESETHAND makes a second one
- * terminate the process at once, for a user who does not want to wait for the save. */
 void cli_signals_install(void)
 {
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = on_signal;
     sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESETHAND;
+    sigaddset(&action.sa_mask, SIGINT);
+    sigaddset(&action.sa_mask, SIGTERM);
+    action.sa_flags = SA_RESTART; /* a save or a read in progress goes on */
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
 }
 
 int cli_interrupted(void)
 {
-    return interrupted_flag != 0;
+    return atomic_load(&stop_requests) != 0;
+}
+
+void cli_stop_saving(void)
+{
+    if (atomic_load(&saved_state) >= STOP_SAVED) atomic_store(&saved_state, STOP_SAVING);
+}
+
+void cli_stop_save_failed(void)
+{
+    /* the file on disk is the one before (saves are atomic), or none: say so again */
+    if (atomic_load(&saved_state) == STOP_SAVING) atomic_store(&saved_state, STOP_SAVED + (1 - next_message));
+}
+
+void cli_stop_saved(const char *path, int64_t step)
+{
+    char *message = end_now_messages[next_message];
+    const size_t size = sizeof end_now_messages[0];
+    const int n = snprintf(message, size, "%s: stopped at once (a second stop request); '%s' holds step %lld, "
+                           "the last one saved\n", current_command, path, (long long)step);
+    if (n <= 0) return;
+    end_now_lengths[next_message] = (size_t)n < size ? (size_t)n : size - 1;
+    message[end_now_lengths[next_message] - 1] = '\n';
+    atomic_store(&saved_state, STOP_SAVED + next_message);
+    next_message = 1 - next_message;
+}
+
+void cli_stop_forget(void)
+{
+    atomic_store(&saved_state, STOP_NOTHING_SAVED);
 }
 
 const char *const cli_plan_mode_names[] = {"estimate", "measure", NULL};

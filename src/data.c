@@ -4,6 +4,7 @@
 
 #include "cli.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,23 +64,86 @@ int tokenizer_open(const char *path, spdf_tokenizer **tok)
     return EXIT_OK;
 }
 
-int tokenizer_open_for(const spdf_model *model, const char *path, spdf_tokenizer **tok)
+/* 1 if the file starts with a libspdf checkpoint's magic (docs/checkpoint-format.md). */
+static int starts_like_checkpoint(const char *path)
 {
-    const int code = tokenizer_open(path, tok);
-    if (code != EXIT_OK || !*tok) return code;
+    FILE *file = fopen(path, "rb");
+    if (!file) return 0;
+    char magic[8];
+    const size_t got = fread(magic, 1, sizeof magic, file);
+    fclose(file);
+    return got == sizeof magic && memcmp(magic, "SPDFCKPT", sizeof magic) == 0;
+}
+
+static void describe_tokenizer(const spdf_tokenizer *tok, char *out, size_t size)
+{
+    int32_t vocab = 0;
+    uint32_t checksum = 0;
+    spdf_tokenizer_vocab_size(tok, &vocab);
+    spdf_tokenizer_checksum(tok, &checksum);
+    snprintf(out, size, "%d ids, checksum %08x", (int)vocab, (unsigned)checksum);
+}
+
+int tokenizer_open_stored(const char *model_path, const char *path, spdf_tokenizer **tok)
+{
+    *tok = NULL;
+    spdf_tokenizer *stored = NULL, *given = NULL;
+    if (model_path && starts_like_checkpoint(model_path)) {
+        const spdf_status status = spdf_checkpoint_load_tokenizer(model_path, &stored);
+        if (status != SPDF_OK)
+            return cli_library_error(status, cli_input_exit_code(status), "cannot read the tokenizer of '%s'",
+                                     model_path);
+    }
+    const int code = tokenizer_open(path, &given);
+    if (code != EXIT_OK || !stored || !given) {
+        *tok = stored ? stored : given;
+        if (code != EXIT_OK) spdf_tokenizer_free(stored);
+        return code;
+    }
+    uint32_t stored_sum = 0, given_sum = 0;
+    spdf_tokenizer_checksum(stored, &stored_sum);
+    spdf_tokenizer_checksum(given, &given_sum);
+    if (stored_sum != given_sum) {
+        char stored_text[64], given_text[64];
+        describe_tokenizer(stored, stored_text, sizeof stored_text);
+        describe_tokenizer(given, given_text, sizeof given_text);
+        cli_error("the tokenizer '%s' (%s) is not the one stored in '%s' (%s): leave out --tokenizer to use "
+                  "the stored one", path, given_text, model_path, stored_text);
+        spdf_tokenizer_free(stored);
+        spdf_tokenizer_free(given);
+        return EXIT_BAD_INPUT;
+    }
+    spdf_tokenizer_free(given);
+    *tok = stored;
+    return EXIT_OK;
+}
+
+int corpus_is_token_file(const char *path) { return starts_like_token_file(path); }
+
+int tokenizer_open_for(const char *model_path, const spdf_model *model, const char *path, int encodes_text,
+                       spdf_tokenizer **tok)
+{
+    const int code = tokenizer_open_stored(model_path, path, tok);
+    if (code != EXIT_OK) return code;
     spdf_model_config mc;
     spdf_model_config_init(&mc);
     spdf_model_get_config(model, &mc);
-    int32_t vocab = 0;
-    spdf_tokenizer_vocab_size(*tok, &vocab);
-    if (vocab > mc.vocab_size) {
-        cli_error("the tokenizer '%s' has %d ids, more than the model's vocabulary of %d", path,
-                  (int)vocab, (int)mc.vocab_size);
-        spdf_tokenizer_free(*tok);
-        *tok = NULL;
+    int32_t vocab = SPDF_BYTE_VOCAB_SIZE;
+    if (*tok) spdf_tokenizer_vocab_size(*tok, &vocab);
+    if (*tok && vocab > mc.vocab_size) {
+        cli_error("the tokenizer '%s' has %d ids, more than the model's vocabulary of %d", path, (int)vocab,
+                  (int)mc.vocab_size);
+    } else if (!*tok && encodes_text && mc.vocab_size > SPDF_BYTE_VOCAB_SIZE) {
+        cli_error("the model in '%s' has a vocabulary of %d ids but no tokenizer is stored in it: pass the "
+                  "--tokenizer it was trained with (one token per byte needs %d)", model_path, (int)mc.vocab_size,
+                  SPDF_BYTE_VOCAB_SIZE);
         return EXIT_BAD_INPUT;
+    } else {
+        return EXIT_OK;
     }
-    return EXIT_OK;
+    spdf_tokenizer_free(*tok);
+    *tok = NULL;
+    return EXIT_BAD_INPUT;
 }
 
 static int load_text(const char *path, const spdf_tokenizer *tok, spdf_dataset **out)
@@ -141,10 +205,10 @@ static void append_ids(int32_t *seq, size_t *n, size_t cap, const int32_t *ids, 
 }
 
 /* Writes one example into row (tokens T+1, weights T) and its span (positions through the last
- * weighted one); returns 0 if nothing is left to learn, 1 if it fits, 2 if it was truncated,
- * -1 when out of memory. */
-static int build_example(const char *prompt, const char *target, int32_t T,
-                         const spdf_tokenizer *tok, int32_t *tokens, float *weights, int32_t *span)
+ * weighted one), and the context its whole sequence needs into *needed; returns 0 if nothing is
+ * left to learn, 1 if it fits, 2 if it was truncated, -1 when out of memory. */
+static int build_example(const char *prompt, const char *target, int32_t T, const spdf_tokenizer *tok,
+                         int32_t *tokens, float *weights, int32_t *span, int64_t *needed)
 {
     size_t prompt_count = 0, target_count = 0;
     int32_t *prompt_ids = text_encode(tok, prompt, strlen(prompt), &prompt_count);
@@ -162,6 +226,7 @@ static int build_example(const char *prompt, const char *target, int32_t T,
     const size_t target_start = n; /* index of the first token that carries loss */
     append_ids(tokens, &n, cap, target_ids, target_count);
     const size_t full_length = prompt_count + 1 + target_count + 1;
+    *needed = (int64_t)full_length - 1;
     free(prompt_ids);
     free(target_ids);
     if (n < cap) tokens[n++] = SPDF_TOKEN_EOT;
@@ -171,6 +236,22 @@ static int build_example(const char *prompt, const char *target, int32_t T,
     *span = (int32_t)(end - 1);
     if (target_start >= end) return 0;
     return full_length > cap ? 2 : 1;
+}
+
+static int by_length(const void *a, const void *b)
+{
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The contexts that would hold all pairs, and 99 % of them, whole (sorts needed). */
+static void set_fitting_contexts(finetune_data *d, int64_t *needed, int64_t pairs)
+{
+    if (pairs == 0) return;
+    qsort(needed, (size_t)pairs, sizeof *needed, by_length);
+    const int64_t p99 = (pairs * 99 + 99) / 100 - 1; /* ceil(0.99 n) - 1 */
+    d->fit_all = needed[pairs - 1] < INT32_MAX ? (int32_t)needed[pairs - 1] : INT32_MAX;
+    d->fit_p99 = needed[p99] < INT32_MAX ? (int32_t)needed[p99] : INT32_MAX;
 }
 
 int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t context,
@@ -201,13 +282,21 @@ int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t conte
         return EXIT_FAILURE_RUNTIME;
     }
     out->pairs = pairs;
+    int64_t *needed = malloc((size_t)(pairs ? pairs : 1) * sizeof *needed);
+    if (!needed) {
+        finetune_data_free(out);
+        cli_error("out of memory for %lld fine-tuning examples", (long long)pairs);
+        return EXIT_FAILURE_RUNTIME;
+    }
     for (int64_t p = 0; p < pairs; p++) {
         const char *prompt = NULL, *target = NULL;
         spdf_task_data_pair(task, p, &prompt, &target);
         int32_t *tokens = out->tokens + (size_t)out->count * row;
         float *weights = out->weights + (size_t)out->count * (size_t)context;
-        const int kind = build_example(prompt, target, context, tok, tokens, weights, &out->spans[out->count]);
+        const int kind = build_example(prompt, target, context, tok, tokens, weights, &out->spans[out->count],
+                                       &needed[p]);
         if (kind < 0) {
+            free(needed);
             finetune_data_free(out);
             cli_error("out of memory for fine-tuning examples");
             return EXIT_FAILURE_RUNTIME;
@@ -219,6 +308,8 @@ int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t conte
         if (kind == 2) out->truncated++;
         out->count++;
     }
+    set_fitting_contexts(out, needed, pairs);
+    free(needed);
     if (out->count == 0) {
         finetune_data_free(out);
         cli_error("no fine-tuning example fits a context of %d tokens", (int)context);
@@ -375,11 +466,33 @@ spdf_status finetune_data_loss(spdf_model *model, const finetune_data *d, int32_
 
 const char *const task_format_names[] = {"e2e", "webnlg", "dart", "jsonl", NULL};
 
+/* For a task file that failed to load: the --format its first character suggests, when that is
+ * not the one given (DART's test set, for one, is WebNLG-style XML), else "". */
+static const char *format_hint(const char *path, int32_t format)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file) return "";
+    int c = fgetc(file);
+    if (c == 0xEF && fgetc(file) == 0xBB && fgetc(file) == 0xBF) c = fgetc(file); /* a UTF-8 BOM */
+    while (c == ' ' || c == '\t' || c == '\r' || c == '\n') c = fgetc(file);
+    fclose(file);
+    if (c == '<' && format != 1) return " (the file is XML: WebNLG's files and DART's test XML take --format webnlg)";
+    if (c == '[' && format != 2) return " (the file is a JSON list: DART's JSON takes --format dart)";
+    if (c == '{' && format != 3) return " (the file looks like JSON Lines: --format jsonl)";
+    return "";
+}
+
 int task_load(const char *path, int32_t format, spdf_task_data **task)
 {
     static const spdf_task_format formats[] = {SPDF_TASK_E2E_CSV, SPDF_TASK_WEBNLG_XML, SPDF_TASK_DART_JSON,
                                                SPDF_TASK_JSONL};
     const spdf_status status = spdf_task_data_load(path, formats[format], task);
+    if (status == SPDF_EFORMAT && *format_hint(path, format)) {
+        char detail[1024];
+        snprintf(detail, sizeof detail, "%s", spdf_last_error());
+        cli_error("cannot load '%s': %s%s", path, detail, format_hint(path, format));
+        return EXIT_BAD_INPUT;
+    }
     if (status != SPDF_OK) return cli_library_error(status, cli_input_exit_code(status), "cannot load '%s'", path);
     int64_t items = 0;
     spdf_task_data_count(*task, &items);

@@ -15,12 +15,21 @@ int32_t *text_encode(const spdf_tokenizer *tok, const char *text, size_t len, si
 char *text_decode(const spdf_tokenizer *tok, const int32_t *ids, size_t n, size_t *len);
 /* Loads a tokenizer file (path NULL: *tok = NULL, bytes).  Prints one line on failure. */
 int tokenizer_open(const char *path, spdf_tokenizer **tok);
-/* The same, and checks that the model's vocabulary holds the tokenizer's ids. */
-int tokenizer_open_for(const spdf_model *model, const char *path, spdf_tokenizer **tok);
+/* The tokenizer of the model in model_path: the one its checkpoint stores, else the file `path`
+ * (--tokenizer; NULL: none, *tok = NULL).  A path whose tokenizer differs from the stored one is
+ * an error naming both.  Prints one line and returns an exit code on failure. */
+int tokenizer_open_stored(const char *model_path, const char *path, spdf_tokenizer **tok);
+/* The same for a loaded model: its vocabulary must hold the tokenizer's ids, and when the command
+ * encodes text (encodes_text), a model of more than 257 ids needs a tokenizer. */
+int tokenizer_open_for(const char *model_path, const spdf_model *model, const char *path,
+                       int encodes_text, spdf_tokenizer **tok);
+/* 1 if the file starts like a token file of either format (docs/token-format.md). */
+int corpus_is_token_file(const char *path);
 /* The --tokenizer option of every command that reads or writes text. */
 #define TOKENIZER_OPTION(field)                                                                   \
     OPT_STRING("tokenizer", &(field), "FILE",                                                     \
-               "BPE tokenizer file (spdf tokenize --bpe-vocab); default: one token per byte")
+               "BPE tokenizer file (spdf tokenize --bpe-vocab); default: the one a checkpoint "   \
+               "stores, if any, else one token per byte")
 
 typedef struct corpus {
     spdf_dataset *train;
@@ -49,6 +58,8 @@ typedef struct finetune_data {
     int64_t truncated;  /* examples longer than T + 1 tokens, cut to fit */
     int64_t dropped;    /* examples whose prompt alone fills the context (nothing to learn) */
     int64_t pairs;      /* (prompt, target) pairs read */
+    int32_t fit_all;    /* the context that would hold every pair whole (its longest sequence - 1) */
+    int32_t fit_p99;    /* ... and 99 % of them */
 } finetune_data;
 
 /* One example per training pair of the task (or per pair of its first `items` items when

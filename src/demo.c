@@ -24,13 +24,14 @@ static const char *const size_names[] = {"tiny", "small", "base", NULL};
 
 /* The presets.  small (the default) was sized by measurement: wide enough (192) that the block
  * linear layers dominate a step, so that sparse pre-training shows its speed-up, and short
- * enough to finish in under 10 minutes on two cores (docs/cli.md); tiny is the CI smoke run;
+ * enough to finish in under 10 minutes on two cores (docs/cli.md); tiny is the CI smoke run, with
+ * just enough fine-tuning (30 steps of 4 left every output empty) for sentences that score;
  * base trains a narrower model three to four times longer. */
 static const demo_config presets[] = {
     {.size_name = "tiny", .layers = 2, .heads = 2, .width = 64, .positions = 128, .vocab = 512,
      .pretrain_context = 64, .pretrain_batch = 8, .pretrain_steps = 60, .pretrain_warmup = 10, .eval_every = 20,
-     .pretrain_lr = 3e-3f, .finetune_context = 128, .finetune_batch = 4, .finetune_steps = 30,
-     .finetune_warmup = 5, .finetune_lr = 2e-3f, .eval_items = 6, .max_new = 48},
+     .pretrain_lr = 3e-3f, .finetune_context = 128, .finetune_batch = 8, .finetune_steps = 300,
+     .finetune_warmup = 5, .finetune_lr = 3e-3f, .eval_items = 6, .max_new = 48},
     {.size_name = "small", .layers = 4, .heads = 4, .width = 192, .positions = 128, .vocab = 1024,
      .pretrain_context = 128, .pretrain_batch = 16, .pretrain_steps = 400, .pretrain_warmup = 40, .eval_every = 100,
      .pretrain_lr = 3e-3f, .finetune_context = 128, .finetune_batch = 16, .finetune_steps = 600,
@@ -170,6 +171,7 @@ static int pretrain_variant(demo_state *d, const char *label, float sparsity, co
     ps.eval_batches = 4;
     ps.out_path = path;
     s->ctx = d->ctx;
+    s->tokenizer = d->tok; /* every checkpoint of the demo carries it */
     int code = pretrain_create(s, &ps);
     spdf_sampler *sampler = NULL;
     if (code == EXIT_OK) {
@@ -209,6 +211,7 @@ static int finetune_variant(demo_state *d, session *s, int keep_sparse, const ch
     finetune_settings_init(&fs, &run, c->seed, label, d->progress);
     fs.keep_sparse = keep_sparse;
     fs.out_path = path;
+    s->tokenizer = d->tok;
     int code = finetune_prepare(s, &fs);
     if (code == EXIT_OK) code = finetune_run(s, &d->train, &fs, &d->log, r);
     if (code != EXIT_OK) return code;
@@ -515,7 +518,7 @@ int command_demo(int argc, char **argv)
         .option_count = COUNT_OF(options),
         .epilog = "Presets (layers x width, BPE ids; pre-training steps x batch x context; fine-tuning steps x batch x\n"
                   "context, in tokens; evaluation MRs):\n"
-                  "  tiny   2 x 64,   512;   60 x 8 x 64;     30 x 4 x 128;     6 MRs  (seconds)\n"
+                  "  tiny   2 x 64,   512;   60 x 8 x 64;    300 x 8 x 128;     6 MRs  (seconds)\n"
                   "  small  4 x 192, 1024;  400 x 16 x 128;  600 x 16 x 128; 100 MRs  (the default; under 10 minutes)\n"
                   "  base   4 x 128, 1024; 2000 x 16 x 128; 2000 x 16 x 128; 200 MRs  (about 21 minutes)",
     };

@@ -243,7 +243,7 @@ int command_generate(int argc, char **argv)
     session s = {0};
     spdf_tokenizer *tok = NULL;
     int code = open_model(backend, threads, model_path, &s);
-    if (code == EXIT_OK) code = tokenizer_open_for(s.model, tokenizer_path, &tok);
+    if (code == EXIT_OK) code = tokenizer_open_for(model_path, s.model, tokenizer_path, 1, &tok);
     char *full_prompt = NULL, *text = NULL;
     size_t length = 0;
     if (code == EXIT_OK) {
@@ -422,10 +422,12 @@ int command_eval(int argc, char **argv)
         cli_error("give exactly one of --text and --task (see 'spdf eval --help')");
         return EXIT_USAGE;
     }
+    if (cli_check_output(f.output, "hypotheses", 1) != EXIT_OK) return EXIT_FAILURE_RUNTIME; /* before decoding */
     session s = {0};
     spdf_tokenizer *tok = NULL;
     int code = open_model(f.backend, f.threads, f.model, &s);
-    if (code == EXIT_OK) code = tokenizer_open_for(s.model, f.tokenizer, &tok);
+    if (code == EXIT_OK)
+        code = tokenizer_open_for(f.model, s.model, f.tokenizer, !f.text || !corpus_is_token_file(f.text), &tok);
     if (code == EXIT_OK) code = f.text ? eval_text(&f, &s, tok) : eval_task(&f, &s, tok);
     spdf_tokenizer_free(tok);
     session_free(&s);

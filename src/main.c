@@ -1,5 +1,6 @@
 /* The spdf command: dispatch to the subcommands, the overall --help and --version. */
 #include "cli.h"
+#include "options.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,11 @@ static const subcommand subcommands[] = {
     {"finetune", command_finetune, 1, "fine-tune a pre-trained checkpoint on a task, dense (SPDF) or sparse"},
     {"generate", command_generate, 1, "continue a prompt with a trained model"},
     {"eval", command_eval, 1, "loss and perplexity on text, or BLEU and NIST on a task"},
-    {"score", command_score, 0, "BLEU and NIST of system outputs against references (E2E or plain text)"},
+    {"score", command_score, 0, "BLEU and NIST of system outputs against references (task files or plain text)"},
     {"flops", command_flops, 0, "training FLOPs, dense against sparse, as the SPDF paper counts them"},
     {"info", command_info, 0, "what a checkpoint holds"},
+    {"export", command_export, 0, "write a checkpoint's model as Hugging Face safetensors"},
+    {"import", command_import, 0, "a checkpoint from Hugging Face safetensors or an llm.c file"},
     {"demo", command_demo, 1, "the SPDF experiment in miniature: Tiny Shakespeare, then E2E"},
 };
 
@@ -92,6 +95,16 @@ int main(int argc, char **argv)
         if (subcommands[i].computes) prefer_short_spinning(argv);
         return subcommands[i].run(argc - 1, argv + 1);
     }
-    cli_error("unknown command '%s' (see 'spdf --help')", name);
+    const char *meant = NULL;
+    int best = strlen(name) >= 5 ? 3 : 2;
+    for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
+        const int distance = options_edit_distance(name, strlen(name), subcommands[i].name);
+        if (distance < best) {
+            best = distance;
+            meant = subcommands[i].name;
+        }
+    }
+    if (meant) cli_error("unknown command '%s'; did you mean '%s'? (see 'spdf --help')", name, meant);
+    else cli_error("unknown command '%s' (see 'spdf --help')", name);
     return EXIT_USAGE;
 }

@@ -179,6 +179,62 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
+int options_edit_distance(const char *a, size_t a_length, const char *b)
+{
+    enum { LONGEST = 64 };
+    const size_t b_length = strlen(b);
+    if (a_length > LONGEST || b_length > LONGEST) return LONGEST;
+    /* Three rows of the optimal string alignment table: insertions, deletions, substitutions
+     * and swaps of neighbours ("stpes" is one swap from "steps"). */
+    int rows[3][LONGEST + 1];
+    int *before = rows[0], *previous = rows[1], *current = rows[2];
+    for (size_t j = 0; j <= b_length; j++) previous[j] = (int)j;
+    for (size_t i = 1; i <= a_length; i++) {
+        current[0] = (int)i;
+        for (size_t j = 1; j <= b_length; j++) {
+            const int cost = a[i - 1] != b[j - 1];
+            int best = previous[j - 1] + cost;
+            if (previous[j] + 1 < best) best = previous[j] + 1;
+            if (current[j - 1] + 1 < best) best = current[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && before[j - 2] + 1 < best)
+                best = before[j - 2] + 1;
+            current[j] = best;
+        }
+        int *spare = before;
+        before = previous;
+        previous = current;
+        current = spare;
+    }
+    return previous[b_length];
+}
+
+/* The option closest to a misspelled name, if one is close enough to be what was meant: at most
+ * one edit for short names, two from 5 characters, three from 9.  NULL otherwise. */
+static const char *closest_option(const command_spec *command, const char *name, size_t length)
+{
+    const int allowed = length >= 9 ? 3 : length >= 5 ? 2 : 1;
+    const char *best = NULL;
+    int best_distance = allowed + 1;
+    for (int i = 0; i < command->option_count; i++) {
+        const int distance = options_edit_distance(name, length, command->options[i].name);
+        if (distance < best_distance) {
+            best = command->options[i].name;
+            best_distance = distance;
+        }
+    }
+    return best;
+}
+
+/* "unknown option '-x'" or "'--x'", with the option meant when one is close. */
+static int unknown_option(const command_spec *command, const char *dashes, const char *name, size_t length)
+{
+    char shown[128];
+    snprintf(shown, sizeof shown, "%.*s", (int)(length < 100 ? length : 100), name);
+    const char *meant = closest_option(command, name, length);
+    if (meant) return usage_error(command, "unknown option '%s%s'; did you mean --%s?", dashes, shown, meant);
+    return usage_error(command, "unknown option '%s%s'", dashes, shown);
+}
+
 /* One "--name[=value]" argument at argv[*index]; advances *index past a separate value. */
 static int parse_option(command_spec *command, int argc, char **argv, int *index)
 {
@@ -186,11 +242,7 @@ static int parse_option(command_spec *command, int argc, char **argv, int *index
     const char *equals = strchr(arg, '=');
     const size_t length = equals ? (size_t)(equals - arg) : strlen(arg);
     option_spec *option = find_option(command, arg, length);
-    if (!option) {
-        char name[128];
-        snprintf(name, sizeof name, "%.*s", (int)(length < 100 ? length : 100), arg);
-        return usage_error(command, "unknown option '--%s'", name);
-    }
+    if (!option) return unknown_option(command, "--", arg, length);
     if (option->seen && option->type != OPTION_STRING_LIST)
         return usage_error(command, "--%s given twice", option->name);
     option->seen = 1;
@@ -219,7 +271,7 @@ int options_parse(command_spec *command, int argc, char **argv, const char **pos
         } else if (!only_positional && arg[0] == '-' && arg[1] == '-' && arg[2]) {
             if (parse_option(command, argc, argv, &i) != PARSE_OK) return PARSE_ERROR;
         } else if (!only_positional && arg[0] == '-' && arg[1]) {
-            return usage_error(command, "unknown option '%s'", arg);
+            return unknown_option(command, "-", arg + 1, strcspn(arg + 1, "="));
         } else {
             if (count >= command->max_positional)
                 return usage_error(command, "unexpected argument '%s'", arg);

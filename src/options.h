@@ -3,6 +3,7 @@
 #ifndef SPDF_CLI_OPTIONS_H
 #define SPDF_CLI_OPTIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum option_type {
@@ -56,6 +57,10 @@ void options_print_help(const command_spec *command);
 /* The spec of an option by name, to ask whether it was given (->seen); NULL if unknown. */
 const option_spec *options_find(const command_spec *command, const char *name);
 int options_given(const command_spec *command, const char *name);
+
+/* Edits (insert, delete, replace, swap two neighbours) between the first a_length characters of
+ * a and b, for "did you mean"; names longer than 64 characters count as far from everything. */
+int options_edit_distance(const char *a, size_t a_length, const char *b);
 
 /* Designated-initialiser shorthands for the option tables. */
 #define OPT_FLAG(n, ptr, h) \

@@ -24,6 +24,8 @@ void progress_start(progress *p, progress_mode mode, const char *label, int64_t 
     p->total_steps = total_steps;
     p->tokens_per_step = tokens_per_step;
     p->start = cli_now();
+    p->last_print = p->start;
+    p->line_seconds = PROGRESS_LINE_SECONDS;
     p->next_decile = 1;
 }
 
@@ -70,8 +72,10 @@ void progress_update(progress *p, int64_t step, float loss, float lr)
         return;
     }
     const int64_t span = p->total_steps - p->first_step;
-    if (span <= 0 || (step - p->first_step) * 10 < (int64_t)p->next_decile * span) return;
-    while ((step - p->first_step) * 10 >= (int64_t)p->next_decile * span) p->next_decile++;
+    const int new_decile = span > 0 && (step - p->first_step) * 10 >= (int64_t)p->next_decile * span;
+    if (!new_decile && now - p->last_print < p->line_seconds && step < p->total_steps) return;
+    while (span > 0 && (step - p->first_step) * 10 >= (int64_t)p->next_decile * span) p->next_decile++;
+    p->last_print = now;
     print_status(p, step, loss, lr, now);
     fputc('\n', stderr);
     fflush(stderr);
@@ -137,6 +141,8 @@ int metrics_open(metrics_log *log, const char *path, int append)
         cli_error("cannot write the log '%s': %s", path, strerror(errno));
         return EXIT_FAILURE_RUNTIME;
     }
+    /* whole records reach the file one by one: a process killed at any moment leaves no half line */
+    setvbuf(log->file, NULL, _IOLBF, 0);
     return EXIT_OK;
 }
 

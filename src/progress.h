@@ -11,7 +11,8 @@
 typedef enum progress_mode {
     PROGRESS_OFF = 0,
     PROGRESS_TTY = 1,  /* one line rewritten in place with "\r" */
-    PROGRESS_LINES = 2 /* a new line at every 10 % of the run, for logs */
+    PROGRESS_LINES = 2 /* a new line at every 10 % of the run and at least every line_seconds,
+                          for logs, pipes and CI */
 } progress_mode;
 
 typedef struct progress {
@@ -22,9 +23,13 @@ typedef struct progress {
     int64_t tokens_per_step; /* batch x context */
     int64_t tokens;          /* set by progress_tokens: tokens processed since the start */
     double start, last_print;
+    double line_seconds;     /* PROGRESS_LINES: longest wait between two lines (0: every step) */
     int next_decile;
     int line_open;           /* a TTY line is on screen without its newline */
 } progress;
+
+/* Default of line_seconds: a line every half minute is enough for a log, and little to read. */
+#define PROGRESS_LINE_SECONDS 30.0
 
 /* PROGRESS_TTY when stderr is a terminal, else `otherwise`. */
 progress_mode progress_default_mode(progress_mode otherwise);

@@ -1,10 +1,12 @@
 /* Small tools: `spdf tokenize` (text to a token file, bytes or BPE), `spdf flops` (the paper's FLOP
- * accounting, dense against sparse) and `spdf info` (what a checkpoint holds). */
+ * accounting, dense against sparse), `spdf info` (what a checkpoint holds), and `spdf export` /
+ * `spdf import` (checkpoints to and from Hugging Face safetensors and llm.c files). */
 #include "cli.h"
 #include "data.h"
 #include "json_writer.h"
 #include "options.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,6 +234,9 @@ int command_info(int argc, char **argv)
         json_bool(&w, "has_optimizer", info.has_optimizer);
         json_bool(&w, "has_sampler", info.has_sampler);
         json_int(&w, "sampler_position", info.sampler_position);
+        json_bool(&w, "has_tokenizer", info.has_tokenizer);
+        json_int(&w, "tokenizer_vocab", info.tokenizer_vocab_size);
+        json_int(&w, "tokenizer_checksum", info.tokenizer_checksum);
         json_int(&w, "file_size", info.file_size);
         json_end(&w);
         return EXIT_OK;
@@ -245,5 +250,184 @@ int command_info(int argc, char **argv)
     else printf("optimizer   none\n");
     if (info.has_sampler) printf("sampler     position %lld\n", (long long)info.sampler_position);
     else printf("sampler     none\n");
+    if (info.has_tokenizer)
+        printf("tokenizer   BPE, %d ids, checksum %08x\n", (int)info.tokenizer_vocab_size, (unsigned)info.tokenizer_checksum);
+    else printf("tokenizer   none (one token per byte unless --tokenizer is given)\n");
     return plan ? print_checkpoint_plan(path, backend) : EXIT_OK;
+}
+
+/* ---- model files ---- */
+
+const char *const cli_model_file_format_names[] = {"checkpoint", "safetensors", "llmc", NULL};
+
+#define LLMC_MAGIC 20240326u /* the first little-endian int32 of an llm.c checkpoint */
+
+static uint64_t little_endian(const unsigned char *bytes, int count)
+{
+    uint64_t value = 0;
+    for (int i = count - 1; i >= 0; i--) value = value << 8 | bytes[i];
+    return value;
+}
+
+int cli_model_file_format(const char *path, model_file_format *format)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file) {
+        cli_error("cannot read '%s': %s", path, strerror(errno));
+        return EXIT_BAD_INPUT;
+    }
+    unsigned char start[9];
+    const size_t got = fread(start, 1, sizeof start, file);
+    const int read_error = ferror(file) ? errno : 0;
+    const off_t size = fseeko(file, 0, SEEK_END) == 0 ? ftello(file) : -1;
+    fclose(file);
+    if (read_error) {
+        cli_error("cannot read '%s': %s", path, strerror(read_error));
+        return EXIT_BAD_INPUT;
+    }
+    *format = MODEL_FILE_UNKNOWN;
+    if (got >= 8 && memcmp(start, "SPDFCKPT", 8) == 0) *format = MODEL_FILE_CHECKPOINT;
+    else if (got >= 4 && little_endian(start, 4) == LLMC_MAGIC) *format = MODEL_FILE_LLMC;
+    else if (got == 9 && start[8] == '{' && size > 8 && little_endian(start, 8) <= (uint64_t)size - 8)
+        *format = MODEL_FILE_SAFETENSORS;
+    return EXIT_OK;
+}
+
+int cli_import_model(spdf_context *ctx, const char *path, model_file_format format, int32_t heads,
+                     spdf_model **model)
+{
+    spdf_status status;
+    if (format == MODEL_FILE_SAFETENSORS) {
+        spdf_import_config config;
+        spdf_import_config_init(&config);
+        config.num_heads = heads;
+        status = spdf_model_import_safetensors(ctx, path, &config, model);
+    } else if (format == MODEL_FILE_LLMC) {
+        status = spdf_model_import_llmc(ctx, path, model);
+    } else {
+        cli_error("internal error: '%s' is not a format to import", path);
+        return EXIT_FAILURE_RUNTIME;
+    }
+    if (status == SPDF_EINVAL && format == MODEL_FILE_SAFETENSORS && heads == 0) {
+        cli_error("cannot import '%s': it has no \"n_head\" metadata; give the attention heads with "
+                  "'spdf import --heads H'", path);
+        return EXIT_USAGE;
+    }
+    if (status != SPDF_OK)
+        return cli_library_error(status, status == SPDF_EINVAL ? EXIT_USAGE : cli_input_exit_code(status),
+                                 "cannot import '%s'", path);
+    return EXIT_OK;
+}
+
+/* ---- export ---- */
+
+int command_export(int argc, char **argv)
+{
+    command_spec command = {
+        .name = "export",
+        .usage = "CKPT OUTPUT.safetensors",
+        .summary = "Write a checkpoint's model as Hugging Face GPT-2 weights in a safetensors file\n"
+                   "(spdf_model_export_safetensors), which transformers' GPT2LMHeadModel loads with a config.json\n"
+                   "of the same shape and `spdf import` reads back.  A sparse model is written as its dense view:\n"
+                   "zeros at the masked weights; the mask, the optimizer and the sampler are not written.",
+        .positional_names = "CKPT OUTPUT",
+        .min_positional = 2,
+        .max_positional = 2,
+    };
+    const char *paths[2];
+    const int parsed = options_parse(&command, argc, argv, paths, NULL);
+    if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    spdf_checkpoint_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    spdf_status status = spdf_checkpoint_info_read(paths[0], &info);
+    if (status != SPDF_OK)
+        return cli_library_error(status, cli_input_exit_code(status), "cannot read '%s'", paths[0]);
+    spdf_context *ctx = NULL;
+    int code = cli_context_create(NULL, 1, &ctx);
+    if (code != EXIT_OK) return code;
+    spdf_model *model = NULL;
+    status = spdf_checkpoint_load(paths[0], ctx, &model, NULL, NULL, NULL);
+    if (status != SPDF_OK) code = cli_library_error(status, cli_input_exit_code(status), "cannot load '%s'", paths[0]);
+    if (code == EXIT_OK) {
+        status = spdf_model_export_safetensors(model, paths[1]);
+        if (status != SPDF_OK) code = cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot write '%s'", paths[1]);
+    }
+    if (code == EXIT_OK) {
+        const spdf_model_config *m = &info.model;
+        printf("%s: %d layers, %d heads, width %d, %d positions, vocabulary %d -> %s\n", paths[0],
+               (int)m->num_layers, (int)m->num_heads, (int)m->channels, (int)m->max_seq_len, (int)m->vocab_size,
+               paths[1]);
+        if (info.phase == SPDF_PHASE_SPARSE) {
+            int64_t dense = 0;
+            spdf_model_num_params(model, &dense);
+            printf("sparse model written as its dense view: %lld of %lld weights are masked zeros (the mask is "
+                   "not kept)\n", (long long)(dense - info.stored_params), (long long)dense);
+        }
+    }
+    spdf_model_free(model);
+    spdf_context_free(ctx);
+    return code;
+}
+
+/* ---- import ---- */
+
+int command_import(int argc, char **argv)
+{
+    static const char *const formats[] = {"auto", "safetensors", "llmc", NULL};
+    int32_t format = 0, heads = 0;
+    option_spec options[] = {
+        OPT_CHOICE("format", &format, NULL, formats, "format of INPUT (auto: told by its first bytes)"),
+        OPT_INT("heads", &heads, "H", 0, 65536,
+                "attention heads, for a safetensors file without n_head metadata (0: the file's)"),
+    };
+    command_spec command = {
+        .name = "import",
+        .usage = "INPUT OUTPUT.ckpt [--format auto|safetensors|llmc] [--heads H]",
+        .summary = "Write a libspdf checkpoint (a dense model, no optimizer) from Hugging Face GPT-2 weights in a\n"
+                   "safetensors file or from an llm.c GPT-2 checkpoint.  `spdf finetune --init` also takes\n"
+                   "those files directly.",
+        .options = options,
+        .option_count = COUNT_OF(options),
+        .positional_names = "INPUT OUTPUT",
+        .min_positional = 2,
+        .max_positional = 2,
+    };
+    const char *paths[2];
+    const int parsed = options_parse(&command, argc, argv, paths, NULL);
+    if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    model_file_format kind = format == 1 ? MODEL_FILE_SAFETENSORS : MODEL_FILE_LLMC;
+    if (format == 0) {
+        const int code = cli_model_file_format(paths[0], &kind);
+        if (code != EXIT_OK) return code;
+        if (kind == MODEL_FILE_CHECKPOINT) {
+            cli_error("'%s' is already a libspdf checkpoint", paths[0]);
+            return EXIT_USAGE;
+        }
+        if (kind == MODEL_FILE_UNKNOWN) {
+            cli_error("'%s' is neither a safetensors file nor an llm.c checkpoint (give --format to read it as "
+                      "one)", paths[0]);
+            return EXIT_BAD_INPUT;
+        }
+    }
+    spdf_context *ctx = NULL;
+    int code = cli_context_create(NULL, 1, &ctx);
+    if (code != EXIT_OK) return code;
+    spdf_model *model = NULL;
+    code = cli_import_model(ctx, paths[0], kind, heads, &model);
+    if (code == EXIT_OK) {
+        const spdf_status status = spdf_checkpoint_save(paths[1], model, NULL, NULL);
+        if (status != SPDF_OK) code = cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot write '%s'", paths[1]);
+    }
+    if (code == EXIT_OK) {
+        spdf_model_config m;
+        spdf_model_config_init(&m);
+        spdf_model_get_config(model, &m);
+        printf("%s (%s): %d layers, %d heads, width %d, %d positions, vocabulary %d -> %s\n", paths[0],
+               cli_model_file_format_names[kind], (int)m.num_layers, (int)m.num_heads, (int)m.channels,
+               (int)m.max_seq_len, (int)m.vocab_size, paths[1]);
+    }
+    spdf_model_free(model);
+    spdf_context_free(ctx);
+    return code;
 }

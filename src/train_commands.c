@@ -3,11 +3,15 @@
 #include "cli.h"
 #include "data.h"
 #include "options.h"
+#include "run_settings.h"
 #include "training_loop.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const mask_names[] = {"random", "magnitude", "erk", NULL};
 static const char *const batching_names[] = {"grouped", "random", NULL};
@@ -17,10 +21,139 @@ static const char *const batching_names[] = {"grouped", "random", NULL};
 typedef struct pretrain_flags {
     const char *data, *out, *resume, *log, *backend, *tokenizer;
     int32_t layers, heads, width, context, max_seq_len, vocab, batch, steps, warmup;
-    float lr, min_lr_ratio, weight_decay, grad_clip, sparsity, val_fraction;
+    float lr, min_lr_ratio, weight_decay, grad_clip, sparsity, val_fraction, progress_every;
     int64_t seed;
     int32_t mask, plan, threads, eval_every, eval_batches, save_every, stop_at;
 } pretrain_flags;
+
+/* ---- --resume: the run's settings come from its checkpoint and CKPT.run.toml beside it (the
+ * settings the checkpoint does not hold: batch shape, seed, sparsity, validation), written
+ * atomically when a run starts ---- */
+
+static const char *const run_setting_names[] = {
+    "layers", "heads", "width", "vocab", "max-seq-len", "context", "batch", "seed", "steps", "lr",
+    "warmup", "min-lr-ratio", "weight-decay", "grad-clip", "sparsity", "mask", "sparse-plan",
+    "val-fraction", "eval-every", "eval-batches", "save-every", NULL};
+static const char *const run_settings_that_may_change[] = {"save-every", NULL};
+
+static void run_values_for(run_values *v, const command_spec *command)
+{
+    run_values_init(v, command, run_setting_names, run_settings_that_may_change);
+}
+
+static void values_from_model(run_values *v, const spdf_model_config *mc)
+{
+    run_values_set_int(v, "layers", mc->num_layers);
+    run_values_set_int(v, "heads", mc->num_heads);
+    run_values_set_int(v, "width", mc->channels);
+    run_values_set_int(v, "vocab", mc->vocab_size);
+    run_values_set_int(v, "max-seq-len", mc->max_seq_len);
+    run_values_set_int(v, "seed", (int64_t)mc->seed);
+}
+
+static void values_from_optimizer(run_values *v, const spdf_optimizer_config *oc)
+{
+    run_values_set_int(v, "steps", oc->total_steps);
+    run_values_set_float(v, "lr", oc->learning_rate);
+    run_values_set_int(v, "warmup", oc->warmup_steps);
+    run_values_set_float(v, "min-lr-ratio", oc->min_lr_ratio);
+    run_values_set_float(v, "weight-decay", oc->weight_decay);
+    run_values_set_float(v, "grad-clip", oc->grad_clip);
+}
+
+static int stale_settings(const char *checkpoint, const char *what)
+{
+    cli_error("'%s.run.toml' does not belong to the checkpoint '%s' (%s); remove it to resume with the "
+              "options given", checkpoint, checkpoint, what);
+    return EXIT_BAD_INPUT;
+}
+
+static int refuse_conflicts(const char *list, const char *checkpoint)
+{
+    cli_error("--resume: options that differ from the run in '%s': %s; leave them out to continue the run "
+              "as it was, or start a new one", checkpoint, list);
+    return EXIT_USAGE;
+}
+
+/* Before loading: the settings file and the checkpoint's header replace the options not given;
+ * a given option that differs is refused.  *file keeps the file's values for resume_optimizer. */
+static int resume_settings(const pretrain_flags *f, const command_spec *command,
+                           const spdf_checkpoint_info *info, run_values *file, int *found)
+{
+    run_values header;
+    run_values_for(&header, command);
+    values_from_model(&header, &info->model);
+    run_values_for(file, command);
+    char *path = run_settings_path(f->resume);
+    int code = path ? run_settings_read(file, path, found) : EXIT_FAILURE_RUNTIME;
+    free(path);
+    if (code != EXIT_OK) return code;
+    char what[256] = "", list[1024] = "";
+    const struct run_value *sparsity = &file->items[0];
+    while (strcmp(sparsity->option->name, "sparsity") != 0) sparsity++;
+    if (*found && sparsity->known && (sparsity->value.f32 > 0) != (info->phase == SPDF_PHASE_SPARSE))
+        snprintf(what, sizeof what, "sparsity %g, the checkpoint %s", (double)sparsity->value.f32,
+                 cli_phase_name(info->phase));
+    if (what[0] || (*found && run_values_differ(file, &header, what, sizeof what)))
+        return stale_settings(f->resume, what);
+    run_values run = *file;
+    run_values_merge(&run, &header);
+    int conflicts = run_values_apply(&run, list, sizeof list);
+    if (!*found && options_given(command, "sparsity") && (f->sparsity > 0) != (info->phase == SPDF_PHASE_SPARSE)) {
+        const size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s--sparsity %g (the run: %s)", used ? ", " : "",
+                 (double)f->sparsity, cli_phase_name(info->phase));
+        conflicts++;
+    }
+    return conflicts ? refuse_conflicts(list, f->resume) : EXIT_OK;
+}
+
+/* After loading: the optimizer's settings (schedule, learning rate, ...), checked the same way. */
+static int resume_optimizer(const pretrain_flags *f, const command_spec *command, const spdf_optimizer *opt,
+                            const run_values *file, int found)
+{
+    spdf_optimizer_config oc;
+    spdf_optimizer_config_init(&oc);
+    spdf_optimizer_get_config(opt, &oc);
+    run_values saved;
+    run_values_for(&saved, command);
+    values_from_optimizer(&saved, &oc);
+    char what[256], list[1024] = "";
+    if (found && run_values_differ(file, &saved, what, sizeof what)) return stale_settings(f->resume, what);
+    if (run_values_apply(&saved, list, sizeof list)) return refuse_conflicts(list, f->resume);
+    if (!found)
+        fprintf(stderr, "%s: warning: no run settings file '%s.run.toml' beside the checkpoint: --context, "
+                "--batch, --seed, --val-fraction and --eval-every are the options given or their defaults\n",
+                cli_command(), f->resume);
+    return EXIT_OK;
+}
+
+/* Records the run's settings beside its checkpoint.  A resumed run without a settings file
+ * cannot write a true one (its sparsity is not known): it removes another run's file instead. */
+static int record_settings(const pretrain_flags *f, const command_spec *command, int resumed_without)
+{
+    char *path = run_settings_path(f->out);
+    if (!path) {
+        cli_error("out of memory");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    int code = EXIT_OK;
+    if (resumed_without) {
+        if (unlink(path) != 0 && errno != ENOENT) {
+            cli_error("cannot remove '%s': %s", path, strerror(errno));
+            code = EXIT_FAILURE_RUNTIME;
+        }
+    } else {
+        run_values v;
+        run_values_for(&v, command);
+        run_values_from_options(&v);
+        char header[1200];
+        snprintf(header, sizeof header, "spdf pretrain: the settings of the run in '%s'; --resume reads them", f->out);
+        code = run_settings_write(&v, path, header);
+    }
+    free(path);
+    return code;
+}
 
 static void print_pretrain_summary(const session *s, const pretrain_settings *ps, const train_result *r,
                                    const char *out)
@@ -58,7 +191,7 @@ static void pretrain_settings_from(const pretrain_flags *f, pretrain_settings *p
     const run_schedule run = {.steps = f->steps, .batch = f->batch, .context = f->context,
                               .warmup = f->warmup, .lr = f->lr};
     pretrain_settings_init(ps, &model, &run, (uint64_t)f->seed, "pretrain",
-                           progress_default_mode(PROGRESS_OFF));
+                           progress_default_mode(PROGRESS_LINES));
     ps->optim.min_lr_ratio = f->min_lr_ratio;
     ps->optim.weight_decay = f->weight_decay;
     ps->optim.grad_clip = f->grad_clip;
@@ -70,89 +203,170 @@ static void pretrain_settings_from(const pretrain_flags *f, pretrain_settings *p
     ps->save_every = f->save_every;
     ps->stop_at = f->stop_at;
     ps->out_path = f->out;
+    ps->progress_seconds = f->progress_every;
 }
 
-static int run_pretrain(const pretrain_flags *f, const command_spec *command)
+/* Every output is checked before the work, so that a bad path costs nothing. */
+static int check_training_outputs(const char *out, const char *log)
 {
-    pretrain_settings ps;
-    pretrain_settings_from(f, &ps);
-    if (!f->resume && ps.model.max_seq_len < ps.context) {
-        cli_error("--context %d is longer than --max-seq-len %d", (int)ps.context, (int)ps.model.max_seq_len);
+    int code = cli_check_output(out, "checkpoint", 0);
+    if (code == EXIT_OK) code = cli_check_output(log, "log", 1);
+    return code;
+}
+
+/* The checkpoint's header, which --resume needs before anything is loaded. */
+static int read_resume_header(const char *path, spdf_checkpoint_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->struct_size = sizeof *info;
+    const spdf_status status = spdf_checkpoint_info_read(path, info);
+    if (status != SPDF_OK)
+        return cli_library_error(status, cli_input_exit_code(status), "cannot resume from '%s'", path);
+    if (!info->has_optimizer || !info->has_sampler) {
+        cli_error("cannot resume from '%s': it holds no %s state (not written by spdf pretrain?)", path,
+                  info->has_optimizer ? "sampler" : "optimizer");
+        return EXIT_BAD_INPUT;
+    }
+    return EXIT_OK;
+}
+
+/* A resumed run with nothing left to do says so (exit 0) instead of training zero steps. */
+static int resume_has_work(const pretrain_flags *f, int64_t step)
+{
+    if (step >= f->steps) {
+        printf("pretrain: the run in '%s' already finished at step %lld; nothing to do\n", f->resume,
+               (long long)step);
+        return 0;
+    }
+    if (f->stop_at > 0 && step >= f->stop_at) {
+        printf("pretrain: the run in '%s' is at step %lld, already past --stop-at %d; nothing to do\n",
+               f->resume, (long long)step, (int)f->stop_at);
+        return 0;
+    }
+    return 1;
+}
+
+static void report_pretrain_end(int code, const pretrain_flags *f, const session *s, const pretrain_settings *ps,
+                                const train_result *r)
+{
+    if (code == EXIT_OK) {
+        if (ps->stop_at > 0 && r->steps_done < ps->steps)
+            printf("stopped at step %lld as asked (--stop-at); continue with --resume %s\n",
+                   (long long)r->steps_done, f->out);
+        print_pretrain_summary(s, ps, r, f->out);
+    } else if (code == EXIT_INTERRUPTED && r->steps_done == r->first_step) {
+        cli_error("interrupted before the first step; saved the state at step %lld to %s (continue with "
+                  "--resume %s)", (long long)r->steps_done, f->out, f->out);
+    } else if (code == EXIT_INTERRUPTED) {
+        cli_error("interrupted at step %lld; saved %s (continue with --resume %s)", (long long)r->steps_done,
+                  f->out, f->out);
+    }
+}
+
+/* Loads the data and builds (or loads) the model and the sampler; *finished when a resumed run
+ * has nothing left to do. */
+static int pretrain_setup(pretrain_flags *f, const command_spec *command, corpus *data, session *s,
+                          spdf_sampler **sampler, int *finished, int *found)
+{
+    spdf_checkpoint_info info;
+    run_values file;
+    int code = f->resume ? read_resume_header(f->resume, &info) : EXIT_OK;
+    if (code == EXIT_OK && f->resume) code = resume_settings(f, command, &info, &file, found);
+    if (code != EXIT_OK) return code;
+    if (!f->resume && (f->max_seq_len > 0 ? f->max_seq_len : f->context) < f->context) {
+        cli_error("--context %d is longer than --max-seq-len %d", (int)f->context, (int)f->max_seq_len);
         return EXIT_USAGE;
     }
+    /* the run's tokenizer is saved with its checkpoints (s->tokenizer, freed by run_pretrain) */
+    code = f->resume ? tokenizer_open_stored(f->resume, f->tokenizer, &s->tokenizer)
+                     : tokenizer_open(f->tokenizer, &s->tokenizer);
+    if (code != EXIT_OK) return code;
+    spdf_tokenizer *tok = s->tokenizer;
+    int32_t tokenizer_vocab = 0;
+    if (tok) spdf_tokenizer_vocab_size(tok, &tokenizer_vocab);
+    if (tok && !f->resume && !options_given(command, "vocab")) f->vocab = tokenizer_vocab;
+    if (tok && !f->resume && f->vocab < tokenizer_vocab) {
+        cli_error("--vocab %d cannot hold the %d ids of the tokenizer '%s'", (int)f->vocab, (int)tokenizer_vocab,
+                  f->tokenizer);
+        return EXIT_USAGE;
+    }
+    code = corpus_load(f->data, f->val_fraction, tok, data);
+    if (code != EXIT_OK) return code;
+    if (data->train_tokens <= f->context) {
+        cli_error("'%s' holds %lld training tokens, fewer than --context %d + 1", f->data,
+                  (long long)data->train_tokens, (int)f->context);
+        return EXIT_BAD_INPUT;
+    }
+    code = cli_context_create(f->backend, f->threads, &s->ctx);
+    if (code != EXIT_OK) return code;
+    const spdf_status status = spdf_sampler_create(data->train, f->batch, f->context, (uint64_t)f->seed,
+                                                   SPDF_SAMPLE_RANDOM, sampler);
+    if (status != SPDF_OK)
+        return cli_library_error(status, EXIT_USAGE, "cannot sample (%d, %d) batches", (int)f->batch, (int)f->context);
+    if (f->resume) {
+        code = pretrain_resume(s, f->resume, *sampler);
+        if (code == EXIT_OK) code = resume_optimizer(f, command, s->opt, &file, *found);
+        if (code == EXIT_OK) *finished = !resume_has_work(f, info.step);
+    } else {
+        pretrain_settings ps;
+        pretrain_settings_from(f, &ps);
+        code = pretrain_create(s, &ps);
+    }
+    if (code == EXIT_OK && !*finished) code = session_release_sparse_memory(s); /* it never densifies */
+    return code;
+}
 
-    spdf_tokenizer *tok = NULL;
-    int code = tokenizer_open(f->tokenizer, &tok);
+static int run_pretrain(pretrain_flags *f, const command_spec *command)
+{
+    int code = check_training_outputs(f->out, f->log);
     if (code != EXIT_OK) return code;
-    if (tok && !options_given(command, "vocab")) spdf_tokenizer_vocab_size(tok, &ps.model.vocab_size);
     corpus data;
-    code = corpus_load(f->data, f->val_fraction, tok, &data);
-    spdf_tokenizer_free(tok);
-    if (code != EXIT_OK) return code;
+    memset(&data, 0, sizeof data);
     session s = {0};
     spdf_sampler *sampler = NULL;
     metrics_log log = {0};
     train_result r;
     memset(&r, 0, sizeof r);
-    if (data.train_tokens <= ps.context) {
-        cli_error("'%s' holds %lld training tokens, fewer than --context %d + 1", f->data,
-                  (long long)data.train_tokens, (int)ps.context);
-        code = EXIT_BAD_INPUT;
-        goto done;
-    }
-    code = cli_context_create(f->backend, f->threads, &s.ctx);
-    if (code != EXIT_OK) goto done;
-    spdf_status status = spdf_sampler_create(data.train, ps.batch, ps.context, ps.seed, SPDF_SAMPLE_RANDOM, &sampler);
-    if (status != SPDF_OK) {
-        code = cli_library_error(status, EXIT_USAGE, "cannot sample (%d, %d) batches", (int)ps.batch, (int)ps.context);
-        goto done;
-    }
-    code = f->resume ? pretrain_resume(&s, f->resume, sampler) : pretrain_create(&s, &ps);
-    if (code == EXIT_OK) code = session_release_sparse_memory(&s); /* it never densifies */
-    if (code != EXIT_OK) goto done;
-    if (f->resume) {
-        spdf_optimizer_config oc;
-        spdf_optimizer_config_init(&oc);
-        spdf_optimizer_get_config(s.opt, &oc);
-        if (!options_given(command, "steps")) ps.steps = oc.total_steps;
-        spdf_model_config mc;
-        spdf_model_config_init(&mc);
-        spdf_model_get_config(s.model, &mc);
-        if (mc.max_seq_len < ps.context) {
-            cli_error("--context %d is longer than the model's %d positions", (int)ps.context, (int)mc.max_seq_len);
-            code = EXIT_USAGE;
-            goto done;
-        }
-    }
-    int32_t vocab = 0;
+    int finished = 0, settings_found = 0;
+    code = pretrain_setup(f, command, &data, &s, &sampler, &finished, &settings_found);
+    if (code != EXIT_OK || finished) goto done;
     spdf_model_config mc;
     spdf_model_config_init(&mc);
     spdf_model_get_config(s.model, &mc);
-    vocab = mc.vocab_size;
-    if (data.vocab_bound > vocab) {
+    if (mc.max_seq_len < f->context) {
+        cli_error("--context %d is longer than the model's %d positions", (int)f->context, (int)mc.max_seq_len);
+        code = EXIT_USAGE;
+        goto done;
+    }
+    if (data.vocab_bound > mc.vocab_size) {
         cli_error("'%s' holds token id %d, outside the model's vocabulary of %d (--vocab)", f->data,
-                  (int)data.vocab_bound - 1, (int)vocab);
+                  (int)data.vocab_bound - 1, (int)mc.vocab_size);
         code = EXIT_BAD_INPUT;
         goto done;
     }
-    code = metrics_open(&log, f->log, f->resume != NULL);
-    if (code != EXIT_OK) goto done;
-    cli_signals_install();
-    code = pretrain_run(&s, sampler, &data, &ps, &log, &r);
-    if (code == EXIT_OK) {
-        if (ps.stop_at > 0 && r.steps_done < ps.steps)
-            printf("stopped at step %lld as asked (--stop-at); continue with --resume %s\n",
-                   (long long)r.steps_done, f->out);
-        print_pretrain_summary(&s, &ps, &r, f->out);
-    } else if (code == EXIT_INTERRUPTED) {
-        cli_error("interrupted at step %lld; saved %s (continue with --resume %s)", (long long)r.steps_done,
-                  f->out, f->out);
+    int32_t tokenizer_vocab = 0;
+    if (s.tokenizer) spdf_tokenizer_vocab_size(s.tokenizer, &tokenizer_vocab);
+    if (tokenizer_vocab > mc.vocab_size) { /* a --tokenizer for a resumed run that stores none */
+        cli_error("the tokenizer '%s' has %d ids, more than the model's vocabulary of %d", f->tokenizer,
+                  (int)tokenizer_vocab, (int)mc.vocab_size);
+        code = EXIT_BAD_INPUT;
+        goto done;
     }
+    f->vocab = mc.vocab_size; /* what the settings file records */
+    f->max_seq_len = mc.max_seq_len;
+    pretrain_settings ps;
+    pretrain_settings_from(f, &ps);
+    code = record_settings(f, command, f->resume && !settings_found);
+    if (code == EXIT_OK) code = metrics_open(&log, f->log, f->resume != NULL);
+    if (code != EXIT_OK) goto done;
+    code = pretrain_run(&s, sampler, &data, &ps, &log, &r);
+    report_pretrain_end(code, f, &s, &ps, &r);
 done:
     metrics_close(&log);
     train_result_free(&r);
     spdf_sampler_free(sampler);
     session_free(&s);
+    spdf_tokenizer_free(s.tokenizer);
     spdf_context_free(s.ctx);
     corpus_free(&data);
     return code;
@@ -160,11 +374,12 @@ done:
 
 int command_pretrain(int argc, char **argv)
 {
+    cli_signals_install(); /* a stop request from now on is kept until the loop can save */
     pretrain_flags f = {
         .layers = 4, .heads = 4, .width = 128, .context = 128, .vocab = SPDF_BYTE_VOCAB_SIZE,
         .batch = 16, .steps = 1000, .warmup = 100, .lr = 1e-3f, .min_lr_ratio = 0.1f,
         .weight_decay = 0.1f, .grad_clip = 1.0f, .seed = 1337, .mask = SPDF_MASK_RANDOM,
-        .eval_every = 100, .eval_batches = 8, .val_fraction = 0.1f,
+        .eval_every = 100, .eval_batches = 8, .val_fraction = 0.1f, .progress_every = PROGRESS_LINE_SECONDS,
     };
     option_spec options[] = {
         OPT_REQUIRED_STRING("data", &f.data, "FILE", "training data: a token file, or text (encoded with --tokenizer)"),
@@ -195,6 +410,8 @@ int command_pretrain(int argc, char **argv)
         OPT_INT("save-every", &f.save_every, "N", 0, 1000000000, "also save the checkpoint every N steps (0: never)"),
         OPT_INT("stop-at", &f.stop_at, "N", 0, 1000000000, "save and stop after step N (exit 0); --resume continues"),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics (appended to when resuming)"),
+        OPT_FLOAT("progress-every", &f.progress_every, "S", 0, 1e9,
+                  "stderr not a terminal: a progress line every tenth of the run and at least every S s (0: every step)"),
         COMPUTE_OPTIONS(f.threads, f.backend),
     };
     command_spec command = {
@@ -204,9 +421,11 @@ int command_pretrain(int argc, char **argv)
                    "sparsity mask on the four linear weights of every block (SPDF's sparse pre-training).",
         .options = options,
         .option_count = COUNT_OF(options),
-        .epilog = "When resuming, the model and optimizer come from the checkpoint; pass the --data, --batch,\n"
-                  "--context and --seed of the original run and the run continues bit for bit.\n"
-                  "Ctrl-C (SIGINT) or SIGTERM saves the checkpoint and exits with status 130.",
+        .epilog = "--resume continues bit for bit: the model, the optimizer and the run's settings come from the\n"
+                  "checkpoint and CKPT.run.toml beside it; pass the same --data.  Options that differ from the\n"
+                  "run's are refused (--save-every, --stop-at, --log, --progress-every and the compute options may change).\n"
+                  "Ctrl-C (SIGINT) or SIGTERM finishes the step, saves the checkpoint and exits with status 130;\n"
+                  "the duplicate signals of `timeout` or a process-group kill count once.",
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
@@ -220,14 +439,84 @@ typedef struct finetune_flags {
     int32_t format, dense, sparse, reset_moments, batching;
     int32_t steps, batch, context, warmup, threads;
     int64_t seed, items;
-    float lr, min_lr_ratio, weight_decay, grad_clip;
+    float lr, min_lr_ratio, weight_decay, grad_clip, progress_every;
+    int32_t allow_truncation;
 } finetune_flags;
+
+/* Past these shares of the pairs, the context is too short for the task: dropped pairs teach
+ * nothing, truncated ones never show the model where a reference ends. */
+#define DROPPED_LIMIT 0.05
+#define TRUNCATED_LIMIT 0.20
+
+/* Warns about pairs that do not fit the context, with the context that would fit them, and
+ * refuses (exit 2) past the limits unless --allow-truncation. */
+static int check_fit(const finetune_data *d, const finetune_flags *f, int32_t context, int32_t positions)
+{
+    if (d->truncated == 0 && d->dropped == 0) return EXIT_OK;
+    const double pairs = (double)d->pairs;
+    const int refuse = !f->allow_truncation && ((double)d->dropped > DROPPED_LIMIT * pairs ||
+                                                (double)d->truncated > TRUNCATED_LIMIT * pairs);
+    char advice[256];
+    if (d->fit_p99 <= positions)
+        snprintf(advice, sizeof advice, "--context %d fits 99 %% of them, %d all (the model has %d positions)",
+                 (int)d->fit_p99, (int)d->fit_all, (int)positions);
+    else
+        snprintf(advice, sizeof advice, "a context of %d fits 99 %% of them, %d all, but the model has %d "
+                 "positions (pre-train with --max-seq-len %d)", (int)d->fit_p99, (int)d->fit_all,
+                 (int)positions, (int)d->fit_p99);
+    if (refuse) {
+        cli_error("at --context %d, %lld of %lld pairs would be truncated (%.0f %%) and %lld dropped (%.0f %%), "
+                  "past the limits of %.0f %% truncated and %.0f %% dropped: %s; --allow-truncation trains anyway",
+                  (int)context,
+                  (long long)d->truncated, (long long)d->pairs, 100.0 * (double)d->truncated / pairs,
+                  (long long)d->dropped, 100.0 * (double)d->dropped / pairs, 100 * TRUNCATED_LIMIT,
+                  100 * DROPPED_LIMIT, advice);
+        return EXIT_USAGE;
+    }
+    fprintf(stderr, "%s: warning: at --context %d, %lld of %lld pairs are truncated and %lld dropped; %s\n",
+            cli_command(), (int)context, (long long)d->truncated, (long long)d->pairs, (long long)d->dropped,
+            advice);
+    return EXIT_OK;
+}
+
+static void report_finetune_end(int code, const finetune_flags *f, const train_result *r)
+{
+    if (code == EXIT_OK)
+        printf("finetune: %lld steps, last loss %.4f, mean of the last tenth %.4f, %.1f s\nsaved %s\n",
+               (long long)r->steps_done, (double)r->last_loss, r->tail_loss, r->seconds, f->out);
+    else if (code == EXIT_INTERRUPTED && r->steps_done == r->first_step)
+        cli_error("interrupted before the first step: nothing was trained, and %s was not written", f->out);
+    else if (code == EXIT_INTERRUPTED)
+        cli_error("interrupted at step %lld; saved the model so far to %s", (long long)r->steps_done, f->out);
+}
+
+/* The --init model: a libspdf checkpoint (model, optimizer, phase), or a dense model imported from a
+ * safetensors or llm.c file, told by the file's first bytes; finetune_prepare gives an imported
+ * model its optimizer. */
+static int load_init(spdf_context *ctx, const char *path, session *s)
+{
+    model_file_format format = MODEL_FILE_UNKNOWN;
+    int code = cli_model_file_format(path, &format);
+    if (code != EXIT_OK) return code;
+    if (format == MODEL_FILE_CHECKPOINT) return session_load(ctx, path, 1, s);
+    if (format == MODEL_FILE_UNKNOWN) {
+        cli_error("'%s' is neither a libspdf checkpoint nor a safetensors or llm.c file", path);
+        return EXIT_BAD_INPUT;
+    }
+    code = cli_import_model(ctx, path, format, 0, &s->model);
+    if (code != EXIT_OK) return code;
+    const spdf_status status = spdf_phase_create(s->model, NULL, SPDF_PHASE_DENSE, NULL, &s->phase);
+    if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot set the model's phase");
+    printf("imported the %s weights of '%s' as a dense model\n", cli_model_file_format_names[format], path);
+    return EXIT_OK;
+}
 
 static int run_finetune(const finetune_flags *f, const command_spec *command)
 {
     const run_schedule run = {.steps = f->steps, .batch = f->batch, .warmup = f->warmup, .lr = f->lr};
     finetune_settings fs;
-    finetune_settings_init(&fs, &run, (uint64_t)f->seed, "finetune", progress_default_mode(PROGRESS_OFF));
+    finetune_settings_init(&fs, &run, (uint64_t)f->seed, "finetune", progress_default_mode(PROGRESS_LINES));
+    fs.progress_seconds = f->progress_every;
     fs.optim.min_lr_ratio = f->min_lr_ratio;
     fs.optim.weight_decay = f->weight_decay;
     fs.optim.grad_clip = f->grad_clip;
@@ -238,7 +527,8 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     (void)command;
 
     spdf_task_data *task = NULL;
-    int code = task_load(f->task, f->format, &task);
+    int code = check_training_outputs(f->out, f->log);
+    if (code == EXIT_OK) code = task_load(f->task, f->format, &task);
     if (code != EXIT_OK) return code;
     session s = {0};
     spdf_tokenizer *tok = NULL;
@@ -248,7 +538,7 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     train_result r;
     memset(&r, 0, sizeof r);
     code = cli_context_create(f->backend, f->threads, &s.ctx);
-    if (code == EXIT_OK) code = session_load(s.ctx, f->init, 1, &s);
+    if (code == EXIT_OK) code = load_init(s.ctx, f->init, &s);
     if (code != EXIT_OK) goto done;
     spdf_model_config mc;
     spdf_model_config_init(&mc);
@@ -264,8 +554,9 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
         code = EXIT_USAGE;
         goto done;
     }
-    code = tokenizer_open_for(s.model, f->tokenizer, &tok);
+    code = tokenizer_open_for(f->init, s.model, f->tokenizer, 1, &tok);
     if (code != EXIT_OK) goto done;
+    s.tokenizer = tok; /* the fine-tuned checkpoint stores it too */
     spdf_phase_kind before = SPDF_PHASE_DENSE;
     spdf_phase_get_kind(s.phase, &before);
     if (before == SPDF_PHASE_DENSE && f->sparse) {
@@ -274,6 +565,7 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
         goto done;
     }
     code = finetune_data_build(task, f->items, fs.context, tok, &data);
+    if (code == EXIT_OK) code = check_fit(&data, f, fs.context, mc.max_seq_len);
     if (code != EXIT_OK) goto done;
     printf("fine-tuning on %lld examples from %lld pairs of '%s': %lld truncated to %d tokens, %lld dropped\n",
            (long long)data.count, (long long)data.pairs, f->task, (long long)data.truncated, (int)fs.context + 1,
@@ -288,14 +580,8 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     fflush(stdout);
     code = metrics_open(&log, f->log, 0);
     if (code != EXIT_OK) goto done;
-    cli_signals_install();
     code = finetune_run(&s, &data, &fs, &log, &r);
-    if (code == EXIT_OK) {
-        printf("finetune: %lld steps, last loss %.4f, mean of the last tenth %.4f, %.1f s\nsaved %s\n",
-               (long long)r.steps_done, (double)r.last_loss, r.tail_loss, r.seconds, f->out);
-    } else if (code == EXIT_INTERRUPTED) {
-        cli_error("interrupted at step %lld; saved the model so far to %s", (long long)r.steps_done, f->out);
-    }
+    report_finetune_end(code, f, &r);
 done:
     metrics_close(&log);
     train_result_free(&r);
@@ -309,12 +595,14 @@ done:
 
 int command_finetune(int argc, char **argv)
 {
+    cli_signals_install(); /* a stop request from now on is kept until the loop can save */
     finetune_flags f = {
         .steps = 500, .batch = 8, .warmup = 20, .lr = 5e-4f, .min_lr_ratio = 0.1f, .weight_decay = 0.1f,
-        .grad_clip = 1.0f, .seed = 1,
+        .grad_clip = 1.0f, .seed = 1, .progress_every = PROGRESS_LINE_SECONDS,
     };
     option_spec options[] = {
-        OPT_REQUIRED_STRING("init", &f.init, "CKPT", "pre-trained checkpoint (model, optimizer, phase)"),
+        OPT_REQUIRED_STRING("init", &f.init, "CKPT",
+                            "pre-trained checkpoint (model, optimizer, phase), or safetensors or llm.c weights"),
         OPT_REQUIRED_STRING("task", &f.task, "FILE", "task data: prompts with reference texts"),
         OPT_CHOICE("format", &f.format, NULL, task_format_names, "format of --task"),
         OPT_REQUIRED_STRING("out", &f.out, "CKPT", "fine-tuned checkpoint to write"),
@@ -334,6 +622,10 @@ int command_finetune(int argc, char **argv)
                    "grouped: batches of similar length (less padding); random: plain shuffle"),
         OPT_INT64("items", &f.items, "N", 0, 1e15, "use only the pairs of the first N items (0: all)"),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics"),
+        OPT_FLAG("allow-truncation", &f.allow_truncation,
+                 "train even when over 20 % of the pairs are truncated or over 5 % dropped"),
+        OPT_FLOAT("progress-every", &f.progress_every, "S", 0, 1e9,
+                  "stderr not a terminal: a progress line every tenth of the run and at least every S s (0: every step)"),
         TOKENIZER_OPTION(f.tokenizer),
         COMPUTE_OPTIONS(f.threads, f.backend),
     };

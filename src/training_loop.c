@@ -50,9 +50,18 @@ void train_result_free(train_result *r)
 
 int save_checkpoint(const session *s, const spdf_sampler *sampler, const char *path)
 {
-    const spdf_status status = spdf_checkpoint_save(path, s->model, s->opt, sampler);
-    if (status != SPDF_OK)
+    spdf_checkpoint_save_config config;
+    spdf_checkpoint_save_config_init(&config);
+    config.tokenizer = s->tokenizer;
+    cli_stop_saving();
+    const spdf_status status = spdf_checkpoint_save_ex(path, s->model, s->opt, sampler, &config);
+    if (status != SPDF_OK) {
+        cli_stop_save_failed();
         return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot save the checkpoint '%s'", path);
+    }
+    int64_t step = 0;
+    if (s->opt) spdf_optimizer_get_step(s->opt, &step);
+    cli_stop_saved(path, step);
     return EXIT_OK;
 }
 
@@ -137,6 +146,7 @@ void pretrain_settings_init(pretrain_settings *ps, const spdf_model_config *mode
     ps->mask_method = SPDF_MASK_RANDOM;
     ps->label = label;
     ps->progress = mode;
+    ps->progress_seconds = -1;
 }
 
 void finetune_settings_init(finetune_settings *fs, const run_schedule *run, uint64_t seed,
@@ -150,6 +160,7 @@ void finetune_settings_init(finetune_settings *fs, const run_schedule *run, uint
     fs->seed = seed;
     fs->label = label;
     fs->progress = mode;
+    fs->progress_seconds = -1;
 }
 
 int pretrain_create(session *s, const pretrain_settings *ps)
@@ -293,8 +304,8 @@ typedef struct loop_state {
 } loop_state;
 
 static void loop_begin(loop_state *L, session *s, metrics_log *log, train_result *r,
-                       const char *label, const char *command, progress_mode mode, int32_t B,
-                       int32_t T, int64_t steps)
+                       const char *label, const char *command, progress_mode mode,
+                       double line_seconds, int32_t B, int32_t T, int64_t steps)
 {
     memset(L, 0, sizeof *L);
     L->s = s;
@@ -304,7 +315,9 @@ static void loop_begin(loop_state *L, session *s, metrics_log *log, train_result
     spdf_optimizer_get_step(s->opt, &L->step);
     r->first_step = L->step;
     r->final_val_loss = NAN;
+    cli_stop_forget(); /* this run's checkpoint is not on disk yet */
     progress_start(&L->p, mode, label, L->step, steps, (int64_t)B * T);
+    if (line_seconds >= 0) L->p.line_seconds = line_seconds;
     log_start(log, s, label, command, B, T, L->step, steps);
     L->phase = phase_of(s);
     L->start = cli_now();
@@ -360,7 +373,7 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
     int code = batch_alloc(&b, B, T, 0);
     if (code != EXIT_OK) return code;
     loop_state L;
-    loop_begin(&L, s, log, r, ps->label, "pretrain", ps->progress, B, T, ps->steps);
+    loop_begin(&L, s, log, r, ps->label, "pretrain", ps->progress, ps->progress_seconds, B, T, ps->steps);
     int stopped = 0;
     while (code == EXIT_OK && L.step < ps->steps) {
         if (cli_interrupted()) {
@@ -388,6 +401,7 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
             code = save_checkpoint(s, sampler, ps->out_path);
     }
     progress_finish(&L.p);
+    if (code == EXIT_OK && !stopped && cli_interrupted()) code = EXIT_INTERRUPTED; /* no final evaluation */
     if (code == EXIT_OK && !stopped) {
         code = evaluate_now(s, data, ps, &r->final_val_loss);
         if (code == EXIT_OK && !isnan(r->final_val_loss)) loop_record_eval(&L, r->final_val_loss);
@@ -448,7 +462,7 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
     int code = batch_alloc(&b, B, T, 1);
     if (code != EXIT_OK) return code;
     loop_state L;
-    loop_begin(&L, s, log, r, fs->label, "finetune", fs->progress, B, T, fs->steps);
+    loop_begin(&L, s, log, r, fs->label, "finetune", fs->progress, fs->progress_seconds, B, T, fs->steps);
     int64_t tokens = 0;
     while (code == EXIT_OK && L.step < fs->steps) {
         if (cli_interrupted()) {
@@ -466,7 +480,9 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
         code = loop_step(&L, &b, B, length, tokens);
     }
     progress_finish(&L.p);
-    code = loop_end(&L, code, NULL, fs->out_path);
+    /* stopped before its first step, a fine-tuning run has nothing to save: --out stays as it was */
+    const int nothing_trained = code == EXIT_INTERRUPTED && L.step == r->first_step;
+    code = loop_end(&L, code, NULL, nothing_trained ? NULL : fs->out_path);
     batch_free(&b);
     return code;
 }

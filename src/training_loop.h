@@ -10,12 +10,13 @@
 
 #include <stdint.h>
 
-/* The handles of one training run; the context belongs to the caller. */
+/* The handles of one training run; the context and the tokenizer belong to the caller. */
 typedef struct session {
     spdf_context *ctx;
     spdf_model *model;
     spdf_optimizer *opt;
     spdf_phase *phase;
+    spdf_tokenizer *tokenizer; /* stored in every checkpoint the run saves; NULL: none (bytes) */
 } session;
 
 void session_free(session *s);
@@ -57,6 +58,7 @@ typedef struct pretrain_settings {
     const char *out_path;   /* the checkpoint; NULL: never saved */
     const char *label;      /* progress label, also "run" in the log */
     progress_mode progress;
+    double progress_seconds; /* PROGRESS_LINES: at most this long between lines; < 0: the default */
 } pretrain_settings;
 
 /* The length, batches and learning-rate schedule of a run: `steps` optimizer steps on (batch,
@@ -79,6 +81,8 @@ int pretrain_create(session *s, const pretrain_settings *ps);
 /* Loads a checkpoint written by pretrain_run, with its optimizer and the sampler position. */
 int pretrain_resume(session *s, const char *path, spdf_sampler *sampler);
 /* Trains until ps->steps optimizer steps are done, evaluating, logging and saving on the way.
+ * A stop request (cli_interrupted) ends it after the step in progress, without the final
+ * evaluation; the state is saved even before a first step (the initial one, resumable).
  * Returns EXIT_OK, EXIT_INTERRUPTED (saved) or an error exit code. */
 int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pretrain_settings *ps,
                  metrics_log *log, train_result *r);
@@ -90,9 +94,10 @@ typedef struct finetune_settings {
     batch_order order;
     int32_t keep_sparse;    /* 1: SPARSE -> SPARSE (sparse fine-tuning); 0: SPARSE -> DENSE */
     int32_t reset_moments;  /* 1: AdamW moments restart at 0 */
-    const char *out_path;   /* saved at the end and on a signal; NULL: never */
+    const char *out_path;   /* saved at the end and on a signal (after a first step); NULL: never */
     const char *label;
     progress_mode progress;
+    double progress_seconds; /* as in pretrain_settings */
 } finetune_settings;
 
 /* Settings of a fine-tuning run on `run` (run->context is unused: the task data sets it) that
@@ -104,6 +109,8 @@ void finetune_settings_init(finetune_settings *fs, const run_schedule *run, uint
  * keep_sparse) through spdf_phase_transition with a restarted schedule; a dense one restarts
  * its schedule with spdf_optimizer_restart.  A model without an optimizer gets a new one. */
 int finetune_prepare(session *s, const finetune_settings *fs);
+/* Fine-tunes for fs->steps steps.  A stop request ends it after the step in progress and saves;
+ * before a first step nothing is saved (r->steps_done == r->first_step tells). */
 int finetune_run(session *s, const finetune_data *data, const finetune_settings *fs,
                  metrics_log *log, train_result *r);
 

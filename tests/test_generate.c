@@ -252,6 +252,36 @@ START_TEST(test_evaluate_matches_forward)
 }
 END_TEST
 
+/* Generation overwrites the activations (include/spdf.h): afterwards logits are refused with a
+ * message that says so, before any forward pass and after one, until the next forward pass. */
+START_TEST(test_logits_after_generate)
+{
+    spdf_model *model = trained_model(23, 0);
+    spdf_generate_config c;
+    spdf_generate_config_init(&c);
+    c.max_new_tokens = 4;
+    c.stop_token = -1;
+    const int32_t prompt[] = {1, 2, 3};
+    int32_t out[8], n;
+    const float *logits = NULL;
+    for (int forward_first = 0; forward_first < 2; forward_first++) {
+        for (int cache = 0; cache < 2; cache++) {
+            if (forward_first) ck_assert_int_eq(spdf_model_forward(model, prompt, NULL, NULL, 1, 3, NULL), SPDF_OK);
+            c.use_kv_cache = cache;
+            ck_assert_msg(spdf_generate(model, prompt, 3, &c, out, 8, &n) == SPDF_OK, "%s", spdf_last_error());
+            ck_assert_int_eq(spdf_model_logits(model, &logits, NULL, NULL, NULL), SPDF_ESTATE);
+            ck_assert_msg(strstr(spdf_last_error(), "spdf_generate overwrote") != NULL, "%s", spdf_last_error());
+            ck_assert_int_eq(spdf_model_backward(model), SPDF_ESTATE);
+        }
+    }
+    ck_assert_int_eq(spdf_model_forward(model, prompt, NULL, NULL, 1, 3, NULL), SPDF_OK);
+    int32_t B = 0, T = 0, V = 0;
+    ck_assert_int_eq(spdf_model_logits(model, &logits, &B, &T, &V), SPDF_OK);
+    ck_assert(B == 1 && T == 3 && V == 23);
+    spdf_model_free(model);
+}
+END_TEST
+
 START_TEST(test_generate_invalid_arguments)
 {
     spdf_model *model = trained_model(23, 0);
@@ -315,6 +345,7 @@ int main(void)
     tcase_add_test(tc, test_sampling_reproducible);
     tcase_add_test(tc, test_stop_conditions);
     tcase_add_test(tc, test_evaluate_matches_forward);
+    tcase_add_test(tc, test_logits_after_generate);
     tcase_add_test(tc, test_generate_invalid_arguments);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);

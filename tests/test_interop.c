@@ -1009,6 +1009,38 @@ START_TEST(test_invalid_arguments)
 }
 END_TEST
 
+/* Other files given to the safetensors reader are "not a safetensors file", not a damaged one
+ * with an absurd header length read from their first 8 bytes. */
+START_TEST(test_not_safetensors)
+{
+    spdf_context *ctx = new_context();
+    spdf_model *model = new_model(ctx, 18);
+    const char *checkpoint = scratch_path("model.ckpt");
+    MUST(spdf_checkpoint_save(checkpoint, model, NULL, NULL));
+    spdf_model *none = NULL;
+    expect_failure(import_file(ctx, checkpoint, &none), SPDF_EFORMAT, "not a safetensors file",
+                   "a libspdf checkpoint");
+    ck_assert_msg(strstr(spdf_last_error(), "bad header length") == NULL, "%s", spdf_last_error());
+    ck_assert_msg(strstr(spdf_last_error(), "libspdf checkpoint") != NULL, "%s", spdf_last_error());
+
+    size_t size = 0;
+    unsigned char *llmc = llmc_file(3, 128, &size);
+    write_bytes(scratch_path("model.bin"), llmc, size);
+    expect_failure(import_file(ctx, scratch_path("model.bin"), &none), SPDF_EFORMAT,
+                   "not a safetensors file: it is an llm.c checkpoint", "an llm.c checkpoint");
+    free(llmc);
+
+    const char text[] = "First Citizen:\nBefore we proceed any further, hear me speak.\n";
+    write_bytes(scratch_path("input.txt"), text, sizeof text - 1);
+    expect_failure(import_file(ctx, scratch_path("input.txt"), &none), SPDF_EFORMAT,
+                   "not a safetensors file", "a text file");
+    ck_assert_msg(strstr(spdf_last_error(), "bad header length") == NULL, "%s", spdf_last_error());
+    ck_assert_ptr_null(none);
+    spdf_model_free(model);
+    spdf_context_free(ctx);
+}
+END_TEST
+
 static Suite *interop_suite(void)
 {
     Suite *suite = suite_create("interop");
@@ -1020,6 +1052,7 @@ static Suite *interop_suite(void)
     tcase_add_test(safetensors, test_hugging_face_layout);
     tcase_add_test(safetensors, test_transformers_style_file);
     tcase_add_test(safetensors, test_malformed_safetensors);
+    tcase_add_test(safetensors, test_not_safetensors);
     tcase_add_test(safetensors, test_export_replaces_atomically);
     tcase_add_test(safetensors, test_invalid_arguments);
     suite_add_tcase(suite, safetensors);

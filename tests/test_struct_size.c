@@ -29,7 +29,9 @@ static spdf_optimizer *dense_opt, *sparse_opt;
 static spdf_mask *mask;
 static spdf_phase *sparse_phase;
 static spdf_bleu *bleu;
-static const char *checkpoint_path, *safetensors_path;
+static const char *checkpoint_path, *safetensors_path, *tokenizer_checkpoint_path;
+static spdf_model *wide_model; /* room for a BPE tokenizer's ids */
+static spdf_tokenizer *tokenizer;
 
 static spdf_model *make_model(void)
 {
@@ -62,11 +64,28 @@ static void fixture_create(void)
     safetensors_path = scratch_path("model.safetensors");
     MUST(spdf_checkpoint_save(checkpoint_path, sparse_model, sparse_opt, NULL));
     MUST(spdf_model_export_safetensors(dense_model, safetensors_path));
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    mc.vocab_size = 300;
+    mc.max_seq_len = 8;
+    mc.num_layers = 1;
+    mc.num_heads = 2;
+    mc.channels = 16;
+    MUST(spdf_model_create(ctx, &mc, &wide_model));
+    const char text[] = "the cat sat on the mat, the cat sat on the hat";
+    MUST(spdf_tokenizer_train(text, sizeof text - 1, 270, &tokenizer));
+    tokenizer_checkpoint_path = scratch_path("tokenizer.ckpt");
+    spdf_checkpoint_save_config config;
+    spdf_checkpoint_save_config_init(&config);
+    config.tokenizer = tokenizer;
+    MUST(spdf_checkpoint_save_ex(tokenizer_checkpoint_path, wide_model, NULL, NULL, &config));
 }
 
 static void fixture_free(void)
 {
     scratch_remove();
+    spdf_tokenizer_free(tokenizer);
+    spdf_model_free(wide_model);
     spdf_bleu_free(bleu);
     spdf_phase_free(sparse_phase);
     spdf_mask_free(mask);
@@ -182,6 +201,17 @@ static spdf_status call_import(const void *c)
     return status;
 }
 
+static void init_checkpoint_save(void *c)
+{
+    spdf_checkpoint_save_config *sc = c;
+    spdf_checkpoint_save_config_init(sc);
+    sc->tokenizer = tokenizer;
+}
+static spdf_status call_checkpoint_save(const void *c)
+{
+    return spdf_checkpoint_save_ex(scratch_path("save-ex.ckpt"), wide_model, NULL, NULL, c);
+}
+
 static const input_case inputs[] = {
     {"spdf_context_config", sizeof(spdf_context_config),
      SIZE_THROUGH(spdf_context_config, num_threads), init_context, call_context},
@@ -203,6 +233,8 @@ static const input_case inputs[] = {
      init_bleu, call_bleu},
     {"spdf_import_config", sizeof(spdf_import_config), SIZE_THROUGH(spdf_import_config, seed),
      init_import, call_import},
+    {"spdf_checkpoint_save_config", sizeof(spdf_checkpoint_save_config),
+     SIZE_THROUGH(spdf_checkpoint_save_config, tokenizer), init_checkpoint_save, call_checkpoint_save},
 };
 enum { NUM_INPUTS = sizeof inputs / sizeof inputs[0] };
 
@@ -261,6 +293,10 @@ static spdf_status out_kernel_info(void *r)
     return spdf_model_sparse_kernel_info(sparse_model, 0, r);
 }
 static spdf_status out_checkpoint(void *r) { return spdf_checkpoint_info_read(checkpoint_path, r); }
+static spdf_status out_tokenizer_checkpoint(void *r)
+{
+    return spdf_checkpoint_info_read(tokenizer_checkpoint_path, r);
+}
 static spdf_status out_flops(void *r) { return spdf_model_flops(sparse_model, 8, 2, r); }
 static spdf_status out_bleu(void *r) { return spdf_bleu_score(bleu, NULL, r); }
 
@@ -280,6 +316,9 @@ static const output_case outputs[] = {
      SIZE_THROUGH(spdf_sparse_kernel_info, code_bytes), out_kernel_info},
     {"spdf_checkpoint_info", sizeof(spdf_checkpoint_info),
      SIZE_THROUGH(spdf_checkpoint_info, file_size), out_checkpoint},
+    /* the first release ended at file_size; stored tokenizers appended has_tokenizer .. */
+    {"spdf_checkpoint_info (with a tokenizer)", sizeof(spdf_checkpoint_info),
+     SIZE_THROUGH(spdf_checkpoint_info, file_size), out_tokenizer_checkpoint},
     {"spdf_flop_report", sizeof(spdf_flop_report), SIZE_THROUGH(spdf_flop_report, block_weights),
      out_flops},
     {"spdf_bleu_result", sizeof(spdf_bleu_result), SIZE_THROUGH(spdf_bleu_result, nist_order),
@@ -343,6 +382,30 @@ START_TEST(kernel_info_first_layout_matches_the_full_one)
 }
 END_TEST
 
+/* The same for the checkpoint description that has grown: the first layout's fields agree, and
+ * the tokenizer's are filled only for a caller that knows them. */
+START_TEST(checkpoint_info_first_layout_matches_the_full_one)
+{
+    spdf_checkpoint_info full, first;
+    memset(&first, SENTINEL, sizeof first);
+    full.struct_size = sizeof full;
+    first.struct_size = SIZE_THROUGH(spdf_checkpoint_info, file_size);
+    MUST(spdf_checkpoint_info_read(tokenizer_checkpoint_path, &full));
+    MUST(spdf_checkpoint_info_read(tokenizer_checkpoint_path, &first));
+    ck_assert_int_eq(full.has_tokenizer, 1);
+    int32_t vocab = 0;
+    uint32_t checksum = 0;
+    MUST(spdf_tokenizer_vocab_size(tokenizer, &vocab));
+    MUST(spdf_tokenizer_checksum(tokenizer, &checksum));
+    ck_assert_int_eq(full.tokenizer_vocab_size, vocab);
+    ck_assert_uint_eq(full.tokenizer_checksum, checksum);
+    ck_assert_int_eq(first.file_size, full.file_size);
+    ck_assert_int_eq(first.model.vocab_size, 300);
+    ck_assert_uint_eq(first.struct_size, SIZE_THROUGH(spdf_checkpoint_info, file_size));
+    ck_assert_int_eq((unsigned char)((const unsigned char *)&first.has_tokenizer)[0], SENTINEL);
+}
+END_TEST
+
 static Suite *struct_size_suite(void)
 {
     Suite *suite = suite_create("struct_size");
@@ -352,6 +415,7 @@ static Suite *struct_size_suite(void)
     tcase_add_loop_test(tc, input_sizes, 0, NUM_INPUTS);
     tcase_add_loop_test(tc, output_sizes, 0, NUM_OUTPUTS);
     tcase_add_test(tc, kernel_info_first_layout_matches_the_full_one);
+    tcase_add_test(tc, checkpoint_info_first_layout_matches_the_full_one);
     suite_add_tcase(suite, tc);
     return suite;
 }

@@ -1,9 +1,9 @@
 """ctypes binding of libspdf, the C library for sparse pre-training and dense fine-tuning (SPDF)
 of GPT-style models on the CPU.
 
-One file, standard library only: copy it anywhere, or import it by path.  Every function of
-include/spdf.h is available raw as ``spdf.lib.<name>`` (with its C prototype set), and wrapped in
-Python classes:
+One file, standard library only: installed by `meson install` and by `pip install .` from the
+source tree, or copied anywhere, or imported by path.  Every function of include/spdf.h is
+available raw as ``spdf.lib.<name>`` (with its C prototype set), and wrapped in Python classes:
 
     import spdf
     with spdf.Context() as ctx:
@@ -28,10 +28,12 @@ Buffers are taken from anything with the buffer protocol of the right item type 
 memoryview, NumPy arrays, ctypes arrays) or from lists; bytes and bytearray are read as raw
 memory.  NumPy is never required.
 
-The library is found, in this order, at the path in the SPDF_LIBRARY environment variable, in the
-build tree of the source checkout the module lives in (../../build/lib, then ../../build*/lib),
-and on the system (ctypes.util.find_library("spdf"), then libspdf.so.0).  spdf.load(path) picks
-one explicitly.
+Importing the module loads nothing.  The library is loaded by the first call that needs it, from,
+in this order: the path given to spdf.load(path) (call it first); the path in the SPDF_LIBRARY
+environment variable; the installed library (libspdf.so.0 through the loader, then
+ctypes.util.find_library("spdf")); and, only when this file is examples/python/spdf.py of a
+libspdf source checkout, that checkout's build tree (build/lib, then the newest build*/lib).  When
+none loads, the call raises LibraryNotFoundError (an OSError) saying what was tried.
 """
 
 import array
@@ -335,6 +337,9 @@ PROTOTYPES = {
     "spdf_model_get_sparse_plan": (_status, [_handle, _P(SparsePlanConfig)]),
     "spdf_model_get_sparse_memory": (_status, [_handle, _P(c_int)]),
     "spdf_model_zero_grad": (_status, [_handle]),
+    "spdf_model_gradients": (_status, [_handle, _P(_P(c_float)), _P(c_int64)]),
+    "spdf_model_scale_gradients": (_status, [_handle, c_float]),
+    "spdf_model_weights_checksum": (_status, [_handle, _P(c_uint32)]),
     # optimizer
     "spdf_optimizer_config_init": (_status, [_P(OptimizerConfig)]),
     "spdf_optimizer_create": (_status, [_handle, _P(OptimizerConfig), _P(_handle)]),
@@ -350,6 +355,8 @@ PROTOTYPES = {
     "spdf_tokenizer_train": (_status, [c_char_p, c_size_t, c_int32, _P(_handle)]),
     "spdf_tokenizer_save": (_status, [_handle, c_char_p]),
     "spdf_tokenizer_load": (_status, [c_char_p, _P(_handle)]),
+    "spdf_tokenizer_load_gpt2": (_status, [c_char_p, c_char_p, _P(_handle)]),
+    "spdf_tokenizer_checksum": (_status, [_handle, _P(c_uint32)]),
     "spdf_tokenizer_free": (None, [_handle]),
     "spdf_tokenizer_vocab_size": (_status, [_handle, _P(c_int32)]),
     "spdf_tokenizer_encode": (_status, [_handle, c_char_p, c_size_t, _P(c_int32), c_size_t,
@@ -368,6 +375,8 @@ PROTOTYPES = {
     "spdf_sampler_next": (_status, [_handle, _P(c_int32), _P(c_int32)]),
     "spdf_sampler_get_position": (_status, [_handle, _P(c_int64)]),
     "spdf_sampler_set_position": (_status, [_handle, c_int64]),
+    "spdf_sampler_set_shard": (_status, [_handle, c_int32, c_int32]),
+    "spdf_sampler_get_shard": (_status, [_handle, _P(c_int32), _P(c_int32), _P(c_int32)]),
     # sparsity
     "spdf_mask_config_init": (_status, [_P(MaskConfig)]),
     "spdf_mask_create": (_status, [_handle, c_int, c_float, c_uint64, _P(_handle)]),
@@ -384,6 +393,9 @@ PROTOTYPES = {
     "spdf_phase_transition": (_status, [_handle, c_int, _handle, _P(TransitionConfig)]),
     # checkpoints
     "spdf_checkpoint_save": (_status, [c_char_p, _handle, _handle, _handle]),
+    "spdf_checkpoint_save_config_init": (_status, [c_void_p]),
+    "spdf_checkpoint_save_ex": (_status, [c_char_p, _handle, _handle, _handle, c_void_p]),
+    "spdf_checkpoint_load_tokenizer": (_status, [c_char_p, _P(_handle)]),
     "spdf_checkpoint_load": (_status, [c_char_p, _handle, _P(_handle), _P(_handle), _P(_handle),
                                        _handle]),
     "spdf_checkpoint_info_read": (_status, [c_char_p, _P(CheckpointInfo)]),
@@ -427,22 +439,51 @@ PROTOTYPES = {
 # ---- loading the library ------------------------------------------------------------------------
 
 
-def library_candidates():
-    """The paths tried, in order, when no library was loaded explicitly."""
-    candidates = []
-    if os.environ.get("SPDF_LIBRARY"):
-        candidates.append(os.environ["SPDF_LIBRARY"])
-    root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-    candidates.append(os.path.join(root, "build", "lib", "libspdf.so"))
+class LibraryNotFoundError(OSError):
+    """libspdf could not be loaded; the message says what was tried and how to choose one."""
+
+
+SONAME = "libspdf.so.0"  # the ABI this binding is written for
+
+
+def _source_tree_libraries():
+    """The build trees' libraries (build/lib first, then the newest build*/lib) when this module
+    is examples/python/spdf.py of a libspdf checkout; none for a copy or an installed module."""
+    here = os.path.dirname(os.path.realpath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    if here != os.path.join(root, "examples", "python"):
+        return []
+    try:
+        with open(os.path.join(root, "meson.build"), encoding="utf-8") as f:
+            if not f.read(200).startswith("project('libspdf'"):
+                return []
+    except OSError:
+        return []
     builds = [p for p in glob.glob(os.path.join(root, "build*", "lib", "libspdf.so"))
               if os.path.exists(p)]
-    builds.sort(key=os.path.getmtime, reverse=True)  # the newest build first
-    candidates += [p for p in builds if p not in candidates]
-    system = ctypes.util.find_library("spdf")
-    if system:
-        candidates.append(system)
-    candidates.append("libspdf.so.0")
-    return candidates
+    builds.sort(key=lambda p: (os.path.dirname(os.path.dirname(p)) != os.path.join(root, "build"),
+                               -os.path.getmtime(p)))
+    return builds
+
+
+def _candidates():
+    """What load() tries, lazily: find_library runs the compiler, so only when needed."""
+    if os.environ.get("SPDF_LIBRARY"):  # an explicit choice is never replaced by another library
+        yield os.environ["SPDF_LIBRARY"]
+        return
+    yield SONAME  # installed: the loader's path, its cache and LD_LIBRARY_PATH
+    installed = ctypes.util.find_library("spdf")
+    if installed and installed != SONAME:
+        yield installed
+    yield from _source_tree_libraries()
+
+
+def library_candidates():
+    """The libraries tried, in order, when none was loaded with spdf.load(path): the one named
+    by SPDF_LIBRARY (alone, when it is set), the installed one (libspdf.so.0, then what
+    ctypes.util.find_library("spdf") finds), then, only for the module of a source checkout, the
+    checkout's build trees."""
+    return list(_candidates())
 
 
 class _Library:
@@ -452,30 +493,38 @@ class _Library:
         self._cdll = None
         self.path = None
 
+    def _open(self, path):
+        cdll = ctypes.CDLL(path)  # OSError: nothing changes
+        for name in [k for k in self.__dict__ if k.startswith("spdf_")]:
+            del self.__dict__[name]  # functions bound from a previous library
+        self._cdll, self.path = cdll, path
+        return self
+
     def load(self, path=None):
         if path is not None:
-            cdll = ctypes.CDLL(path)
-            for name in [k for k in self.__dict__ if k.startswith("spdf_")]:
-                del self.__dict__[name]  # functions bound from a previous library
-            self._cdll, self.path = cdll, path
-            return self
-        explicit = os.environ.get("SPDF_LIBRARY")
-        if explicit:  # an explicit choice is never replaced by another library
             try:
-                return self.load(explicit)
+                return self._open(os.fspath(path))
             except OSError as e:
-                raise OSError(f"SPDF_LIBRARY={explicit}: {e}") from None
+                raise LibraryNotFoundError(f"cannot load libspdf: {e}") from None
+        explicit = os.environ.get("SPDF_LIBRARY")
+        if explicit:
+            try:
+                return self._open(explicit)
+            except OSError as e:
+                raise LibraryNotFoundError(f"SPDF_LIBRARY={explicit}: {e}") from None
         errors = []
-        for candidate in library_candidates():
+        for candidate in _candidates():
             if os.sep in candidate and not os.path.exists(candidate):
                 errors.append(f"{candidate}: no such file")
                 continue
             try:
-                return self.load(candidate)
+                return self._open(candidate)
             except OSError as e:
                 errors.append(str(e))
-        raise OSError("libspdf not found; set SPDF_LIBRARY to the path of libspdf.so. Tried:\n  " +
-                      "\n  ".join(errors))
+        raise LibraryNotFoundError(
+            'libspdf not found: call spdf.load("/path/to/libspdf.so.0") first, set SPDF_LIBRARY '
+            "to that path, or install libspdf (meson install, then ldconfig if its directory is "
+            "new to the loader). Tried:\n  " + "\n  ".join(errors))
 
     def __getattr__(self, name):
         prototype = PROTOTYPES.get(name)
@@ -497,7 +546,9 @@ lib = _Library()
 
 
 def load(path=None):
-    """Loads libspdf from path, or from the default locations (library_candidates())."""
+    """Loads libspdf from path (a str or os.PathLike), or from the first of library_candidates()
+    that loads.  Importing the module loads nothing; the first call that needs the library loads
+    it this way, so spdf.load(path) may come first.  Raises LibraryNotFoundError (an OSError)."""
     return lib.load(path)
 
 

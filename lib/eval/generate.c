@@ -332,12 +332,14 @@ spdf_status spdf_generate(spdf_model *model, const int32_t *prompt, int32_t prom
     for (int i = 0; i < prompt_length; i++)
         if (prompt[i] < 0 || prompt[i] >= model->config.vocab_size)
             return spdf_fail(SPDF_EINVAL, "prompt[%d] = %d is outside the vocabulary", i, (int)prompt[i]);
-    model->has_targets = 0;
     int produced = 0;
+    spdf_status status;
     if (c.strategy == SPDF_DECODE_BEAM)
-        SPDF_TRY(generate_beam(model, prompt, prompt_length, &c, out, out_capacity, &produced));
+        status = generate_beam(model, prompt, prompt_length, &c, out, out_capacity, &produced);
     else
-        SPDF_TRY(generate_single(model, prompt, prompt_length, &c, out, out_capacity, &produced));
+        status = generate_single(model, prompt, prompt_length, &c, out, out_capacity, &produced);
+    model_forget_activations(model); /* as documented, whether the cache or full passes ran */
+    SPDF_TRY(status);
     *out_length = produced;
     return SPDF_OK;
 }

@@ -11,7 +11,10 @@
  * applicable merge until none applies.
  *
  * File ("SPDFBPE1"): magic[8], u32 version = 1, u32 merge count, then (u32 left, u32 right) per
- * merge, then the CRC-32C of all preceding bytes; little-endian. */
+ * merge, then the CRC-32C of all preceding bytes; little-endian.  The same bytes are a
+ * checkpoint's TOKENIZER section.  The handle (io/tokenizer.h) is shared with GPT-2's tokenizer
+ * files (gpt2_tokenizer.c); encoding dispatches on its kind, decoding is the same for both. */
+#include "io/tokenizer.h"
 #include "core/core.h"
 #include "io/byte_order.h"
 #include "io/file_io.h"
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define BPE_FIRST_MERGE (SPDF_TOKEN_EOT + 1)
 #define BPE_MAX_VOCAB (1 << 20)
@@ -30,13 +34,7 @@ static const char eot_text[] = "<|endoftext|>";
 
 /* ---- a hash map from a pair of ids to an int64 ---- */
 
-typedef struct pair_map {
-    uint64_t *keys; /* left << 32 | right; UINT64_MAX marks an empty slot */
-    int64_t *values;
-    size_t capacity, used; /* capacity is a power of two */
-} pair_map;
-
-static uint64_t pair_key(int32_t left, int32_t right)
+uint64_t pair_key(int32_t left, int32_t right)
 {
     return (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
 }
@@ -49,7 +47,7 @@ static size_t pair_slot(const pair_map *m, uint64_t key)
     return i;
 }
 
-static int pair_map_init(pair_map *m, size_t expected)
+int pair_map_init(pair_map *m, size_t expected)
 {
     m->capacity = 64;
     while (m->capacity < 2 * expected + 2) m->capacity *= 2;
@@ -61,7 +59,7 @@ static int pair_map_init(pair_map *m, size_t expected)
     return 1;
 }
 
-static void pair_map_free(pair_map *m)
+void pair_map_free(pair_map *m)
 {
     free(m->keys);
     free(m->values);
@@ -74,8 +72,7 @@ static void pair_map_clear(pair_map *m)
     m->used = 0;
 }
 
-/* Adds delta to the pair's value (inserting 0 first); 0 when full. */
-static int pair_map_add(pair_map *m, uint64_t key, int64_t delta)
+int pair_map_add(pair_map *m, uint64_t key, int64_t delta)
 {
     const size_t i = pair_slot(m, key);
     if (m->keys[i] == UINT64_MAX) {
@@ -88,8 +85,7 @@ static int pair_map_add(pair_map *m, uint64_t key, int64_t delta)
     return 1;
 }
 
-/* The value of key, or -1. */
-static int64_t pair_map_get(const pair_map *m, uint64_t key)
+int64_t pair_map_get(const pair_map *m, uint64_t key)
 {
     const size_t i = pair_slot(m, key);
     return m->keys[i] == UINT64_MAX ? -1 : m->values[i];
@@ -97,14 +93,15 @@ static int64_t pair_map_get(const pair_map *m, uint64_t key)
 
 /* ---- the tokenizer ---- */
 
-struct spdf_tokenizer {
-    uint32_t tag; /* HANDLE_TOKENIZER (core/core.h), first */
-    int32_t merge_count;
-    int32_t (*merges)[2]; /* (merge_count) */
-    pair_map lookup;      /* (left, right) -> merged id */
-    int64_t *offset;      /* (vocab + 1) byte offsets of every id's text in `bytes` */
-    unsigned char *bytes;
-};
+spdf_tokenizer *tokenizer_alloc(tokenizer_kind kind)
+{
+    spdf_tokenizer *tok = calloc(1, sizeof *tok);
+    if (!tok) return NULL;
+    tok->tag = HANDLE_TOKENIZER;
+    tok->kind = kind;
+    for (int b = 0; b < 256; b++) tok->byte_id[b] = b;
+    return tok;
+}
 
 static int is_letter(unsigned char c)
 {
@@ -140,10 +137,11 @@ void spdf_tokenizer_free(spdf_tokenizer *tok)
 }
 
 /* Builds the lookup map and the decoding table from tok->merges, checking that every merge
- * refers to earlier ids. */
-static spdf_status finish(spdf_tokenizer *tok)
+ * refers to earlier ids; `where` starts the messages. */
+static spdf_status finish(spdf_tokenizer *tok, const char *where)
 {
     const int32_t vocab = BPE_FIRST_MERGE + tok->merge_count;
+    tok->vocab_size = vocab;
     tok->offset = malloc(((size_t)vocab + 1) * sizeof *tok->offset);
     if (!tok->offset || !pair_map_init(&tok->lookup, (size_t)tok->merge_count))
         return spdf_fail(SPDF_ENOMEM, "out of memory for a tokenizer of %d ids", (int)vocab);
@@ -151,13 +149,13 @@ static spdf_status finish(spdf_tokenizer *tok)
         const int32_t left = tok->merges[i][0], right = tok->merges[i][1], id = BPE_FIRST_MERGE + i;
         if (left < 0 || right < 0 || left >= id || right >= id || left == SPDF_TOKEN_EOT ||
             right == SPDF_TOKEN_EOT)
-            return spdf_fail(SPDF_EFORMAT, "merge %d joins ids %d and %d: not earlier byte or "
-                             "merge ids", (int)i, (int)left, (int)right);
+            return spdf_fail(SPDF_EFORMAT, "%s: merge %d joins ids %d and %d: not earlier byte or "
+                             "merge ids", where, (int)i, (int)left, (int)right);
         const uint64_t key = pair_key(left, right);
         if (pair_map_get(&tok->lookup, key) >= 0)
-            return spdf_fail(SPDF_EFORMAT, "merge %d repeats the pair (%d, %d)", (int)i,
+            return spdf_fail(SPDF_EFORMAT, "%s: merge %d repeats the pair (%d, %d)", where, (int)i,
                              (int)left, (int)right);
-        pair_map_add(&tok->lookup, key, id);
+        pair_map_add(&tok->lookup, key, (int64_t)i << 32 | id); /* rank i: learned order */
     }
     /* offsets from the lengths (a merge's text is its two parts), then the bytes in id order:
      * both parts of a merge come earlier */
@@ -170,9 +168,9 @@ static spdf_status finish(spdf_tokenizer *tok)
             len = (tok->offset[m[0] + 1] - tok->offset[m[0]]) +
                   (tok->offset[m[1] + 1] - tok->offset[m[1]]);
             if (len > BPE_MAX_CHUNK) /* no chunk is longer, so no trained merge is */
-                return spdf_fail(SPDF_EFORMAT, "merge %d makes a token of %lld bytes, more than "
-                                 "a chunk's %d", (int)(id - BPE_FIRST_MERGE), (long long)len,
-                                 BPE_MAX_CHUNK);
+                return spdf_fail(SPDF_EFORMAT, "%s: merge %d makes a token of %lld bytes, more "
+                                 "than a chunk's %d", where, (int)(id - BPE_FIRST_MERGE),
+                                 (long long)len, BPE_MAX_CHUNK);
         }
         tok->offset[id + 1] = tok->offset[id] + len;
     }
@@ -302,8 +300,7 @@ spdf_status spdf_tokenizer_train(const char *text, size_t length, int32_t vocab_
     if (vocab_size < BPE_FIRST_MERGE || vocab_size > BPE_MAX_VOCAB)
         return spdf_fail(SPDF_EINVAL, "vocab_size must be in [%d, %d], got %d", BPE_FIRST_MERGE,
                          BPE_MAX_VOCAB, (int)vocab_size);
-    spdf_tokenizer *tok = calloc(1, sizeof *tok);
-    if (tok) tok->tag = HANDLE_TOKENIZER;
+    spdf_tokenizer *tok = tokenizer_alloc(TOKENIZER_BPE);
     const int32_t wanted = vocab_size - BPE_FIRST_MERGE;
     if (!tok || !(tok->merges = malloc(((size_t)wanted + 1) * sizeof *tok->merges))) {
         free(tok);
@@ -342,7 +339,7 @@ spdf_status spdf_tokenizer_train(const char *text, size_t length, int32_t vocab_
     }
     pair_map_free(&counts);
     if (collected) word_set_free(&words);
-    if (status == SPDF_OK) status = finish(tok);
+    if (status == SPDF_OK) status = finish(tok, "the trained tokenizer");
     if (status != SPDF_OK) {
         spdf_tokenizer_free(tok);
         return status;
@@ -358,25 +355,24 @@ spdf_status spdf_tokenizer_vocab_size(const spdf_tokenizer *tok, int32_t *size)
     spdf_clear_error();
     SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
     SPDF_CHECK_ARG(size);
-    *size = BPE_FIRST_MERGE + tok->merge_count;
+    *size = tok->vocab_size;
     return SPDF_OK;
 }
 
-/* Encodes one chunk in place: symbols (n bytes) become ids; returns the new length. */
-static int32_t encode_chunk(const spdf_tokenizer *tok, int32_t *s, int32_t n)
+int32_t tokenizer_merge_piece(const spdf_tokenizer *tok, int32_t *s, int32_t n)
 {
     for (;;) {
-        int64_t best_id = -1;
+        int64_t best = -1; /* rank << 32 | merged id */
         int32_t at = -1;
         for (int32_t i = 0; i + 1 < n; i++) {
-            const int64_t id = pair_map_get(&tok->lookup, pair_key(s[i], s[i + 1]));
-            if (id >= 0 && (best_id < 0 || id < best_id)) {
-                best_id = id;
+            const int64_t merge = pair_map_get(&tok->lookup, pair_key(s[i], s[i + 1]));
+            if (merge >= 0 && (best < 0 || merge < best)) {
+                best = merge;
                 at = i;
             }
         }
-        if (best_id < 0) return n;
-        n = merge_pair(s, n, s[at], s[at + 1], (int32_t)best_id);
+        if (best < 0) return n;
+        n = merge_pair(s, n, s[at], s[at + 1], (int32_t)(best & 0xffffffff));
     }
 }
 
@@ -388,13 +384,14 @@ spdf_status spdf_tokenizer_encode(const spdf_tokenizer *tok, const char *text, s
     SPDF_CHECK_ARG(text || len == 0);
     SPDF_CHECK_ARG(count);
     const unsigned char *bytes = (const unsigned char *)text;
+    if (tok->kind == TOKENIZER_GPT2) return gpt2_encode(tok, bytes, len, out, cap, count);
     int32_t symbols[BPE_MAX_CHUNK]; /* no chunk is longer */
     size_t produced = 0;
     for (size_t i = 0, e; i < len; i = e) {
         e = chunk_end(bytes, i, len);
         int32_t n = (int32_t)(e - i);
         for (int32_t k = 0; k < n; k++) symbols[k] = bytes[i + (size_t)k];
-        n = encode_chunk(tok, symbols, n);
+        n = tokenizer_merge_piece(tok, symbols, n);
         for (int32_t k = 0; k < n; k++, produced++)
             if (out && produced < cap) out[produced] = symbols[k];
     }
@@ -409,7 +406,7 @@ spdf_status spdf_tokenizer_decode(const spdf_tokenizer *tok, const int32_t *toke
     SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
     SPDF_CHECK_ARG(tokens || n == 0);
     SPDF_CHECK_ARG(len);
-    const int32_t vocab = BPE_FIRST_MERGE + tok->merge_count;
+    const int32_t vocab = tok->vocab_size;
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= vocab)
@@ -432,11 +429,13 @@ spdf_status spdf_tokenizer_decode(const spdf_tokenizer *tok, const int32_t *toke
 
 /* ---- files ---- */
 
-/* The whole file image (without its trailing CRC). */
-static unsigned char *serialise(const spdf_tokenizer *tok, size_t *size)
+#define IMAGE_HEADER_BYTES 16
+#define IMAGE_MAX_MERGES ((uint32_t)(BPE_MAX_VOCAB - BPE_FIRST_MERGE))
+
+unsigned char *tokenizer_image(const spdf_tokenizer *tok, size_t *size)
 {
-    *size = 16 + 8 * (size_t)tok->merge_count;
-    unsigned char *image = malloc(*size + 4);
+    const size_t body = IMAGE_HEADER_BYTES + 8 * (size_t)tok->merge_count;
+    unsigned char *image = malloc(body + 4);
     if (!image) return NULL;
     memcpy(image, bpe_magic, 8);
     store_u32le(image + 8, 1);
@@ -445,9 +444,88 @@ static unsigned char *serialise(const spdf_tokenizer *tok, size_t *size)
         store_u32le(image + 16 + 8 * (size_t)i, (uint32_t)tok->merges[i][0]);
         store_u32le(image + 20 + 8 * (size_t)i, (uint32_t)tok->merges[i][1]);
     }
-    store_u32le(image + *size, spdf_crc32c(0, image, *size));
-    *size += 4;
+    store_u32le(image + body, spdf_crc32c(0, image, body));
+    *size = body + 4;
     return image;
+}
+
+spdf_status tokenizer_from_image(const unsigned char *image, size_t size, const char *where,
+                                 spdf_tokenizer **out)
+{
+    if (size < IMAGE_HEADER_BYTES || memcmp(image, bpe_magic, 8) != 0)
+        return spdf_fail(SPDF_EFORMAT, "%s is not a libspdf tokenizer file (no SPDFBPE1 header)",
+                         where);
+    const uint32_t version = load_u32le(image + 8), merges = load_u32le(image + 12);
+    if (version != 1 || merges > IMAGE_MAX_MERGES)
+        return spdf_fail(SPDF_EFORMAT, "%s: version %u with %u merges is not supported", where,
+                         (unsigned)version, (unsigned)merges);
+    const size_t body = IMAGE_HEADER_BYTES + 8 * (size_t)merges;
+    if (size != body + 4)
+        return spdf_fail(SPDF_EFORMAT, "%s is %s: %u merges need %zu bytes", where,
+                         size > body + 4 ? "longer than its header says" : "truncated",
+                         (unsigned)merges, body + 4);
+    if (load_u32le(image + body) != spdf_crc32c(0, image, body))
+        return spdf_fail(SPDF_EFORMAT, "%s is corrupted (CRC-32C mismatch)", where);
+    spdf_tokenizer *tok = tokenizer_alloc(TOKENIZER_BPE);
+    if (!tok || !(tok->merges = malloc((merges ? merges : 1) * sizeof *tok->merges))) {
+        spdf_tokenizer_free(tok);
+        return spdf_fail(SPDF_ENOMEM, "out of memory for %s", where);
+    }
+    tok->merge_count = (int32_t)merges;
+    for (uint32_t i = 0; i < merges; i++) {
+        tok->merges[i][0] = (int32_t)load_u32le(image + 16 + 8 * (size_t)i);
+        tok->merges[i][1] = (int32_t)load_u32le(image + 20 + 8 * (size_t)i);
+    }
+    const spdf_status status = finish(tok, where);
+    if (status != SPDF_OK) {
+        spdf_tokenizer_free(tok);
+        return status;
+    }
+    *out = tok;
+    return SPDF_OK;
+}
+
+/* The CRC-32C of a description of the tokenizer: for libspdf's BPE the bytes its file holds
+ * before the final CRC, which is therefore the file's last four bytes; for GPT-2's, a kind tag,
+ * every id's bytes (each after its u32 length) and every merge's two ids, in rank order. */
+uint32_t tokenizer_checksum(const spdf_tokenizer *tok)
+{
+    unsigned char word[8];
+    uint32_t crc = 0;
+    if (tok->kind == TOKENIZER_BPE) {
+        unsigned char head[IMAGE_HEADER_BYTES];
+        memcpy(head, bpe_magic, 8);
+        store_u32le(head + 8, 1);
+        store_u32le(head + 12, (uint32_t)tok->merge_count);
+        crc = spdf_crc32c(crc, head, sizeof head);
+    } else {
+        crc = spdf_crc32c(crc, "GPT2", 4);
+        store_u32le(word, (uint32_t)tok->vocab_size);
+        crc = spdf_crc32c(crc, word, 4);
+        for (int32_t id = 0; id < tok->vocab_size; id++) {
+            const int64_t length = tok->offset[id + 1] - tok->offset[id];
+            store_u32le(word, (uint32_t)length);
+            crc = spdf_crc32c(crc, word, 4);
+            crc = spdf_crc32c(crc, tok->bytes + tok->offset[id], (size_t)length);
+        }
+        store_u32le(word, (uint32_t)tok->merge_count);
+        crc = spdf_crc32c(crc, word, 4);
+    }
+    for (int32_t i = 0; i < tok->merge_count; i++) {
+        store_u32le(word, (uint32_t)tok->merges[i][0]);
+        store_u32le(word + 4, (uint32_t)tok->merges[i][1]);
+        crc = spdf_crc32c(crc, word, 8);
+    }
+    return crc;
+}
+
+spdf_status spdf_tokenizer_checksum(const spdf_tokenizer *tok, uint32_t *checksum)
+{
+    spdf_clear_error();
+    SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
+    SPDF_CHECK_ARG(checksum);
+    *checksum = tokenizer_checksum(tok);
+    return SPDF_OK;
 }
 
 typedef struct image_context {
@@ -468,13 +546,25 @@ spdf_status spdf_tokenizer_save(const spdf_tokenizer *tok, const char *path)
     spdf_clear_error();
     SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
     SPDF_CHECK_ARG(path);
+    if (tok->kind != TOKENIZER_BPE)
+        return spdf_fail(SPDF_EUNSUPPORTED, "spdf_tokenizer_save: a tokenizer read from GPT-2's "
+                         "vocab.json and merges.txt has no libspdf file; keep those two files");
     image_context c;
-    unsigned char *image = serialise(tok, &c.size);
+    unsigned char *image = tokenizer_image(tok, &c.size);
     if (!image) return spdf_fail(SPDF_ENOMEM, "out of memory for the tokenizer file");
     c.image = image;
     const spdf_status status = write_file_atomically(path, "tokenizer", write_image, &c);
     free(image);
     return status;
+}
+
+/* "tokenizer '<path>'" for messages (malloc'd); NULL when out of memory. */
+static char *describe(const char *path)
+{
+    const size_t bytes = strlen(path) + sizeof "tokenizer ''";
+    char *where = malloc(bytes);
+    if (where) snprintf(where, bytes, "tokenizer '%s'", path);
+    return where;
 }
 
 spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out)
@@ -485,53 +575,34 @@ spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out)
     *out = NULL;
     FILE *file = fopen(path, "rb");
     if (!file) return io_fail(errno, "open", "tokenizer", path);
-    unsigned char header[16];
-    if (fread(header, 1, 16, file) != 16 || memcmp(header, bpe_magic, 8) != 0) {
+    struct stat info;
+    if (fstat(fileno(file), &info) == 0 && S_ISDIR(info.st_mode)) {
         fclose(file);
-        return spdf_fail(SPDF_EFORMAT, "'%s' is not a libspdf tokenizer file (no SPDFBPE1 header)",
-                         path);
+        return io_fail(EISDIR, "read", "tokenizer", path);
     }
-    const uint32_t version = load_u32le(header + 8), merges = load_u32le(header + 12);
-    if (version != 1 || merges > (uint32_t)(BPE_MAX_VOCAB - BPE_FIRST_MERGE)) {
+    /* the header says how long the file must be; one byte more is read to notice a longer one */
+    unsigned char header[IMAGE_HEADER_BYTES];
+    const size_t got = fread(header, 1, sizeof header, file);
+    size_t expected = IMAGE_HEADER_BYTES + 4;
+    if (got == sizeof header && memcmp(header, bpe_magic, 8) == 0 &&
+        load_u32le(header + 12) <= IMAGE_MAX_MERGES)
+        expected += 8 * (size_t)load_u32le(header + 12);
+    unsigned char *image = malloc(expected + 1);
+    char *where = describe(path);
+    if (!image || !where) {
         fclose(file);
-        return spdf_fail(SPDF_EFORMAT, "tokenizer '%s': version %u with %u merges is not supported",
-                         path, (unsigned)version, (unsigned)merges);
-    }
-    const size_t body = 8 * (size_t)merges;
-    unsigned char *image = malloc(16 + body + 4);
-    if (!image) {
-        fclose(file);
+        free(image);
+        free(where);
         return spdf_fail(SPDF_ENOMEM, "out of memory reading tokenizer '%s'", path);
     }
-    memcpy(image, header, 16);
-    const size_t got = fread(image + 16, 1, body + 4, file);
-    const int trailing = fgetc(file) != EOF;
+    memcpy(image, header, got);
+    size_t size = got;
+    if (got == sizeof header) size += fread(image + got, 1, expected + 1 - got, file);
+    const int error = ferror(file) ? (errno ? errno : EIO) : 0;
     fclose(file);
-    spdf_status status = SPDF_OK;
-    if (got != body + 4 || trailing)
-        status = spdf_fail(SPDF_EFORMAT, "tokenizer '%s' is %s: %u merges need %zu bytes", path,
-                           trailing ? "longer than its header says" : "truncated",
-                           (unsigned)merges, 16 + body + 4);
-    else if (load_u32le(image + 16 + body) != spdf_crc32c(0, image, 16 + body))
-        status = spdf_fail(SPDF_EFORMAT, "tokenizer '%s' is corrupted (CRC-32C mismatch)", path);
-    spdf_tokenizer *tok = status == SPDF_OK ? calloc(1, sizeof *tok) : NULL;
-    if (tok) tok->tag = HANDLE_TOKENIZER;
-    if (status == SPDF_OK && (!tok || !(tok->merges = malloc((merges ? merges : 1) *
-                                                               sizeof *tok->merges))))
-        status = spdf_fail(SPDF_ENOMEM, "out of memory for tokenizer '%s'", path);
-    if (status == SPDF_OK) {
-        tok->merge_count = (int32_t)merges;
-        for (uint32_t i = 0; i < merges; i++) {
-            tok->merges[i][0] = (int32_t)load_u32le(image + 16 + 8 * (size_t)i);
-            tok->merges[i][1] = (int32_t)load_u32le(image + 20 + 8 * (size_t)i);
-        }
-        status = finish(tok);
-    }
+    const spdf_status status = error ? io_fail(error, "read", "tokenizer", path)
+                                     : tokenizer_from_image(image, size, where, out);
     free(image);
-    if (status != SPDF_OK) {
-        spdf_tokenizer_free(tok);
-        return status;
-    }
-    *out = tok;
-    return SPDF_OK;
+    free(where);
+    return status;
 }

@@ -28,7 +28,8 @@
 #define FLAG_OPTIMIZER 2u
 #define FLAG_SAMPLER 4u
 #define FLAG_PLAN 8u
-#define FLAGS_KNOWN (FLAG_SPARSE | FLAG_OPTIMIZER | FLAG_SAMPLER | FLAG_PLAN)
+#define FLAG_TOKENIZER 16u
+#define FLAGS_KNOWN (FLAG_SPARSE | FLAG_OPTIMIZER | FLAG_SAMPLER | FLAG_PLAN | FLAG_TOKENIZER)
 
 /* Section table entry: id, payload CRC-32C, offset, size. */
 #define ENTRY_BYTES 24
@@ -40,7 +41,8 @@ enum section_id {
     SECTION_OPTIMIZER = 4,
     SECTION_SAMPLER = 5,
     SECTION_PLAN = 6,
-    SECTION_ID_COUNT = 7 /* ids are 1 .. SECTION_ID_COUNT - 1 */
+    SECTION_TOKENIZER = 7,
+    SECTION_ID_COUNT = 8 /* ids are 1 .. SECTION_ID_COUNT - 1 */
 };
 #define MAX_SECTIONS (SECTION_ID_COUNT - 1)
 
@@ -51,6 +53,8 @@ enum section_id {
 #define SAMPLER_BYTES 32
 #define PLAN_HEADER_BYTES 8
 #define PLAN_LAYER_BYTES 4
+/* The largest libspdf tokenizer file: 2^20 ids (docs/token-format.md). */
+#define TOKENIZER_MAX_BYTES (16 + 8 * (uint64_t)((1 << 20) - 257) + 4)
 
 #define CHUNK_FLOATS 4096
 #define CHUNK_BYTES (CHUNK_FLOATS * 4)
@@ -70,6 +74,7 @@ static inline const char *section_name(uint32_t id)
     case SECTION_OPTIMIZER: return "OPTIMIZER";
     case SECTION_SAMPLER: return "SAMPLER";
     case SECTION_PLAN: return "PLAN";
+    case SECTION_TOKENIZER: return "TOKENIZER";
     }
     return "unknown";
 }

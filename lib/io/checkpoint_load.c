@@ -1,10 +1,12 @@
 /* Reading checkpoints: the whole file is validated (header, section table, checksums,
- * configuration, mask, plan) before any handle is built from it (docs/checkpoint-format.md). */
+ * configuration, mask, plan, tokenizer) before any handle is built from it
+ * (docs/checkpoint-format.md). */
 #include "core/core.h"
 #include "io/byte_order.h"
 #include "io/checkpoint_format.h"
 #include "io/file_io.h"
 #include "io/dataset.h"
+#include "io/tokenizer.h"
 #include "mask/mask.h"
 #include "model/model.h"
 #include "optim/optimizer.h"
@@ -36,6 +38,7 @@ typedef struct checkpoint_file {
     uint64_t sampler_seed;
     int32_t order;
     int64_t position;
+    spdf_tokenizer *tokenizer;            /* the TOKENIZER section's; NULL if none saved */
 } checkpoint_file;
 
 /* "checkpoint '<path>': <problem>" as SPDF_EFORMAT. */
@@ -142,6 +145,7 @@ static spdf_status check_table(checkpoint_file *cf, const unsigned char *h)
         {SECTION_OPTIMIZER, (cf->flags & FLAG_OPTIMIZER) != 0, "the optimizer flag says so"},
         {SECTION_SAMPLER, (cf->flags & FLAG_SAMPLER) != 0, "the sampler flag says so"},
         {SECTION_PLAN, (cf->flags & FLAG_PLAN) != 0, "the plan flag says so"},
+        {SECTION_TOKENIZER, (cf->flags & FLAG_TOKENIZER) != 0, "the tokenizer flag says so"},
     };
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (cf->present[rules[i].id] != rules[i].wanted)
@@ -389,6 +393,35 @@ static spdf_status read_sampler(checkpoint_file *cf)
     return SPDF_OK;
 }
 
+/* The TOKENIZER section (optional): a libspdf tokenizer file image (docs/token-format.md) whose
+ * ids the model's vocabulary holds. */
+static spdf_status read_tokenizer(checkpoint_file *cf)
+{
+    if (!cf->present[SECTION_TOKENIZER]) return SPDF_OK;
+    const section *s = &cf->sections[SECTION_TOKENIZER];
+    if (s->size > TOKENIZER_MAX_BYTES)
+        return FORMAT_FAIL(cf, "section TOKENIZER has %llu bytes, more than any tokenizer's %llu",
+                           (unsigned long long)s->size, (unsigned long long)TOKENIZER_MAX_BYTES);
+    SPDF_TRY(check_section_crc(cf, SECTION_TOKENIZER));
+    unsigned char *image = malloc(s->size ? (size_t)s->size : 1);
+    const size_t where_bytes = strlen(cf->path) + 64;
+    char *where = malloc(where_bytes);
+    spdf_status status = image && where ? read_at(cf, s->offset, image, (size_t)s->size)
+                                        : spdf_fail(SPDF_ENOMEM, "out of memory for the tokenizer "
+                                                    "of checkpoint '%s'", cf->path);
+    if (status == SPDF_OK) {
+        snprintf(where, where_bytes, "checkpoint '%s': the TOKENIZER section", cf->path);
+        status = tokenizer_from_image(image, (size_t)s->size, where, &cf->tokenizer);
+    }
+    free(image);
+    free(where);
+    SPDF_TRY(status);
+    if (cf->tokenizer->vocab_size > cf->config.vocab_size)
+        return FORMAT_FAIL(cf, "the stored tokenizer has %d ids, more than the model's vocabulary "
+                           "of %d", (int)cf->tokenizer->vocab_size, (int)cf->config.vocab_size);
+    return SPDF_OK;
+}
+
 /* Opens and validates the whole file; on success cf holds everything but the bulk floats. */
 static spdf_status open_checkpoint(const char *path, checkpoint_file *cf)
 {
@@ -412,7 +445,8 @@ static spdf_status open_checkpoint(const char *path, checkpoint_file *cf)
     SPDF_TRY(check_section(cf, SECTION_TENSORS, 4 * (uint64_t)cf->stored));
     SPDF_TRY(read_optimizer(cf));
     SPDF_TRY(read_plan(cf));
-    return read_sampler(cf);
+    SPDF_TRY(read_sampler(cf));
+    return read_tokenizer(cf);
 }
 
 static void close_checkpoint(checkpoint_file *cf)
@@ -420,9 +454,11 @@ static void close_checkpoint(checkpoint_file *cf)
     if (cf->file) fclose(cf->file);
     free(cf->mask);
     free(cf->plan);
+    spdf_tokenizer_free(cf->tokenizer);
     cf->file = NULL;
     cf->mask = NULL;
     cf->plan = NULL;
+    cf->tokenizer = NULL;
 }
 
 /* ---- building the model from a validated file ---- */
@@ -591,8 +627,10 @@ spdf_status spdf_checkpoint_info_read(const char *path, spdf_checkpoint_info *in
     SPDF_TRY(spdf_check_struct_size(info->struct_size, first_size, "spdf_checkpoint_info"));
     checkpoint_file cf;
     const spdf_status status = open_checkpoint(path, &cf);
-    close_checkpoint(&cf);
-    SPDF_TRY(status);
+    if (status != SPDF_OK) {
+        close_checkpoint(&cf);
+        return status;
+    }
     spdf_checkpoint_info result;
     memset(&result, 0, sizeof result);
     result.struct_size = sizeof result;
@@ -606,5 +644,29 @@ spdf_status spdf_checkpoint_info_read(const char *path, spdf_checkpoint_info *in
     result.sampler_position = result.has_sampler ? cf.position : 0;
     result.stored_params = cf.stored;
     result.file_size = cf.size;
+    if (cf.tokenizer) {
+        result.has_tokenizer = 1;
+        result.tokenizer_vocab_size = cf.tokenizer->vocab_size;
+        result.tokenizer_checksum = tokenizer_checksum(cf.tokenizer);
+    }
+    close_checkpoint(&cf);
     return spdf_struct_write(info, &result, sizeof result, first_size, "spdf_checkpoint_info");
+}
+
+spdf_status spdf_checkpoint_load_tokenizer(const char *path, spdf_tokenizer **tok)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(path);
+    SPDF_CHECK_ARG(tok);
+    checkpoint_file cf;
+    const spdf_status status = open_checkpoint(path, &cf);
+    spdf_tokenizer *stored = NULL;
+    if (status == SPDF_OK) {
+        stored = cf.tokenizer;
+        cf.tokenizer = NULL; /* handed over; on failure close_checkpoint frees it */
+    }
+    close_checkpoint(&cf);
+    SPDF_TRY(status);
+    *tok = stored;
+    return SPDF_OK;
 }

@@ -1,11 +1,12 @@
 /* Writing checkpoints: the model (masked weights as their non-zeros plus a bitmap), its phase and
- * kernel plan, the optimizer and the sampler position in one little-endian, checksummed file
- * (docs/checkpoint-format.md), replaced atomically. */
+ * kernel plan, the optimizer, the sampler position and the tokenizer in one little-endian,
+ * checksummed file (docs/checkpoint-format.md), replaced atomically. */
 #include "core/core.h"
 #include "io/byte_order.h"
 #include "io/checkpoint_format.h"
 #include "io/file_io.h"
 #include "io/dataset.h"
+#include "io/tokenizer.h"
 #include "mask/mask.h"
 #include "model/model.h"
 #include "optim/optimizer.h"
@@ -153,21 +154,31 @@ static spdf_status put_sampler(writer *w, const spdf_sampler *sampler)
     return put(w, b, sizeof b);
 }
 
+/* What goes into one file: the training state and the tokenizer's file image (NULL: none). */
+typedef struct save_job {
+    const spdf_model *model;
+    const spdf_optimizer *opt;
+    const spdf_sampler *sampler;
+    const unsigned char *tokenizer;
+    size_t tokenizer_bytes;
+} save_job;
+
 /* The sections of a checkpoint of this state, in file order, with their offsets and sizes. */
-static int plan_sections(const spdf_model *model, const spdf_optimizer *opt,
-                         const spdf_sampler *sampler, section table[MAX_SECTIONS])
+static int plan_sections(const save_job *job, section table[MAX_SECTIONS])
 {
+    const spdf_model *model = job->model;
     const uint64_t stored_bytes = (uint64_t)model->num_stored * 4;
     int count = 0;
     table[count++] = (section){SECTION_CONFIG, 0, 0, CONFIG_BYTES};
     if (model->phase == SPDF_PHASE_SPARSE)
         table[count++] = (section){SECTION_MASK, 0, 0, (uint64_t)mask_section_bytes(&model->config)};
     table[count++] = (section){SECTION_TENSORS, 0, 0, stored_bytes};
-    if (opt) table[count++] = (section){SECTION_OPTIMIZER, 0, 0, OPTIMIZER_HEADER_BYTES + 2 * stored_bytes};
-    if (sampler) table[count++] = (section){SECTION_SAMPLER, 0, 0, SAMPLER_BYTES};
+    if (job->opt) table[count++] = (section){SECTION_OPTIMIZER, 0, 0, OPTIMIZER_HEADER_BYTES + 2 * stored_bytes};
+    if (job->sampler) table[count++] = (section){SECTION_SAMPLER, 0, 0, SAMPLER_BYTES};
     if (model->phase == SPDF_PHASE_SPARSE)
         table[count++] = (section){SECTION_PLAN, 0, 0,
                                    PLAN_HEADER_BYTES + PLAN_LAYER_BYTES * (uint64_t)model->num_sparse};
+    if (job->tokenizer) table[count++] = (section){SECTION_TOKENIZER, 0, 0, job->tokenizer_bytes};
     uint64_t at = HEADER_BYTES + (uint64_t)count * ENTRY_BYTES;
     for (int i = 0; i < count; i++) {
         table[i].offset = at;
@@ -199,11 +210,13 @@ static size_t encode_head(unsigned char *head, const section *table, int count, 
     return HEADER_BYTES + table_bytes;
 }
 
-static spdf_status write_checkpoint(writer *w, const spdf_model *model, const spdf_optimizer *opt,
-                                    const spdf_sampler *sampler)
+static spdf_status write_checkpoint(writer *w, const save_job *job)
 {
+    const spdf_model *model = job->model;
+    const spdf_optimizer *opt = job->opt;
+    const spdf_sampler *sampler = job->sampler;
     section table[MAX_SECTIONS];
-    const int count = plan_sections(model, opt, sampler, table);
+    const int count = plan_sections(job, table);
     unsigned char head[HEADER_BYTES + MAX_SECTIONS * ENTRY_BYTES] = {0};
     const size_t head_bytes = HEADER_BYTES + (size_t)count * ENTRY_BYTES;
     SPDF_TRY(put(w, head, head_bytes)); /* placeholder until the checksums are known */
@@ -216,6 +229,7 @@ static spdf_status write_checkpoint(writer *w, const spdf_model *model, const sp
         case SECTION_OPTIMIZER: SPDF_TRY(put_optimizer(w, opt)); break;
         case SECTION_SAMPLER: SPDF_TRY(put_sampler(w, sampler)); break;
         case SECTION_PLAN: SPDF_TRY(put_plan(w, model)); break;
+        case SECTION_TOKENIZER: SPDF_TRY(put(w, job->tokenizer, job->tokenizer_bytes)); break;
         }
         if (w->position != table[i].offset + table[i].size)
             return spdf_fail(SPDF_EINTERNAL, "checkpoint section %s has %llu bytes, %llu planned",
@@ -225,28 +239,32 @@ static spdf_status write_checkpoint(writer *w, const spdf_model *model, const sp
         table[i].crc = w->crc;
     }
     const uint32_t flags = (model->phase == SPDF_PHASE_SPARSE ? FLAG_SPARSE | FLAG_PLAN : 0u) |
-                           (opt ? FLAG_OPTIMIZER : 0u) | (sampler ? FLAG_SAMPLER : 0u);
+                           (opt ? FLAG_OPTIMIZER : 0u) | (sampler ? FLAG_SAMPLER : 0u) |
+                           (job->tokenizer ? FLAG_TOKENIZER : 0u);
     encode_head(head, table, count, flags, w->position);
     if (fseeko(w->file, 0, SEEK_SET) != 0) return io_fail(errno, "seek in", "checkpoint", w->path);
     if (fwrite(head, 1, head_bytes, w->file) != head_bytes) return io_fail(errno, "write", "checkpoint", w->path);
     return SPDF_OK;
 }
 
-typedef struct save_job {
-    const spdf_model *model;
-    const spdf_optimizer *opt;
-    const spdf_sampler *sampler;
-} save_job;
-
 static spdf_status write_checkpoint_file(FILE *file, const char *tmp_path, void *context)
 {
-    const save_job *job = context;
     writer w = {file, tmp_path, 0, 0};
-    return write_checkpoint(&w, job->model, job->opt, job->sampler);
+    return write_checkpoint(&w, context);
 }
 
-spdf_status spdf_checkpoint_save(const char *path, const spdf_model *model,
-                                 const spdf_optimizer *opt, const spdf_sampler *sampler)
+spdf_status spdf_checkpoint_save_config_init(spdf_checkpoint_save_config *config)
+{
+    spdf_clear_error();
+    SPDF_CHECK_ARG(config);
+    memset(config, 0, sizeof *config);
+    config->struct_size = sizeof *config;
+    return SPDF_OK;
+}
+
+spdf_status spdf_checkpoint_save_ex(const char *path, const spdf_model *model,
+                                    const spdf_optimizer *opt, const spdf_sampler *sampler,
+                                    const spdf_checkpoint_save_config *config)
 {
     spdf_clear_error();
     SPDF_CHECK_ARG(path);
@@ -255,6 +273,34 @@ spdf_status spdf_checkpoint_save(const char *path, const spdf_model *model,
     if (sampler) SPDF_CHECK_HANDLE(sampler, HANDLE_SAMPLER);
     if (opt && optimizer_model(opt) != model)
         return spdf_fail(SPDF_EINVAL, "%s: opt is not the optimizer of this model", __func__);
-    save_job job = {model, opt, sampler};
-    return write_file_atomically(path, "checkpoint", write_checkpoint_file, &job);
+    spdf_checkpoint_save_config c;
+    spdf_checkpoint_save_config_init(&c);
+    if (config)
+        SPDF_TRY(spdf_struct_read(&c, sizeof c, config,
+                                  SPDF_SIZE_THROUGH(spdf_checkpoint_save_config, tokenizer),
+                                  "spdf_checkpoint_save_config"));
+    save_job job = {model, opt, sampler, NULL, 0};
+    unsigned char *image = NULL;
+    if (c.tokenizer) {
+        SPDF_CHECK_HANDLE(c.tokenizer, HANDLE_TOKENIZER);
+        if (c.tokenizer->kind != TOKENIZER_BPE)
+            return spdf_fail(SPDF_EUNSUPPORTED, "%s: only libspdf's own tokenizers are stored in a "
+                             "checkpoint, not one read from GPT-2's vocab.json and merges.txt", __func__);
+        if (c.tokenizer->vocab_size > model->config.vocab_size)
+            return spdf_fail(SPDF_EINVAL, "%s: the tokenizer has %d ids, more than the model's "
+                             "vocabulary of %d", __func__, (int)c.tokenizer->vocab_size,
+                             (int)model->config.vocab_size);
+        if (!(image = tokenizer_image(c.tokenizer, &job.tokenizer_bytes)))
+            return spdf_fail(SPDF_ENOMEM, "out of memory for the tokenizer of checkpoint '%s'", path);
+        job.tokenizer = image;
+    }
+    const spdf_status status = write_file_atomically(path, "checkpoint", write_checkpoint_file, &job);
+    free(image);
+    return status;
+}
+
+spdf_status spdf_checkpoint_save(const char *path, const spdf_model *model,
+                                 const spdf_optimizer *opt, const spdf_sampler *sampler)
+{
+    return spdf_checkpoint_save_ex(path, model, opt, sampler, NULL);
 }

@@ -25,6 +25,7 @@
 #define MAX_LAYERS 1024            /* spdf_model_create's limit */
 #define CHUNK_FLOATS 4096
 #define DEFAULT_SEED 1337
+#define LLMC_MAGIC 20240326u       /* the first int32 of an llm.c checkpoint (llmc_import.c) */
 
 /* Names, shapes and the Conv1D layout come from the model's tensor table
  * (lib/model/tensor_table.h). */
@@ -408,15 +409,31 @@ static spdf_status read_exact(const st_file *f, uint64_t offset, void *buf, size
     return FORMAT_FAIL(f->path, "ended early: the file was shortened while being read");
 }
 
+/* A file whose header length is not followed by '{' is some other file, not a damaged
+ * safetensors file: say so, and name the formats libspdf reads that it looks like, rather than
+ * report its first 8 bytes as an absurd header length. */
+static spdf_status not_safetensors(const st_file *f, const unsigned char *start)
+{
+    const char *what = "the 8-byte header length is not followed by a JSON object (the header "
+                       "does not start with '{')";
+    if (memcmp(start, "SPDFCKPT", 8) == 0)
+        what = "it is a libspdf checkpoint (spdf_checkpoint_load reads it)";
+    else if (load_u32le(start) == LLMC_MAGIC)
+        what = "it is an llm.c checkpoint (spdf_model_import_llmc reads it)";
+    return spdf_fail(SPDF_EFORMAT, "'%s' is not a safetensors file: %s", f->path, what);
+}
+
 /* Length, JSON header and every entry, checked against the file's size. */
 static spdf_status read_header(st_file *f)
 {
     if (f->size < LENGTH_BYTES)
         return FORMAT_FAIL(f->path, "%llu bytes are too few for the 8-byte header length",
                            (unsigned long long)f->size);
-    unsigned char length_bytes[LENGTH_BYTES];
-    SPDF_TRY(read_exact(f, 0, length_bytes, sizeof length_bytes));
-    const uint64_t length = load_u64le(length_bytes);
+    unsigned char start[LENGTH_BYTES + 1];
+    const size_t start_bytes = f->size > LENGTH_BYTES ? sizeof start : LENGTH_BYTES;
+    SPDF_TRY(read_exact(f, 0, start, start_bytes));
+    if (start_bytes > LENGTH_BYTES && start[LENGTH_BYTES] != '{') return not_safetensors(f, start);
+    const uint64_t length = load_u64le(start);
     if (length < 2 || length > MAX_HEADER_BYTES || length > f->size - LENGTH_BYTES)
         return FORMAT_FAIL(f->path, "bad header length %llu (the file has %llu bytes after the "
                            "length; the limit is %d)", (unsigned long long)length,
@@ -428,8 +445,6 @@ static spdf_status read_header(st_file *f)
     char label[300];
     snprintf(label, sizeof label, "safetensors header of '%.250s'", f->path);
     spdf_status status = read_exact(f, LENGTH_BYTES, text, (size_t)length);
-    if (status == SPDF_OK && text[0] != '{')
-        status = FORMAT_FAIL(f->path, "the header does not start with '{'");
     if (status == SPDF_OK) status = text_check_utf8(label, text, (size_t)length);
     if (status == SPDF_OK) status = json_parse(label, 1, text, (size_t)length, &f->header);
     free(text);

@@ -18,6 +18,7 @@ struct spdf_sampler {
     uint64_t seed;
     spdf_sampler_order order;
     int64_t position; /* batches drawn so far: the number of the next batch */
+    int32_t rank, ranks; /* this sampler draws rows [rank, rank + 1) * B / ranks of each batch */
 };
 
 spdf_status spdf_sampler_create(const spdf_dataset *ds, int32_t B, int32_t T, uint64_t seed,
@@ -45,6 +46,8 @@ spdf_status spdf_sampler_create(const spdf_dataset *ds, int32_t B, int32_t T, ui
     sampler->seed = seed;
     sampler->order = order;
     sampler->position = 0;
+    sampler->rank = 0;
+    sampler->ranks = 1;
     *out = sampler;
     return SPDF_OK;
 }
@@ -98,8 +101,9 @@ spdf_status spdf_sampler_next(spdf_sampler *sampler, int32_t *inputs, int32_t *t
         return spdf_fail(SPDF_ESTATE, "%s: the sampler's position is at INT64_MAX", __func__);
     const size_t T = (size_t)sampler->T;
     const int32_t *data = sampler->dataset->tokens;
-    for (int32_t b = 0; b < sampler->B; b++) {
-        const uint64_t start = window_start(sampler, (uint64_t)sampler->position, (uint64_t)b);
+    const int32_t rows = sampler->B / sampler->ranks, first = sampler->rank * rows;
+    for (int32_t b = 0; b < rows; b++) {
+        const uint64_t start = window_start(sampler, (uint64_t)sampler->position, (uint64_t)(first + b));
         const int32_t *window = data + start; /* (T+1) */
         memcpy(inputs + (size_t)b * T, window, T * sizeof(int32_t));      /* (B,T) */
         memcpy(targets + (size_t)b * T, window + 1, T * sizeof(int32_t)); /* (B,T) */
@@ -123,6 +127,31 @@ spdf_status spdf_sampler_set_position(spdf_sampler *sampler, int64_t position)
     SPDF_CHECK_HANDLE(sampler, HANDLE_SAMPLER);
     SPDF_CHECK_ARG(position >= 0);
     sampler->position = position;
+    return SPDF_OK;
+}
+
+spdf_status spdf_sampler_set_shard(spdf_sampler *sampler, int32_t rank, int32_t ranks)
+{
+    spdf_clear_error();
+    SPDF_CHECK_HANDLE(sampler, HANDLE_SAMPLER);
+    if (ranks < 1 || rank < 0 || rank >= ranks)
+        return spdf_fail(SPDF_EINVAL, "%s: rank %d of %d ranks", __func__, (int)rank, (int)ranks);
+    if (sampler->B % ranks != 0)
+        return spdf_fail(SPDF_EINVAL, "%s: the batch of %d rows does not split into %d equal shares",
+                         __func__, (int)sampler->B, (int)ranks);
+    sampler->rank = rank;
+    sampler->ranks = ranks;
+    return SPDF_OK;
+}
+
+spdf_status spdf_sampler_get_shard(const spdf_sampler *sampler, int32_t *rank, int32_t *ranks,
+                                   int32_t *rows)
+{
+    spdf_clear_error();
+    SPDF_CHECK_HANDLE(sampler, HANDLE_SAMPLER);
+    if (rank) *rank = sampler->rank;
+    if (ranks) *ranks = sampler->ranks;
+    if (rows) *rows = sampler->B / sampler->ranks;
     return SPDF_OK;
 }
 

@@ -370,7 +370,15 @@ spdf_status spdf_model_forward(spdf_model *model, const int32_t *tokens, const i
         }
         if (total <= 0.0) return spdf_fail(SPDF_EINVAL, "loss_weights are all zero");
     }
+    model->generated = 0;
     return gpt_forward(model, tokens, targets, loss_weights, B, T, loss);
+}
+
+void model_forget_activations(spdf_model *model)
+{
+    model->B = model->T = 0;
+    model->has_targets = 0;
+    model->generated = 1;
 }
 
 spdf_status spdf_model_logits(const spdf_model *model, const float **logits, int32_t *B, int32_t *T,
@@ -379,6 +387,9 @@ spdf_status spdf_model_logits(const spdf_model *model, const float **logits, int
     spdf_clear_error();
     SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(logits);
+    if (model->B == 0 && model->generated)
+        return spdf_fail(SPDF_ESTATE, "no logits: spdf_generate overwrote the activations of the last "
+                         "forward pass (run spdf_model_forward again)");
     if (model->B == 0) return spdf_fail(SPDF_ESTATE, "no forward pass has run yet");
     *logits = model->acts.logits;
     if (B) *B = model->B;

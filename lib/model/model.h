@@ -98,11 +98,15 @@ struct spdf_model {
     gpt_activations acts;
     int B, T;           /* shape of the last forward pass, 0 before the first */
     int has_targets;    /* the last forward pass computed a loss, so backward may run */
+    int generated;      /* spdf_generate ran since the last spdf_model_forward (B, T are 0) */
     int has_gradients;  /* a backward pass added gradients since the last update or clearing */
     spdf_sparse_memory sparse_memory; /* what a SPARSE phase does with the unused dense pages */
     int pages_pending; /* KEEP: those pages are to be committed at the next backward pass */
     spdf_sparse_plan_config sparse_plan; /* how masked layers are planned */
 };
+
+/* Generation overwrote the activations: no logits and no backward pass until the next forward. */
+void model_forget_activations(spdf_model *model);
 
 static inline spdf_exec model_exec(const spdf_model *model)
 {

@@ -1,5 +1,6 @@
 """spdf demo --size tiny, end to end (the CI run of the demo): pre-training dense and sparse,
-fine-tuning dense, SPDF and sparse, decoding, scoring, and the files it writes."""
+fine-tuning dense, SPDF and sparse, decoding, scoring (every fine-tuned variant writes something
+for every MR and scores above 0), and the files it writes."""
 import os
 import xml.etree.ElementTree as ElementTree
 
@@ -36,6 +37,14 @@ def test(workdir):
     check(spdf["pretrain_flops"] < 0.8 * dense["pretrain_flops"], "sparse pre-training needs fewer FLOPs")
     for r in results.values():
         check(0 <= r["bleu"] <= 1 and r["nist"] >= 0 and r["segments"] == 6, "scores: %r" % r)
+    for variant in VARIANTS[1:]:
+        # a preset worth running writes text that scores: every variant says something for every MR
+        r = results[variant]
+        check(r["bleu"] > 0 and r["hyp_length"] >= 6 * 3, "%s: BLEU %r from %d tokens of output" % (
+            variant, r["bleu"], r["hyp_length"]))
+        outputs = [line.split(":* ", 1)[1] if ":* " in line else "" for line in report.splitlines()
+                   if line.startswith("- *%s:*" % variant)]
+        check(outputs and all(o.strip() for o in outputs), "%s: empty sample outputs %r" % (variant, outputs))
 
     phases = {name: ok_json(["info", os.path.join(out_dir, name + ".ckpt")])["phase"] for name in
               ["pretrain-dense", "pretrain-sparse", "finetune-dense", "finetune-spdf", "finetune-sparse"]}

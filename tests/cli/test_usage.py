@@ -4,7 +4,8 @@ import os
 
 from clitest import (EXIT_BAD_INPUT, EXIT_USAGE, check, error, example_data, main, ok, run, write)
 
-COMMANDS = ["tokenize", "pretrain", "finetune", "generate", "eval", "score", "flops", "info", "demo"]
+COMMANDS = ["tokenize", "pretrain", "finetune", "generate", "eval", "score", "flops", "info", "export", "import",
+            "demo"]
 
 
 def test_help():
@@ -59,11 +60,31 @@ def test_usage_errors(workdir):
         ["flops", "--layers", "0"],
         ["info"],
         ["info", "a.ckpt", "b.ckpt"],
+        ["export", "a.ckpt"],
+        ["import", "a.safetensors", "b.ckpt", "--format", "onnx"],
+        ["import", "a.safetensors", "b.ckpt", "--heads", "-1"],
         ["demo", "--size", "huge"],
         ["demo", "--steps", "0"],
     ]
     for args in bad:
         error(args, EXIT_USAGE, cwd=workdir)
+
+
+def test_did_you_mean(workdir):
+    """A misspelled option or command names the one meant when it is a few edits away, and only then."""
+    err = error(["pretrain", "--data", "c.txt", "--out", "m.ckpt", "--stpes", "10"], EXIT_USAGE,
+                "did you mean --steps?", cwd=workdir)
+    check("'--stpes'" in err, "the message repeats what was typed: %r" % err)
+    error(["pretrain", "--data", "c.txt", "--out", "m.ckpt", "--sparsty=0.5"], EXIT_USAGE, "did you mean --sparsity?",
+          cwd=workdir)
+    error(["score", "-hyp", "h.txt"], EXIT_USAGE, "did you mean --hyp?", cwd=workdir)
+    error(["score", "--tokenise", "none"], EXIT_USAGE, "did you mean --tokenize?", cwd=workdir)
+    error(["finetune", "--int", "a.ckpt"], EXIT_USAGE, "did you mean --init?", cwd=workdir)
+    err = error(["pretrain", "--data", "c.txt", "--out", "m.ckpt", "--frobnicate", "1"], EXIT_USAGE, cwd=workdir)
+    check("did you mean" not in err, "nothing is close to --frobnicate: %r" % err)
+    error(["pretrian"], EXIT_USAGE, "did you mean 'pretrain'?")
+    err = error(["frobnicate"], EXIT_USAGE, "unknown command")
+    check("did you mean" not in err, "nothing is close to frobnicate: %r" % err)
 
 
 def test_missing_files(workdir):
@@ -128,6 +149,7 @@ def test_malformed_files(workdir):
 def test(workdir):
     test_help()
     test_usage_errors(workdir)
+    test_did_you_mean(workdir)
     test_missing_files(workdir)
     test_malformed_files(workdir)
 

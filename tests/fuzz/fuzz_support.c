@@ -13,15 +13,21 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-const char *fuzz_file(const uint8_t *data, size_t size)
+const char *fuzz_file(const uint8_t *data, size_t size) { return fuzz_file_in(0, data, size); }
+
+const char *fuzz_file_in(int slot, const uint8_t *data, size_t size)
 {
-    static int fd = -1;
-    static char path[64];
-    if (fd < 0) {
-        fd = memfd_create("spdf-fuzz-input", 0);
-        if (fd < 0) fuzz_fail("memfd_create failed");
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    static int fds[2] = {-1, -1};
+    static char paths[2][64];
+    if (slot < 0 || slot > 1) fuzz_fail("no input file %d", slot);
+    int *fd_slot = &fds[slot];
+    if (*fd_slot < 0) {
+        *fd_slot = memfd_create("spdf-fuzz-input", 0);
+        if (*fd_slot < 0) fuzz_fail("memfd_create failed");
+        snprintf(paths[slot], sizeof paths[slot], "/proc/self/fd/%d", *fd_slot);
     }
+    const int fd = *fd_slot;
+    const char *path = paths[slot];
     if (ftruncate(fd, 0) != 0) fuzz_fail("cannot truncate the input file");
     for (size_t done = 0; done < size;) {
         const ssize_t n = pwrite(fd, data + done, size - done, (off_t)done);
@@ -121,8 +127,10 @@ void fix_checkpoint_checksums(uint8_t *data, size_t size)
         for (uint32_t i = 0; i < count; i++) {
             uint8_t *entry = table + i * ENTRY_BYTES;
             const uint64_t offset = load_u64le(entry + 8), bytes = load_u64le(entry + 16);
-            if (bytes <= size && offset <= size - bytes)
-                store_u32le(entry + 4, spdf_crc32c(0, data + offset, (size_t)bytes));
+            if (bytes > size || offset > size - bytes) continue;
+            if (load_u32le(entry) == SECTION_TOKENIZER) /* a tokenizer file with its own CRC */
+                fix_tokenizer_checksum(data + offset, (size_t)bytes);
+            store_u32le(entry + 4, spdf_crc32c(0, data + offset, (size_t)bytes));
         }
         store_u32le(data + AT_TABLE_CRC, spdf_crc32c(0, table, count * ENTRY_BYTES));
     }

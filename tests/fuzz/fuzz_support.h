@@ -16,6 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The bytes as the whole content of one in-memory file (a memfd rewritten on every call) and
  * that file's path, valid until the next call. */
 const char *fuzz_file(const uint8_t *data, size_t size);
+/* The same with two files at once: slot 0 (fuzz_file's) or 1. */
+const char *fuzz_file_in(int slot, const uint8_t *data, size_t size);
 
 /* A context on the reference backend with one thread, made on first use and kept. */
 spdf_context *fuzz_context(void);

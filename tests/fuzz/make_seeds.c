@@ -259,6 +259,99 @@ static void write_token_seeds(void)
     spdf_tokenizer_free(tok);
 }
 
+/* A checkpoint that carries its tokenizer (a TOKENIZER section): a model with room for its ids. */
+static void write_tokenizer_checkpoint_seed(spdf_context *ctx)
+{
+    spdf_model_config config;
+    spdf_model_config_init(&config);
+    config.vocab_size = 300;
+    config.max_seq_len = POSITIONS;
+    config.num_layers = 1;
+    config.num_heads = HEADS;
+    config.channels = WIDTH;
+    spdf_model *model = NULL;
+    spdf_tokenizer *tok = NULL;
+    MUST(spdf_model_create(ctx, &config, &model));
+    MUST(spdf_tokenizer_train(training_text, sizeof training_text - 1, 300, &tok));
+    spdf_checkpoint_save_config save;
+    MUST(spdf_checkpoint_save_config_init(&save));
+    save.tokenizer = tok;
+    char variant[4096];
+    const char *path = both_variants("checkpoint", "tokenizer.ckpt", variant, sizeof variant);
+    MUST(spdf_checkpoint_save_ex(path, model, NULL, NULL, &save));
+    copy_file(path, variant);
+    spdf_tokenizer *back = NULL;
+    MUST(spdf_checkpoint_load_tokenizer(path, &back));
+    if (!back) {
+        fprintf(stderr, "make_seeds: the stored tokenizer did not come back\n");
+        exit(1);
+    }
+    spdf_tokenizer_free(back);
+    spdf_tokenizer_free(tok);
+    spdf_model_free(model);
+}
+
+/* ---- GPT-2's tokenizer files: vocab.json, a NUL, merges.txt (fuzz_gpt2_tokenizer.c) ---- */
+
+/* GPT-2's byte-to-unicode character of byte b as UTF-8 (docs/token-format.md); returns its length. */
+static int gpt2_char(unsigned b, char *out)
+{
+    const int printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+    unsigned cp = b;
+    if (!printable) {
+        cp = 0x100;
+        for (unsigned below = 0; below < b; below++)
+            cp += !((below >= 0x21 && below <= 0x7E) || (below >= 0xA1 && below <= 0xAC) || below >= 0xAE);
+    }
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    out[0] = (char)(0xC0 | cp >> 6);
+    out[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+}
+
+static void write_gpt2_seed(void)
+{
+    static const char *const merges[] = {"\xc4\xa0 t", "h e", "\xc4\xa0" "t he", "a t", "\xc4\xa0 c", "\xc4\xa0" "c at",
+                                         "' s", "1 2", "\xc3\x83 \xc2\xa9", "\xc4\x8a \xc4\x8a"};
+    enum { MERGES = sizeof merges / sizeof merges[0] };
+    char vocab[8192], list[512];
+    size_t n = (size_t)snprintf(vocab, sizeof vocab, "{");
+    for (unsigned b = 0; b < 256; b++) {
+        char c[2];
+        const int length = gpt2_char(b, c);
+        const char *escape = c[0] == '"' || c[0] == '\\' ? "\\" : "";
+        n += (size_t)snprintf(vocab + n, sizeof vocab - n, "%s\"%s%.*s\": %u", b ? ", " : "", escape, length, c, b);
+    }
+    size_t m = (size_t)snprintf(list, sizeof list, "#version: 0.2\n");
+    for (int i = 0; i < MERGES; i++) {
+        const char *space = strchr(merges[i], ' ');
+        n += (size_t)snprintf(vocab + n, sizeof vocab - n, ", \"%.*s%s\": %d", (int)(space - merges[i]), merges[i],
+                              space + 1, 256 + i);
+        m += (size_t)snprintf(list + m, sizeof list - m, "%s\n", merges[i]);
+    }
+    n += (size_t)snprintf(vocab + n, sizeof vocab - n, ", \"<|endoftext|>\": %d}\n", 256 + MERGES);
+    /* the pair must load: written to two files first */
+    char vocab_path[] = "/tmp/spdf-seed-vocab-XXXXXX", merges_path[] = "/tmp/spdf-seed-merges-XXXXXX";
+    FILE *v = fdopen(mkstemp(vocab_path), "wb"), *l = fdopen(mkstemp(merges_path), "wb");
+    if (!v || !l || fwrite(vocab, 1, n, v) != n || fwrite(list, 1, m, l) != m || fclose(v) || fclose(l)) exit(1);
+    spdf_tokenizer *tok = NULL;
+    const spdf_status status = spdf_tokenizer_load_gpt2(vocab_path, merges_path, &tok);
+    remove(vocab_path);
+    remove(merges_path);
+    MUST(status);
+    spdf_tokenizer_free(tok);
+    char *seed = malloc(n + 1 + m);
+    if (!seed) exit(1);
+    memcpy(seed, vocab, n);
+    seed[n] = '\0';
+    memcpy(seed + n + 1, list, m);
+    write_seed("gpt2-tokenizer", "pair.txt", seed, n + 1 + m);
+    free(seed);
+}
+
 /* ---- task files and BLEU inputs (no writer in the library: the documented formats) ---- */
 
 /* A seed the fuzzer starts from must be one the loader accepts. */
@@ -353,6 +446,8 @@ int main(int argc, char **argv)
     write_llmc_seed(ctx, 3, "fp32.bin");
     write_llmc_seed(ctx, 5, "bf16.bin");
     write_token_seeds();
+    write_tokenizer_checkpoint_seed(ctx);
+    write_gpt2_seed();
     write_task_seeds();
     write_bleu_seeds();
     spdf_dataset_free(data);

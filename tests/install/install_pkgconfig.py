@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 # Installs the build tree into a staging directory and builds tests/install/consumer.c against the
-# installed header and library found through `pkg-config spdf`, as a user of the package would.
+# installed header and library found through `pkg-config spdf`, as a user of the package would:
+# linked with libspdf.so, and statically through `pkg-config --static`.  Runs the staged bin/spdf
+# and the static consumer with no LD_LIBRARY_PATH: outside the loader's default paths, the tool
+# finds its library through its RUNPATH, and the static consumer needs none.
 """Usage: install_pkgconfig.py --build-root DIR --version VERSION [--sanitize LIST] -- CC [ARGS...]"""
 
 import argparse
@@ -47,8 +50,8 @@ def check(destdir, args):
         if not os.path.exists(path):
             raise RuntimeError(f"not installed: {path}")
 
-    # The staged spdf.pc comes first; the system's .pc files stay visible for its Requires.private
-    # (libxsmm when the xsmm backend is built).  The sysroot maps ${prefix} into the staging tree.
+    # The staged spdf.pc comes first; the system's .pc files stay visible.  The sysroot maps
+    # ${prefix} into the staging tree, as a DESTDIR stage needs (docs/getting-started.md).
     env = {k: v for k, v in os.environ.items() if not k.startswith("PKG_CONFIG")}
     env.update(PKG_CONFIG_PATH=os.path.join(libdir, "pkgconfig"), PKG_CONFIG_SYSROOT_DIR=destdir)
     version = run([pkg_config, "--modversion", "spdf"], env=env).strip()
@@ -73,6 +76,54 @@ def check(destdir, args):
     output = run([program], env=run_env)
     if f"libspdf {args.version}" not in output:
         raise RuntimeError(f"the consumer did not print the version {args.version}")
+
+    bare_env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    check_installed_tool(destdir, staged(destdir, prefix, options["bindir"]), args, bare_env)
+    check_static_consumer(destdir, pkg_config, source, sanitize, env, args, bare_env)
+
+
+def shared_libraries(program):
+    """The DT_NEEDED entries of program."""
+    dynamic = run(["readelf", "-d", program])
+    return [line.split("[", 1)[1].rstrip("]") for line in dynamic.splitlines()
+            if "(NEEDED)" in line]
+
+
+def check_installed_tool(destdir, bindir, args, bare_env):
+    """The staged bin/spdf runs without LD_LIBRARY_PATH, on the staged libspdf."""
+    tool = os.path.join(bindir, "spdf")
+    if shutil.which("ldd"):
+        loaded = [line for line in run(["ldd", tool], env=bare_env).splitlines()
+                  if "libspdf" in line]
+        if not loaded or destdir not in loaded[0]:
+            raise RuntimeError(f"the installed spdf does not find the staged libspdf: {loaded}")
+    output = run([tool, "--version"], env=bare_env)
+    if f"libspdf {args.version}" not in output:
+        raise RuntimeError(f"the installed spdf --version did not report libspdf {args.version}")
+
+
+def check_static_consumer(destdir, pkg_config, source, sanitize, env, args, bare_env):
+    """consumer.c linked with libspdf.a through `pkg-config --static --libs spdf`: with only
+    libspdf taken from its archive (-l:libspdf.a), and fully static where no sanitizer runs."""
+    cflags = shlex.split(run([pkg_config, "--cflags", "spdf"], env=env))
+    libs = shlex.split(run([pkg_config, "--static", "--libs", "spdf"], env=env))
+    if "-lspdf" not in libs:
+        raise RuntimeError("pkg-config --static --libs spdf has no -lspdf")
+    archive_libs = ["-l:libspdf.a" if flag == "-lspdf" else flag for flag in libs]
+    builds = [("consumer-archive", archive_libs, [])]
+    if not sanitize:  # the sanitizer runtimes cannot be linked statically
+        builds.append(("consumer-static", libs, ["-static"]))
+    for name, flags, mode in builds:
+        program = os.path.join(destdir, name)
+        run([*args.compiler, *mode, "-std=c11", "-Wall", "-Wextra", "-Werror", *sanitize,
+             *cflags, source, "-o", program, *flags])
+        needed = shared_libraries(program)
+        if any(library.startswith("libspdf") for library in needed):
+            raise RuntimeError(f"{name} needs a shared libspdf: {needed}")
+        if mode and needed:
+            raise RuntimeError(f"{name} is not statically linked: {needed}")
+        if f"libspdf {args.version}" not in run([program], env=bare_env):
+            raise RuntimeError(f"{name} did not print the version {args.version}")
 
 
 def main():

@@ -1,0 +1,62 @@
+/* GPT-2's tokenizer files: spdf_tokenizer_load_gpt2 on any pair of files, both from one input cut
+ * at its first NUL byte (vocab.json before it, merges.txt after it; no NUL: an empty merges.txt).
+ * Neither file may hold a NUL, so the cut loses nothing a valid pair could have.  For every pair
+ * it accepts: at least the 256 byte tokens, and any byte string (a fixed text with contractions,
+ * digits, white space and UTF-8, and the input itself) round-trips exactly through encode and
+ * decode with ids inside the vocabulary; the tokenizer is not saved (SPDF_EUNSUPPORTED). */
+#include "fuzz_support.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char sample_text[] = "It's 12 o'clock; we'll see  you're   here\t\n\ncaf\xc3\xa9 \xe2\x85\xab "
+                                  "\xd0\xb6\xd0\xb8 \xe4\xb8\xad -- <|endoftext|> \xff\xfe end  ";
+
+static void check_round_trip(const spdf_tokenizer *tok, int32_t vocab, const char *text, size_t length)
+{
+    size_t count = 0;
+    if (spdf_tokenizer_encode(tok, text, length, NULL, 0, &count) != SPDF_OK)
+        fuzz_fail("encode (count) failed: %s", spdf_last_error());
+    int32_t *ids = malloc((count ? count : 1) * sizeof *ids);
+    char *back = malloc(length + 1);
+    if (!ids || !back) fuzz_fail("out of memory");
+    size_t written = 0, decoded = 0;
+    if (spdf_tokenizer_encode(tok, text, length, ids, count, &written) != SPDF_OK || written != count)
+        fuzz_fail("encode failed or changed its count: %s", spdf_last_error());
+    if (count > length) fuzz_fail("%zu bytes became %zu ids", length, count);
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] < 0 || ids[i] >= vocab) fuzz_fail("encode produced id %d (vocabulary %d)", ids[i], vocab);
+    if (spdf_tokenizer_decode(tok, ids, count, back, length + 1, &decoded) != SPDF_OK)
+        fuzz_fail("decode failed: %s", spdf_last_error());
+    if (decoded != length || memcmp(back, text, length) != 0)
+        fuzz_fail("%zu bytes came back as %zu different ones", length, decoded);
+    free(back);
+    free(ids);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const uint8_t *cut = memchr(data, 0, size);
+    const size_t vocab_bytes = cut ? (size_t)(cut - data) : size;
+    const char *vocab_path = fuzz_file_in(0, data, vocab_bytes);
+    const char *merges_path = cut ? fuzz_file_in(1, cut + 1, size - vocab_bytes - 1) : fuzz_file_in(1, data, 0);
+
+    spdf_tokenizer *tok = (spdf_tokenizer *)&tok;
+    const spdf_status status = spdf_tokenizer_load_gpt2(vocab_path, merges_path, &tok);
+    if (status != SPDF_OK) {
+        fuzz_expect_rejection(status, "spdf_tokenizer_load_gpt2");
+        if (tok != (spdf_tokenizer *)&tok) fuzz_fail("spdf_tokenizer_load_gpt2 failed but wrote its output");
+        return 0;
+    }
+    int32_t vocab = 0;
+    uint32_t checksum = 0;
+    if (spdf_tokenizer_vocab_size(tok, &vocab) != SPDF_OK || vocab < 256)
+        fuzz_fail("vocabulary %d", vocab);
+    if (spdf_tokenizer_checksum(tok, &checksum) != SPDF_OK) fuzz_fail("no checksum: %s", spdf_last_error());
+    check_round_trip(tok, vocab, sample_text, sizeof sample_text - 1);
+    check_round_trip(tok, vocab, (const char *)data, size);
+    if (spdf_tokenizer_save(tok, "/nonexistent/never-written") != SPDF_EUNSUPPORTED)
+        fuzz_fail("a GPT-2 tokenizer was not refused by spdf_tokenizer_save");
+    spdf_tokenizer_free(tok);
+    return 0;
+}

@@ -12,28 +12,6 @@
 static const char sample_text[] = "It's 12 o'clock; we'll see  you're   here\t\n\ncaf\xc3\xa9 \xe2\x85\xab "
                                   "\xd0\xb6\xd0\xb8 \xe4\xb8\xad -- <|endoftext|> \xff\xfe end  ";
 
-static void check_round_trip(const spdf_tokenizer *tok, int32_t vocab, const char *text, size_t length)
-{
-    size_t count = 0;
-    if (spdf_tokenizer_encode(tok, text, length, NULL, 0, &count) != SPDF_OK)
-        fuzz_fail("encode (count) failed: %s", spdf_last_error());
-    int32_t *ids = malloc((count ? count : 1) * sizeof *ids);
-    char *back = malloc(length + 1);
-    if (!ids || !back) fuzz_fail("out of memory");
-    size_t written = 0, decoded = 0;
-    if (spdf_tokenizer_encode(tok, text, length, ids, count, &written) != SPDF_OK || written != count)
-        fuzz_fail("encode failed or changed its count: %s", spdf_last_error());
-    if (count > length) fuzz_fail("%zu bytes became %zu ids", length, count);
-    for (size_t i = 0; i < count; i++)
-        if (ids[i] < 0 || ids[i] >= vocab) fuzz_fail("encode produced id %d (vocabulary %d)", ids[i], vocab);
-    if (spdf_tokenizer_decode(tok, ids, count, back, length + 1, &decoded) != SPDF_OK)
-        fuzz_fail("decode failed: %s", spdf_last_error());
-    if (decoded != length || memcmp(back, text, length) != 0)
-        fuzz_fail("%zu bytes came back as %zu different ones", length, decoded);
-    free(back);
-    free(ids);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *cut = memchr(data, 0, size);
@@ -53,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (spdf_tokenizer_vocab_size(tok, &vocab) != SPDF_OK || vocab < 256)
         fuzz_fail("vocabulary %d", vocab);
     if (spdf_tokenizer_checksum(tok, &checksum) != SPDF_OK) fuzz_fail("no checksum: %s", spdf_last_error());
-    check_round_trip(tok, vocab, sample_text, sizeof sample_text - 1);
-    check_round_trip(tok, vocab, (const char *)data, size);
+    fuzz_check_round_trip(tok, vocab, -1, sample_text, sizeof sample_text - 1);
+    fuzz_check_round_trip(tok, vocab, -1, (const char *)data, size);
     if (spdf_tokenizer_save(tok, "/nonexistent/never-written") != SPDF_EUNSUPPORTED)
         fuzz_fail("a GPT-2 tokenizer was not refused by spdf_tokenizer_save");
     spdf_tokenizer_free(tok);

@@ -107,6 +107,30 @@ void fuzz_check_model(spdf_model *model, int64_t max_params, const char *what)
                   spdf_last_error());
 }
 
+void fuzz_check_round_trip(const spdf_tokenizer *tok, int32_t vocab, int32_t forbidden_id, const char *text,
+                           size_t length)
+{
+    size_t count = 0;
+    if (spdf_tokenizer_encode(tok, text, length, NULL, 0, &count) != SPDF_OK)
+        fuzz_fail("encode (count) failed: %s", spdf_last_error());
+    int32_t *ids = malloc((count ? count : 1) * sizeof *ids);
+    char *back = malloc(length + 1);
+    if (!ids || !back) fuzz_fail("out of memory");
+    size_t written = 0, decoded = 0;
+    if (spdf_tokenizer_encode(tok, text, length, ids, count, &written) != SPDF_OK || written != count)
+        fuzz_fail("encode failed or changed its count: %s", spdf_last_error());
+    if (count > length) fuzz_fail("%zu bytes became %zu ids", length, count);
+    for (size_t i = 0; i < count; i++)
+        if (ids[i] < 0 || ids[i] >= vocab || ids[i] == forbidden_id)
+            fuzz_fail("encode produced id %d (vocabulary %d)", ids[i], vocab);
+    if (spdf_tokenizer_decode(tok, ids, count, back, length + 1, &decoded) != SPDF_OK)
+        fuzz_fail("decode failed: %s", spdf_last_error());
+    if (decoded != length || memcmp(back, text, length) != 0)
+        fuzz_fail("%zu bytes came back as %zu different ones", length, decoded);
+    free(back);
+    free(ids);
+}
+
 uint8_t *fuzz_copy(const uint8_t *data, size_t size)
 {
     uint8_t *copy = malloc(size ? size : 1);

@@ -34,6 +34,11 @@ void fuzz_expect_rejection(spdf_status status, const char *what);
  * few tokens that ends in SPDF_OK or SPDF_ENUMERIC, never in a crash or another status. */
 void fuzz_check_model(spdf_model *model, int64_t max_params, const char *what);
 
+/* The promise of every tokenizer: the length bytes of text encode to at most length ids inside
+ * [0, vocab), none of them forbidden_id (-1: none), that decode to the same bytes. */
+void fuzz_check_round_trip(const spdf_tokenizer *tok, int32_t vocab, int32_t forbidden_id, const char *text,
+                           size_t length);
+
 /* A writable copy of the input (the fuzzer's own buffer is read-only); free() it. */
 uint8_t *fuzz_copy(const uint8_t *data, size_t size);
 

@@ -10,6 +10,7 @@ packages=(
     abigail-tools                                                    # ABI baseline and abidiff
     clang libclang-rt-14-dev libomp-14-dev                           # fuzzing (tests/fuzz)
     python3-pip python3-setuptools python3-wheel                     # pip install of the binding
+    libopenmpi-dev openmpi-bin                                       # spdf under mpirun (-Dmpi)
 )
 
 missing=()

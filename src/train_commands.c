@@ -2,6 +2,7 @@
  * the loops of training_loop.c. */
 #include "cli.h"
 #include "data.h"
+#include "distributed.h"
 #include "options.h"
 #include "run_settings.h"
 #include "training_loop.h"
@@ -23,7 +24,7 @@ typedef struct pretrain_flags {
     int32_t layers, heads, width, context, max_seq_len, vocab, batch, steps, warmup;
     float lr, min_lr_ratio, weight_decay, grad_clip, sparsity, val_fraction, progress_every;
     int64_t seed;
-    int32_t mask, plan, threads, eval_every, eval_batches, save_every, stop_at;
+    int32_t mask, plan, threads, eval_every, eval_batches, save_every, stop_at, grad_accum;
 } pretrain_flags;
 
 /* ---- --resume: the run's settings come from its checkpoint and CKPT.run.toml beside it (the
@@ -33,7 +34,7 @@ typedef struct pretrain_flags {
 static const char *const run_setting_names[] = {
     "layers", "heads", "width", "vocab", "max-seq-len", "context", "batch", "seed", "steps", "lr",
     "warmup", "min-lr-ratio", "weight-decay", "grad-clip", "sparsity", "mask", "sparse-plan",
-    "val-fraction", "eval-every", "eval-batches", "save-every", NULL};
+    "val-fraction", "eval-every", "eval-batches", "save-every", "grad-accum", NULL};
 static const char *const run_settings_that_may_change[] = {"save-every", NULL};
 
 static void run_values_for(run_values *v, const command_spec *command)
@@ -202,6 +203,7 @@ static void pretrain_settings_from(const pretrain_flags *f, pretrain_settings *p
     ps->eval_batches = f->eval_batches;
     ps->save_every = f->save_every;
     ps->stop_at = f->stop_at;
+    ps->grad_accum = f->grad_accum;
     ps->out_path = f->out;
     ps->progress_seconds = f->progress_every;
 }
@@ -297,12 +299,18 @@ static int pretrain_setup(pretrain_flags *f, const command_spec *command, corpus
                   (long long)data->train_tokens, (int)f->context);
         return EXIT_BAD_INPUT;
     }
-    code = cli_context_create(f->backend, f->threads, &s->ctx);
+    code = cli_context_create(f->backend, distributed_threads(f->threads), &s->ctx);
     if (code != EXIT_OK) return code;
-    const spdf_status status = spdf_sampler_create(data->train, f->batch, f->context, (uint64_t)f->seed,
-                                                   SPDF_SAMPLE_RANDOM, sampler);
+    spdf_status status = spdf_sampler_create(data->train, f->batch, f->context, (uint64_t)f->seed,
+                                             SPDF_SAMPLE_RANDOM, sampler);
     if (status != SPDF_OK)
         return cli_library_error(status, EXIT_USAGE, "cannot sample (%d, %d) batches", (int)f->batch, (int)f->context);
+    /* each rank draws its rows of every global batch (a resumed sampler keeps its shard) */
+    const distributed *world = distributed_world();
+    status = spdf_sampler_set_shard(*sampler, world->rank, world->ranks);
+    if (status != SPDF_OK)
+        return cli_library_error(status, EXIT_USAGE, "--batch %d does not split into %d ranks", (int)f->batch,
+                                 world->ranks);
     if (f->resume) {
         code = pretrain_resume(s, f->resume, *sampler);
         if (code == EXIT_OK) code = resume_optimizer(f, command, s->opt, &file, *found);
@@ -316,10 +324,92 @@ static int pretrain_setup(pretrain_flags *f, const command_spec *command, corpus
     return code;
 }
 
+/* The loaded or created model fits the data and the options (prints the error, else fixes the
+ * vocabulary and positions the settings file records). */
+static int pretrain_check_model(pretrain_flags *f, const corpus *data, const session *s)
+{
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    spdf_model_get_config(s->model, &mc);
+    if (mc.max_seq_len < f->context) {
+        cli_error("--context %d is longer than the model's %d positions", (int)f->context, (int)mc.max_seq_len);
+        return EXIT_USAGE;
+    }
+    if (data->vocab_bound > mc.vocab_size) {
+        cli_error("'%s' holds token id %d, outside the model's vocabulary of %d (--vocab)", f->data,
+                  (int)data->vocab_bound - 1, (int)mc.vocab_size);
+        return EXIT_BAD_INPUT;
+    }
+    int32_t tokenizer_vocab = 0;
+    if (s->tokenizer) spdf_tokenizer_vocab_size(s->tokenizer, &tokenizer_vocab);
+    if (tokenizer_vocab > mc.vocab_size) { /* a --tokenizer for a resumed run that stores none */
+        cli_error("the tokenizer '%s' has %d ids, more than the model's vocabulary of %d", f->tokenizer,
+                  (int)tokenizer_vocab, (int)mc.vocab_size);
+        return EXIT_BAD_INPUT;
+    }
+    f->vocab = mc.vocab_size; /* what the settings file records */
+    f->max_seq_len = mc.max_seq_len;
+    return EXIT_OK;
+}
+
+/* What every rank must share before the first step: the run's settings, the data, where the
+ * run stands and the weights.  Ranks started differently stop here with an error, not later as
+ * a hang or a garbage run. */
+static int pretrain_agree(const pretrain_flags *f, const command_spec *command, const corpus *data,
+                          const session *s, int finished)
+{
+    if (distributed_world()->ranks == 1) return EXIT_OK;
+    run_values v;
+    run_values_for(&v, command);
+    run_values_from_options(&v);
+    run_number values[RUN_SETTINGS_MAX];
+    memset(values, 0, sizeof values);
+    for (int i = 0; i < v.count; i++) values[i] = v.items[i].value; /* not the options' addresses */
+    const int32_t *tokens = NULL;
+    spdf_dataset_tokens(data->train, &tokens);
+    uint32_t weights = 0;
+    int64_t step = 0;
+    if (!finished) {
+        spdf_model_weights_checksum(s->model, &weights);
+        spdf_optimizer_get_step(s->opt, &step);
+    }
+    if (distributed_agree(&finished, sizeof finished, "whether the run has finished") != 0 ||
+        distributed_agree(values, sizeof values, "the run's options") != 0 ||
+        distributed_agree(&data->train_tokens, sizeof data->train_tokens, "the length of --data") != 0 ||
+        distributed_agree(tokens, (size_t)data->train_tokens * sizeof *tokens, "the contents of --data") != 0 ||
+        distributed_agree(&step, sizeof step, "the step to resume from") != 0 ||
+        distributed_agree(&weights, sizeof weights, "the model's weights") != 0)
+        return EXIT_USAGE;
+    (void)f;
+    return EXIT_OK;
+}
+
+/* Under mpirun, rank 0 says how the work is split. */
+static void print_ranks(int32_t batch, int32_t grad_accum, int32_t threads)
+{
+    const distributed *world = distributed_world();
+    if (world->ranks == 1) return;
+    printf("data-parallel: %d ranks x %d threads, %d of the %d rows of every batch on each rank%s\n",
+           world->ranks, (int)threads, (int)(batch / world->ranks), (int)batch,
+           grad_accum > 1 ? " (in --grad-accum micro-batches)" : "");
+    fflush(stdout);
+}
+
+/* Under mpirun, rank 0 reports the gradient traffic: bytes each rank handed to MPI_Allreduce per
+ * step, and the time the reductions took. */
+static void print_traffic(const train_result *r)
+{
+    const distributed *world = distributed_world();
+    if (world->ranks == 1 || world->reductions == 0) return;
+    const double per_step = world->reduce_seconds / (double)world->reductions;
+    printf("gradients: %.3f MB per rank per step in MPI_Allreduce (%.3f MB in all), %.2f ms per step, "
+           "%.1f %% of the loop's time\n", (double)world->bytes_per_step / 1e6, (double)world->bytes_total / 1e6,
+           per_step * 1e3, r->seconds > 0 ? 100.0 * world->reduce_seconds / r->seconds : 0.0);
+}
+
 static int run_pretrain(pretrain_flags *f, const command_spec *command)
 {
-    int code = check_training_outputs(f->out, f->log);
-    if (code != EXIT_OK) return code;
+    int code = distributed_is_root() ? check_training_outputs(f->out, f->log) : EXIT_OK;
     corpus data;
     memset(&data, 0, sizeof data);
     session s = {0};
@@ -328,39 +418,20 @@ static int run_pretrain(pretrain_flags *f, const command_spec *command)
     train_result r;
     memset(&r, 0, sizeof r);
     int finished = 0, settings_found = 0;
-    code = pretrain_setup(f, command, &data, &s, &sampler, &finished, &settings_found);
+    if (code == EXIT_OK) code = pretrain_setup(f, command, &data, &s, &sampler, &finished, &settings_found);
+    if (code == EXIT_OK && !finished) code = pretrain_check_model(f, &data, &s);
+    code = distributed_common_exit(code); /* every rank is ready, or none trains */
+    if (code == EXIT_OK) code = pretrain_agree(f, command, &data, &s, finished);
     if (code != EXIT_OK || finished) goto done;
-    spdf_model_config mc;
-    spdf_model_config_init(&mc);
-    spdf_model_get_config(s.model, &mc);
-    if (mc.max_seq_len < f->context) {
-        cli_error("--context %d is longer than the model's %d positions", (int)f->context, (int)mc.max_seq_len);
-        code = EXIT_USAGE;
-        goto done;
-    }
-    if (data.vocab_bound > mc.vocab_size) {
-        cli_error("'%s' holds token id %d, outside the model's vocabulary of %d (--vocab)", f->data,
-                  (int)data.vocab_bound - 1, (int)mc.vocab_size);
-        code = EXIT_BAD_INPUT;
-        goto done;
-    }
-    int32_t tokenizer_vocab = 0;
-    if (s.tokenizer) spdf_tokenizer_vocab_size(s.tokenizer, &tokenizer_vocab);
-    if (tokenizer_vocab > mc.vocab_size) { /* a --tokenizer for a resumed run that stores none */
-        cli_error("the tokenizer '%s' has %d ids, more than the model's vocabulary of %d", f->tokenizer,
-                  (int)tokenizer_vocab, (int)mc.vocab_size);
-        code = EXIT_BAD_INPUT;
-        goto done;
-    }
-    f->vocab = mc.vocab_size; /* what the settings file records */
-    f->max_seq_len = mc.max_seq_len;
     pretrain_settings ps;
     pretrain_settings_from(f, &ps);
-    code = record_settings(f, command, f->resume && !settings_found);
-    if (code == EXIT_OK) code = metrics_open(&log, f->log, f->resume != NULL);
+    if (distributed_is_root()) code = record_settings(f, command, f->resume && !settings_found);
+    if (code == EXIT_OK) code = metrics_open(&log, distributed_is_root() ? f->log : NULL, f->resume != NULL);
     if (code != EXIT_OK) goto done;
+    print_ranks(f->batch, f->grad_accum, distributed_threads(f->threads));
     code = pretrain_run(&s, sampler, &data, &ps, &log, &r);
-    report_pretrain_end(code, f, &s, &ps, &r);
+    if (distributed_is_root()) report_pretrain_end(code, f, &s, &ps, &r);
+    print_traffic(&r);
 done:
     metrics_close(&log);
     train_result_free(&r);
@@ -380,6 +451,7 @@ int command_pretrain(int argc, char **argv)
         .batch = 16, .steps = 1000, .warmup = 100, .lr = 1e-3f, .min_lr_ratio = 0.1f,
         .weight_decay = 0.1f, .grad_clip = 1.0f, .seed = 1337, .mask = SPDF_MASK_RANDOM,
         .eval_every = 100, .eval_batches = 8, .val_fraction = 0.1f, .progress_every = PROGRESS_LINE_SECONDS,
+        .grad_accum = 1,
     };
     option_spec options[] = {
         OPT_REQUIRED_STRING("data", &f.data, "FILE", "training data: a token file, or text (encoded with --tokenizer)"),
@@ -409,6 +481,8 @@ int command_pretrain(int argc, char **argv)
         OPT_INT("eval-batches", &f.eval_batches, "N", 0, 1000000000, "validation batches per evaluation (0: all)"),
         OPT_INT("save-every", &f.save_every, "N", 0, 1000000000, "also save the checkpoint every N steps (0: never)"),
         OPT_INT("stop-at", &f.stop_at, "N", 0, 1000000000, "save and stop after step N (exit 0); --resume continues"),
+        OPT_INT("grad-accum", &f.grad_accum, "K", 1, 1 << 20,
+                "split every batch into K micro-batches (same step, less memory; --batch stays the batch)"),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics (appended to when resuming)"),
         OPT_FLOAT("progress-every", &f.progress_every, "S", 0, 1e9,
                   "stderr not a terminal: a progress line every tenth of the run and at least every S s (0: every step)"),
@@ -429,7 +503,10 @@ int command_pretrain(int argc, char **argv)
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    return run_pretrain(&f, &command);
+    distributed_init(NULL, NULL);
+    const int code = distributed_common_exit(run_pretrain(&f, &command));
+    distributed_finish();
+    return code;
 }
 
 /* ---- finetune ---- */
@@ -437,7 +514,7 @@ int command_pretrain(int argc, char **argv)
 typedef struct finetune_flags {
     const char *init, *task, *out, *log, *backend, *tokenizer;
     int32_t format, dense, sparse, reset_moments, batching;
-    int32_t steps, batch, context, warmup, threads;
+    int32_t steps, batch, context, warmup, threads, grad_accum;
     int64_t seed, items;
     float lr, min_lr_ratio, weight_decay, grad_clip, progress_every;
     int32_t allow_truncation;
@@ -511,6 +588,30 @@ static int load_init(spdf_context *ctx, const char *path, session *s)
     return EXIT_OK;
 }
 
+/* As pretrain_agree: the settings, the examples, the step and the weights are the same on every
+ * rank (the fine-tuning examples are compared by count and layout, their ids by digest). */
+static int finetune_agree(const finetune_settings *fs, const finetune_data *data, const session *s)
+{
+    if (distributed_world()->ranks == 1) return EXIT_OK;
+    const double settings[] = {fs->optim.learning_rate, fs->optim.warmup_steps, fs->optim.total_steps,
+                               fs->optim.min_lr_ratio, fs->optim.weight_decay, fs->optim.grad_clip,
+                               fs->context, fs->batch, fs->steps, (double)fs->seed, fs->order,
+                               fs->keep_sparse, fs->reset_moments, fs->grad_accum};
+    const int64_t examples[] = {data->count, data->pairs, data->truncated, data->dropped, data->context};
+    uint32_t weights = 0;
+    int64_t step = 0;
+    spdf_model_weights_checksum(s->model, &weights);
+    spdf_optimizer_get_step(s->opt, &step);
+    if (distributed_agree(settings, sizeof settings, "the run's options") != 0 ||
+        distributed_agree(examples, sizeof examples, "the task data") != 0 ||
+        distributed_agree(data->tokens, (size_t)data->count * (size_t)(data->context + 1) * sizeof *data->tokens,
+                          "the task's token ids") != 0 ||
+        distributed_agree(&step, sizeof step, "the optimizer's step") != 0 ||
+        distributed_agree(&weights, sizeof weights, "the model's weights") != 0)
+        return EXIT_USAGE;
+    return EXIT_OK;
+}
+
 static int run_finetune(const finetune_flags *f, const command_spec *command)
 {
     const run_schedule run = {.steps = f->steps, .batch = f->batch, .warmup = f->warmup, .lr = f->lr};
@@ -523,13 +624,15 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     fs.keep_sparse = f->sparse;
     fs.order = (batch_order)f->batching;
     fs.reset_moments = f->reset_moments;
+    fs.grad_accum = f->grad_accum;
     fs.out_path = f->out;
     (void)command;
 
     spdf_task_data *task = NULL;
-    int code = check_training_outputs(f->out, f->log);
+    int code = distributed_is_root() ? check_training_outputs(f->out, f->log) : EXIT_OK;
     if (code == EXIT_OK) code = task_load(f->task, f->format, &task);
-    if (code != EXIT_OK) return code;
+    if (code != EXIT_OK) return distributed_common_exit(code);
+    int gathered = 0; /* distributed_common_exit reached: the ranks know of each other's failures */
     session s = {0};
     spdf_tokenizer *tok = NULL;
     finetune_data data;
@@ -537,7 +640,7 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     metrics_log log = {0};
     train_result r;
     memset(&r, 0, sizeof r);
-    code = cli_context_create(f->backend, f->threads, &s.ctx);
+    code = cli_context_create(f->backend, distributed_threads(f->threads), &s.ctx);
     if (code == EXIT_OK) code = load_init(s.ctx, f->init, &s);
     if (code != EXIT_OK) goto done;
     spdf_model_config mc;
@@ -578,11 +681,17 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
            cli_phase_name(after), before == SPDF_PHASE_SPARSE ? "spdf_phase_transition" : "spdf_optimizer_restart",
            f->reset_moments ? "reset" : "kept");
     fflush(stdout);
-    code = metrics_open(&log, f->log, 0);
+    code = distributed_common_exit(EXIT_OK); /* every rank is ready */
+    gathered = 1;
+    if (code == EXIT_OK) code = finetune_agree(&fs, &data, &s);
+    if (code == EXIT_OK) code = metrics_open(&log, distributed_is_root() ? f->log : NULL, 0);
     if (code != EXIT_OK) goto done;
+    print_ranks(fs.batch, fs.grad_accum, distributed_threads(f->threads));
     code = finetune_run(&s, &data, &fs, &log, &r);
-    report_finetune_end(code, f, &r);
+    if (distributed_is_root()) report_finetune_end(code, f, &r);
+    print_traffic(&r);
 done:
+    if (!gathered) code = distributed_common_exit(code);
     metrics_close(&log);
     train_result_free(&r);
     finetune_data_free(&data);
@@ -598,7 +707,7 @@ int command_finetune(int argc, char **argv)
     cli_signals_install(); /* a stop request from now on is kept until the loop can save */
     finetune_flags f = {
         .steps = 500, .batch = 8, .warmup = 20, .lr = 5e-4f, .min_lr_ratio = 0.1f, .weight_decay = 0.1f,
-        .grad_clip = 1.0f, .seed = 1, .progress_every = PROGRESS_LINE_SECONDS,
+        .grad_clip = 1.0f, .seed = 1, .progress_every = PROGRESS_LINE_SECONDS, .grad_accum = 1,
     };
     option_spec options[] = {
         OPT_REQUIRED_STRING("init", &f.init, "CKPT",
@@ -611,6 +720,8 @@ int command_finetune(int argc, char **argv)
         OPT_FLAG("reset-moments", &f.reset_moments, "restart the AdamW moments at 0 (default: keep them)"),
         OPT_INT("steps", &f.steps, "N", 1, 1000000000, "optimizer steps (the new schedule's length)"),
         OPT_INT("batch", &f.batch, "B", 1, 1 << 20, "sequences per step"),
+        OPT_INT("grad-accum", &f.grad_accum, "K", 1, 1 << 20,
+                "split every batch into K micro-batches (same step, less memory; --batch stays the batch)"),
         OPT_INT("context", &f.context, "T", 0, 65536, "tokens per sequence (0: the model's positions)"),
         OPT_FLOAT("lr", &f.lr, "X", 0, 10, "peak learning rate"),
         OPT_INT("warmup", &f.warmup, "N", 0, 1000000000, "linear warmup steps"),
@@ -648,5 +759,8 @@ int command_finetune(int argc, char **argv)
         cli_error("--dense and --sparse exclude each other (see 'spdf finetune --help')");
         return EXIT_USAGE;
     }
-    return run_finetune(&f, &command);
+    distributed_init(NULL, NULL);
+    const int code = distributed_common_exit(run_finetune(&f, &command));
+    distributed_finish();
+    return code;
 }

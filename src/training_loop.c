@@ -3,6 +3,7 @@
 #include "training_loop.h"
 
 #include "cli.h"
+#include "distributed.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ void train_result_free(train_result *r)
 
 int save_checkpoint(const session *s, const spdf_sampler *sampler, const char *path)
 {
+    if (!distributed_is_root()) return EXIT_OK; /* the ranks hold the same state: rank 0 writes it */
     spdf_checkpoint_save_config config;
     spdf_checkpoint_save_config_init(&config);
     config.tokenizer = s->tokenizer;
@@ -292,7 +294,15 @@ static int batch_alloc(batch_buffers *b, int32_t B, int32_t T, int with_weights)
     return EXIT_FAILURE_RUNTIME;
 }
 
-/* A running loop: where it started, its progress line and its log. */
+/* This rank's rows of a (B, T) global batch: rows [rank * rows, (rank + 1) * rows). */
+static batch_buffers shard_of(const batch_buffers *b, int32_t rows, int32_t T)
+{
+    const int64_t first = (int64_t)distributed_world()->rank * rows * T;
+    return (batch_buffers){b->inputs + first, b->targets + first, b->weights ? b->weights + first : NULL};
+}
+
+/* A running loop: where it started, its progress line and its log, and how each global batch
+ * is split: `rows` of it on this rank, in `accum` micro-batches. */
 typedef struct loop_state {
     session *s;
     metrics_log *log;
@@ -301,13 +311,38 @@ typedef struct loop_state {
     progress p;
     double start;
     int64_t step;
+    int32_t rows, accum;
+    double *micro_weights; /* accum entries: the loss weight of each micro-batch */
 } loop_state;
 
-static void loop_begin(loop_state *L, session *s, metrics_log *log, train_result *r,
-                       const char *label, const char *command, progress_mode mode,
-                       double line_seconds, int32_t B, int32_t T, int64_t steps)
+/* The rows of a global batch of B that this rank trains on, or an error when B does not split
+ * evenly over the ranks and micro-batches. */
+static int split_batch(int32_t B, int32_t accum, int32_t *rows)
+{
+    const distributed *world = distributed_world();
+    const int64_t parts = (int64_t)world->ranks * (accum > 0 ? accum : 1);
+    if (B % parts != 0) {
+        cli_error("--batch %d does not split into %d ranks x %d micro-batches (--grad-accum)", (int)B,
+                  world->ranks, (int)(accum > 0 ? accum : 1));
+        return EXIT_USAGE;
+    }
+    *rows = (int32_t)(B / world->ranks);
+    return EXIT_OK;
+}
+
+static int loop_begin(loop_state *L, session *s, metrics_log *log, train_result *r,
+                      const char *label, const char *command, progress_mode mode,
+                      double line_seconds, int32_t B, int32_t T, int64_t steps, int32_t accum)
 {
     memset(L, 0, sizeof *L);
+    L->accum = accum > 0 ? accum : 1;
+    int code = split_batch(B, L->accum, &L->rows);
+    if (code != EXIT_OK) return code;
+    L->micro_weights = calloc((size_t)L->accum, sizeof *L->micro_weights);
+    if (!L->micro_weights) {
+        cli_error("out of memory");
+        return EXIT_FAILURE_RUNTIME;
+    }
     L->s = s;
     L->log = log;
     L->r = r;
@@ -316,21 +351,74 @@ static void loop_begin(loop_state *L, session *s, metrics_log *log, train_result
     r->first_step = L->step;
     r->final_val_loss = NAN;
     cli_stop_forget(); /* this run's checkpoint is not on disk yet */
-    progress_start(&L->p, mode, label, L->step, steps, (int64_t)B * T);
+    progress_start(&L->p, distributed_is_root() ? mode : PROGRESS_OFF, label, L->step, steps, (int64_t)B * T);
     if (line_seconds >= 0) L->p.line_seconds = line_seconds;
     log_start(log, s, label, command, B, T, L->step, steps);
     L->phase = phase_of(s);
     L->start = cli_now();
+    return EXIT_OK;
+}
+
+/* The weight of a micro-batch in its global batch's loss: its tokens, or with loss weights their
+ * sum (the library's loss is a weighted mean over its batch). */
+static double micro_weight(const float *weights, int32_t rows, int32_t T)
+{
+    if (!weights) return (double)rows * T;
+    double sum = 0;
+    for (int64_t i = 0; i < (int64_t)rows * T; i++) sum += weights[i];
+    return sum;
+}
+
+static int scale_failed(spdf_status status)
+{
+    return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot scale the gradients");
+}
+
+/* Forward and backward over this rank's rows of the global batch, micro-batch by micro-batch.
+ * The library adds the gradients of successive backward passes; each is that of its own
+ * micro-batch's weighted mean loss, g_k, while the step needs sum_k a_k g_k with a_k its share
+ * W_k / W of the global batch's loss weight.  Rescaling the running sum by a_k / a_(k+1) after
+ * backward k, and by a_K at the end, gives exactly that, and the ranks' sums then add up.  One
+ * micro-batch on one rank scales by 1: nothing is done, the step is the plain one. */
+static int loop_gradients(loop_state *L, const batch_buffers *b, int32_t T, float *loss)
+{
+    const int32_t micro = L->rows / L->accum;
+    const int64_t cells = (int64_t)micro * T;
+    double local = 0;
+    for (int32_t k = 0; k < L->accum; k++) {
+        L->micro_weights[k] = micro_weight(b->weights ? b->weights + k * cells : NULL, micro, T);
+        local += L->micro_weights[k];
+    }
+    const double total = distributed_sum(local);
+    double loss_sum = 0;
+    for (int32_t k = 0; k < L->accum; k++) {
+        float micro_loss = 0;
+        spdf_status status = spdf_model_forward(L->s->model, b->inputs + k * cells, b->targets + k * cells,
+                                                b->weights ? b->weights + k * cells : NULL, micro, T,
+                                                &micro_loss);
+        if (status == SPDF_OK) status = spdf_model_backward(L->s->model);
+        if (status != SPDF_OK) return step_failed(status, L->step);
+        loss_sum += L->micro_weights[k] * micro_loss;
+        *loss = micro_loss;
+        const double next = k + 1 < L->accum ? L->micro_weights[k + 1] : total;
+        const double factor = L->micro_weights[k] / next;
+        if (factor != 1.0 && (status = spdf_model_scale_gradients(L->s->model, (float)factor)) != SPDF_OK)
+            return scale_failed(status);
+    }
+    if (distributed_world()->ranks > 1 && distributed_sum_gradients(L->s->model) != 0)
+        return EXIT_FAILURE_RUNTIME;
+    if (L->accum > 1 || distributed_world()->ranks > 1) *loss = (float)(distributed_sum(loss_sum) / total);
+    return EXIT_OK;
 }
 
 /* Forward, backward and one AdamW update; records the step in the result, the log and the
  * progress line.  tokens: those trained on since the loop began. */
-static int loop_step(loop_state *L, const batch_buffers *b, int32_t B, int32_t T, int64_t tokens)
+static int loop_step(loop_state *L, const batch_buffers *b, int32_t T, int64_t tokens)
 {
     float loss = 0, norm = 0, lr = 0;
-    spdf_status status = spdf_model_forward(L->s->model, b->inputs, b->targets, b->weights, B, T, &loss);
-    if (status == SPDF_OK) status = spdf_model_backward(L->s->model);
-    if (status == SPDF_OK) status = spdf_optimizer_step(L->s->opt, &norm, &lr);
+    const int code = loop_gradients(L, b, T, &loss);
+    if (code != EXIT_OK) return code;
+    const spdf_status status = spdf_optimizer_step(L->s->opt, &norm, &lr);
     if (status != SPDF_OK) return step_failed(status, L->step);
     L->step++;
     L->r->last_loss = loss;
@@ -360,7 +448,15 @@ static int loop_end(loop_state *L, int code, const spdf_sampler *sampler, const 
     L->r->seconds = cli_now() - L->start;
     L->r->tail_loss = tail_mean(&L->r->loss);
     L->r->interrupted = code == EXIT_INTERRUPTED;
+    free(L->micro_weights);
+    L->micro_weights = NULL;
     return code;
+}
+
+/* A stop request on any rank stops every rank after the same step. */
+static int loop_stop_requested(void)
+{
+    return distributed_any(cli_interrupted());
 }
 
 /* ---- pre-training ---- */
@@ -373,10 +469,15 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
     int code = batch_alloc(&b, B, T, 0);
     if (code != EXIT_OK) return code;
     loop_state L;
-    loop_begin(&L, s, log, r, ps->label, "pretrain", ps->progress, ps->progress_seconds, B, T, ps->steps);
+    code = loop_begin(&L, s, log, r, ps->label, "pretrain", ps->progress, ps->progress_seconds, B, T, ps->steps,
+                      ps->grad_accum);
+    if (code != EXIT_OK) {
+        batch_free(&b);
+        return code;
+    }
     int stopped = 0;
     while (code == EXIT_OK && L.step < ps->steps) {
-        if (cli_interrupted()) {
+        if (loop_stop_requested()) {
             code = EXIT_INTERRUPTED;
             break;
         }
@@ -385,7 +486,7 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
             break;
         }
         const spdf_status status = spdf_sampler_next(sampler, b.inputs, b.targets);
-        code = status == SPDF_OK ? loop_step(&L, &b, B, T, (L.step + 1 - r->first_step) * B * T)
+        code = status == SPDF_OK ? loop_step(&L, &b, T, (L.step + 1 - r->first_step) * B * T)
                                  : step_failed(status, L.step);
         const int64_t step = L.step;
         if (code == EXIT_OK && ps->eval_every > 0 && step % ps->eval_every == 0 && step < ps->steps) {
@@ -399,6 +500,7 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
         if (code == EXIT_OK && ps->out_path && ps->save_every > 0 && step % ps->save_every == 0 &&
             step < ps->steps)
             code = save_checkpoint(s, sampler, ps->out_path);
+        distributed_fail_fast(code);
     }
     progress_finish(&L.p);
     if (code == EXIT_OK && !stopped && cli_interrupted()) code = EXIT_INTERRUPTED; /* no final evaluation */
@@ -462,10 +564,15 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
     int code = batch_alloc(&b, B, T, 1);
     if (code != EXIT_OK) return code;
     loop_state L;
-    loop_begin(&L, s, log, r, fs->label, "finetune", fs->progress, fs->progress_seconds, B, T, fs->steps);
+    code = loop_begin(&L, s, log, r, fs->label, "finetune", fs->progress, fs->progress_seconds, B, T, fs->steps,
+                      fs->grad_accum);
+    if (code != EXIT_OK) {
+        batch_free(&b);
+        return code;
+    }
     int64_t tokens = 0;
     while (code == EXIT_OK && L.step < fs->steps) {
-        if (cli_interrupted()) {
+        if (loop_stop_requested()) {
             code = EXIT_INTERRUPTED;
             break;
         }
@@ -477,7 +584,9 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
             break;
         }
         tokens += (int64_t)B * length;
-        code = loop_step(&L, &b, B, length, tokens);
+        const batch_buffers mine = shard_of(&b, L.rows, length);
+        code = loop_step(&L, &mine, length, tokens);
+        distributed_fail_fast(code);
     }
     progress_finish(&L.p);
     /* stopped before its first step, a fine-tuning run has nothing to save: --out stays as it was */

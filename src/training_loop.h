@@ -55,6 +55,7 @@ typedef struct pretrain_settings {
     int32_t plan_mode;      /* spdf_sparse_plan_mode of the masked layers' kernel plans */
     int32_t eval_every, eval_batches, save_every;
     int32_t stop_at;        /* 0, or save and stop (exit 0) once this many steps are done */
+    int32_t grad_accum;     /* micro-batches per step (0 or 1: one); batch is the global batch */
     const char *out_path;   /* the checkpoint; NULL: never saved */
     const char *label;      /* progress label, also "run" in the log */
     progress_mode progress;
@@ -94,6 +95,7 @@ typedef struct finetune_settings {
     batch_order order;
     int32_t keep_sparse;    /* 1: SPARSE -> SPARSE (sparse fine-tuning); 0: SPARSE -> DENSE */
     int32_t reset_moments;  /* 1: AdamW moments restart at 0 */
+    int32_t grad_accum;     /* as in pretrain_settings */
     const char *out_path;   /* saved at the end and on a signal (after a first step); NULL: never */
     const char *label;
     progress_mode progress;

@@ -75,6 +75,20 @@ def check(destdir, args):
     else:
         print("no C++ compiler: link.cpp not built")
 
+    # The MPI trainer, through mpicc and the same pkg-config flags, run on 2 ranks.
+    mpicc, mpirun = shutil.which("mpicc"), shutil.which("mpirun")
+    if mpicc and mpirun and not sanitize:
+        train_mpi = os.path.join(destdir, "train_mpi")
+        run([mpicc, "-std=c11", "-Wall", "-Wextra", "-Werror", *cflags, os.path.join(examples, "train_mpi.c"),
+             "-o", train_mpi, *libs])
+        mpi_env = dict(run_env, OMPI_MCA_btl="self,vader", OMPI_MCA_btl_vader_single_copy_mechanism="none")
+        output = run([mpirun, "-np", "2", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", train_mpi,
+                      text, "--steps", "4", "--finetune-steps", "2"], env=mpi_env)
+        if "identical on all 2 ranks after dense fine-tuning" not in output:
+            raise RuntimeError("the MPI trainer did not finish its run: " + output)
+    else:
+        print("SKIP: train_mpi.c not built (no mpicc and mpirun%s)" % (", or a sanitizer build" if sanitize else ""))
+
 
 def main():
     parser = argparse.ArgumentParser(usage=__doc__)

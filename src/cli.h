@@ -68,12 +68,16 @@ double cli_now(void);
 
 /* ---- Signals: SIGINT and SIGTERM ask the training loops to save and stop ---- */
 
-/* Installs the handlers.  The first signal is a stop request (cli_interrupted); a second one
+/* Installs the handlers and releases held signals.  The first signal is a stop request (cli_interrupted); a second one
  * within 1.5 s is the same request (`timeout` and process-group kills send two).  A later second
  * one, or a third, asks to end now: the process exits with 130 at once if a checkpoint of the
  * current run is on disk (cli_stop_saved) and no save is under way, else the loop ends after
  * its save as for the first request. */
 void cli_signals_install(void);
+/* Blocks SIGINT and SIGTERM: one arriving is held, also across an exec, until release (or
+ * cli_signals_install, which releases them once its handlers are in place). */
+void cli_signals_hold(void);
+void cli_signals_release(void);
 int cli_interrupted(void);
 /* Around a checkpoint save: cli_stop_saving before it, then cli_stop_saved (path now holds the
  * state after `step`) or cli_stop_save_failed (the file is what it was). */
@@ -102,6 +106,11 @@ int cli_model_file_format(const char *path, model_file_format *format);
  * and returns an exit code on failure. */
 int cli_import_model(spdf_context *ctx, const char *path, model_file_format format, int32_t heads,
                      spdf_model **model);
+
+/* The model in a checkpoint (without its training state), a safetensors or an llm.c file, told
+ * by its first bytes (safetensors with the file's "n_head").  Prints one error line and returns
+ * an exit code on failure. */
+int cli_load_model_file(spdf_context *ctx, const char *path, spdf_model **model);
 
 /* ---- Subcommands: each parses its own arguments (argv[0] is the subcommand name) ---- */
 

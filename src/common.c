@@ -302,6 +302,26 @@ void cli_signals_install(void)
     action.sa_flags = SA_RESTART; /* a save or a read in progress goes on */
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+    cli_signals_release(); /* a request held since the start reaches the handler now */
+}
+
+static void mask_stop_signals(int how)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(how, &set, NULL);
+}
+
+void cli_signals_hold(void)
+{
+    mask_stop_signals(SIG_BLOCK);
+}
+
+void cli_signals_release(void)
+{
+    mask_stop_signals(SIG_UNBLOCK);
 }
 
 int cli_interrupted(void)

@@ -131,6 +131,7 @@ typedef struct demo_state {
     spdf_tokenizer *tok; /* trained on both corpora at the start */
     finetune_data train, held_out;
     progress_mode progress;
+    const command_spec *command; /* its options, written to DIR/config.toml */
 } demo_state;
 
 static void log_result(demo_state *d, const demo_variant *v)
@@ -348,13 +349,13 @@ static void stage(int number, const char *what)
 
 /* The files a demo writes into its output directory. */
 typedef struct demo_paths {
-    char *metrics, *report_md, *report_svg, *tokenizer;
+    char *metrics, *report_md, *report_svg, *tokenizer, *config;
     char *pre_dense, *pre_sparse, *ft_dense, *ft_spdf, *ft_sparse;
 } demo_paths;
 
 static void paths_free(demo_paths *p)
 {
-    char **all[] = {&p->metrics, &p->report_md, &p->report_svg, &p->tokenizer, &p->pre_dense,
+    char **all[] = {&p->metrics, &p->report_md, &p->report_svg, &p->tokenizer, &p->config, &p->pre_dense,
                     &p->pre_sparse, &p->ft_dense, &p->ft_spdf, &p->ft_sparse};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         free(*all[i]);
@@ -370,7 +371,7 @@ static int paths_make(demo_paths *p, const char *dir)
         {&p->report_svg, "loss.svg"},            {&p->tokenizer, "tokenizer.bin"},
         {&p->pre_dense, "pretrain-dense.ckpt"},  {&p->pre_sparse, "pretrain-sparse.ckpt"},
         {&p->ft_dense, "finetune-dense.ckpt"},   {&p->ft_spdf, "finetune-spdf.ckpt"},
-        {&p->ft_sparse, "finetune-sparse.ckpt"},
+        {&p->ft_sparse, "finetune-sparse.ckpt"}, {&p->config, "config.toml"},
     };
     int ok = 1;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -405,7 +406,8 @@ static int run_demo(demo_state *d, const char *command_text)
          .trained = 1},
     };
     const double start = cli_now();
-    int code = have_paths ? metrics_open(&d->log, paths.metrics, 0) : EXIT_FAILURE_RUNTIME;
+    int code = have_paths ? options_write_config(d->command, paths.config) : EXIT_FAILURE_RUNTIME;
+    if (code == EXIT_OK) code = metrics_open(&d->log, paths.metrics, 0);
     if (code == EXIT_OK) code = load_data(d, paths.tokenizer);
     if (code == EXIT_OK) {
         printf("spdf demo --size %s: %d layers, width %d, BPE vocabulary %d; backend %s, %d threads; output in %s\n",
@@ -521,10 +523,12 @@ int command_demo(int argc, char **argv)
                   "  tiny   2 x 64,   512;   60 x 8 x 64;    300 x 8 x 128;     6 MRs  (seconds)\n"
                   "  small  4 x 192, 1024;  400 x 16 x 128;  600 x 16 x 128; 100 MRs  (the default; under 10 minutes)\n"
                   "  base   4 x 128, 1024; 2000 x 16 x 128; 2000 x 16 x 128; 200 MRs  (about 21 minutes)",
+        .takes_config = 1,
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
     char *command_text = command_line(argc, argv);
+    d.command = &command;
     d.progress = progress_default_mode(PROGRESS_LINES);
     cli_signals_install();
     int code = command_text ? configure(&d, &command) : EXIT_FAILURE_RUNTIME;

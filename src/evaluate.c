@@ -209,7 +209,7 @@ void decode_flags_apply(const decode_flags *f, spdf_generate_config *config)
 static int open_model(const char *backend, int32_t threads, const char *path, session *s)
 {
     int code = cli_context_create(backend, threads, &s->ctx);
-    if (code == EXIT_OK) code = session_load(s->ctx, path, 0, s);
+    if (code == EXIT_OK) code = cli_load_model_file(s->ctx, path, &s->model);
     if (code == EXIT_OK) code = session_release_sparse_memory(s); /* inference only */
     return code;
 }
@@ -223,7 +223,8 @@ int command_generate(int argc, char **argv)
     decode_flags d;
     decode_flags_defaults(&d, 128);
     option_spec options[] = {
-        OPT_REQUIRED_STRING("model", &model_path, "CKPT", "checkpoint to generate with"),
+        OPT_REQUIRED_STRING("model", &model_path, "MODEL",
+                            "checkpoint to generate with, or safetensors or llm.c weights"),
         OPT_REQUIRED_STRING("prompt", &prompt, "TEXT", "text to continue"),
         OPT_FLAG("newline", &newline, "append \"\\n\" to the prompt, as fine-tuning separates prompt and target"),
         TOKENIZER_OPTION(tokenizer_path),
@@ -232,7 +233,7 @@ int command_generate(int argc, char **argv)
     };
     command_spec command = {
         .name = "generate",
-        .usage = "--model CKPT --prompt TEXT [options]",
+        .usage = "--model MODEL --prompt TEXT [options]",
         .summary = "Continue a prompt with a trained model and print the continuation (it ends at the end-of-text\n"
                    "token, after --max-new tokens, or when the model's context is full).",
         .options = options,
@@ -393,7 +394,7 @@ int command_eval(int argc, char **argv)
     eval_flags f = {.batch = 8};
     decode_flags_defaults(&f.decode, 256);
     option_spec options[] = {
-        OPT_REQUIRED_STRING("model", &f.model, "CKPT", "checkpoint to evaluate"),
+        OPT_REQUIRED_STRING("model", &f.model, "MODEL", "checkpoint to evaluate, or safetensors or llm.c weights"),
         OPT_STRING("text", &f.text, "FILE", "held-out text or token file: report loss and perplexity"),
         OPT_STRING("task", &f.task, "FILE", "task file: decode every item, report BLEU and NIST"),
         OPT_CHOICE("format", &f.format, NULL, task_format_names, "format of --task"),
@@ -409,7 +410,7 @@ int command_eval(int argc, char **argv)
     };
     command_spec command = {
         .name = "eval",
-        .usage = "--model CKPT (--text FILE | --task FILE [--format F]) [options]",
+        .usage = "--model MODEL (--text FILE | --task FILE [--format F]) [options]",
         .summary = "Evaluate a model: mean cross-entropy and perplexity on held-out text, or on a task the\n"
                    "hypotheses for each item (prompt + \"\\n\", until the end token or a newline) scored with\n"
                    "BLEU and NIST against its references, plus the loss on the reference tokens.",

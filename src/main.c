@@ -6,25 +6,27 @@
 #include <string.h>
 #include <unistd.h>
 
+enum { RUNS_MODEL = 1, TRAINS = 2 };
+
 typedef struct subcommand {
     const char *name;
     int (*run)(int argc, char **argv);
-    int computes; /* runs a model: worth passive OpenMP waiting */
+    int computes; /* RUNS_MODEL: worth short OpenMP spinning; TRAINS: also saves when asked to stop */
     const char *summary;
 } subcommand;
 
 static const subcommand subcommands[] = {
     {"tokenize", command_tokenize, 0, "encode a text file as a byte-level token file"},
-    {"pretrain", command_pretrain, 1, "pre-train a model, dense or sparse (--sparsity); resumable"},
-    {"finetune", command_finetune, 1, "fine-tune a pre-trained checkpoint on a task, dense (SPDF) or sparse"},
-    {"generate", command_generate, 1, "continue a prompt with a trained model"},
-    {"eval", command_eval, 1, "loss and perplexity on text, or BLEU and NIST on a task"},
+    {"pretrain", command_pretrain, TRAINS, "pre-train a model, dense or sparse (--sparsity); resumable"},
+    {"finetune", command_finetune, TRAINS, "fine-tune a pre-trained checkpoint on a task, dense (SPDF) or sparse"},
+    {"generate", command_generate, RUNS_MODEL, "continue a prompt with a trained model"},
+    {"eval", command_eval, RUNS_MODEL, "loss and perplexity on text, or BLEU and NIST on a task"},
     {"score", command_score, 0, "BLEU and NIST of system outputs against references (task files or plain text)"},
     {"flops", command_flops, 0, "training FLOPs, dense against sparse, as the SPDF paper counts them"},
     {"info", command_info, 0, "what a checkpoint holds"},
     {"export", command_export, 0, "write a checkpoint's model as Hugging Face safetensors"},
     {"import", command_import, 0, "a checkpoint from Hugging Face safetensors or an llm.c file"},
-    {"demo", command_demo, 1, "the SPDF experiment in miniature: Tiny Shakespeare, then E2E"},
+    {"demo", command_demo, TRAINS, "the SPDF experiment in miniature: Tiny Shakespeare, then E2E"},
 };
 
 static void print_usage(FILE *out)
@@ -57,11 +59,15 @@ static void print_version(void)
  * spin long (the default: 300,000 rounds) slow training down several times over when another
  * process holds a core; workers that sleep at once (OMP_WAIT_POLICY=passive) pay a wake-up at
  * every parallel region, 28 % of a step on an idle machine.  A short spin measured best in both
- * cases (docs/model.md), so unless the user chose, the process runs itself again with it. */
+ * cases (docs/model.md), so unless the user chose, the process runs itself again with it.
+ * SIGINT and SIGTERM are held across the exec (the mask and pending signals survive it): the
+ * process run again releases them once a training command's handlers are installed, so that a
+ * stop request in between saves like any other instead of killing the run. */
 static void prefer_short_spinning(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
     if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;
+    cli_signals_hold();
     execv("/proc/self/exe", argv);
     /* exec failed: carry on with the runtime's default policy */
 }
@@ -92,7 +98,11 @@ int main(int argc, char **argv)
             char *help_argv[] = {argv[2], (char *)"--help", NULL};
             return subcommands[i].run(2, help_argv);
         }
-        if (subcommands[i].computes) prefer_short_spinning(argv);
+        if (subcommands[i].computes) {
+            prefer_short_spinning(argv);
+            if (subcommands[i].computes == TRAINS) cli_signals_install();
+            cli_signals_release(); /* held before the exec (or it failed) */
+        }
         return subcommands[i].run(argc - 1, argv + 1);
     }
     const char *meant = NULL;

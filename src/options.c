@@ -3,6 +3,7 @@
 #include "options.h"
 
 #include "cli.h"
+#include "flat_toml.h"
 
 #include <errno.h>
 #include <math.h>
@@ -88,6 +89,8 @@ void options_print_help(const command_spec *command)
         else if (!option->hide_default) print_default(stdout, option);
         printf("\n");
     }
+    if (command->takes_config)
+        printf("  %-28s%s\n", "--config FILE", "option values from a TOML file of name = value lines (the command line wins)");
     printf("  %-28s%s\n", "-h, --help", "show this help and exit");
     if (command->epilog) printf("\n%s\n", command->epilog);
 }
@@ -106,25 +109,57 @@ static int usage_error(const command_spec *command, const char *fmt, ...)
     return PARSE_ERROR;
 }
 
-static int parse_number(const command_spec *command, option_spec *option, const char *text)
+/* What a value of the option must be, for messages: "an integer in [1, 100]", "one of a, b". */
+static void describe_expected(const option_spec *option, char *out, size_t size)
+{
+    switch (option->type) {
+    case OPTION_FLOAT: snprintf(out, size, "a number in [%g, %g]", option->min, option->max); break;
+    case OPTION_INT:
+    case OPTION_INT64: snprintf(out, size, "an integer in [%.0f, %.0f]", option->min, option->max); break;
+    case OPTION_CHOICE: {
+        size_t n = (size_t)snprintf(out, size, "one of ");
+        for (int i = 0; option->choices[i] && n < size; i++)
+            n += (size_t)snprintf(out + n, size - n, "%s%s", i ? ", " : "", option->choices[i]);
+        break;
+    }
+    case OPTION_FLAG: snprintf(out, size, "true or false"); break;
+    case OPTION_STRING:
+    case OPTION_STRING_LIST: snprintf(out, size, "a non-empty string"); break;
+    }
+}
+
+/* A number of an integer or float option within its range into value; 0, or -1. */
+static int number_from_text(const option_spec *option, const char *text, void *value)
 {
     char *end = NULL;
     errno = 0;
     if (option->type == OPTION_FLOAT) {
-        const double value = strtod(text, &end);
-        if (end == text || *end || errno || !isfinite(value) || value < option->min || value > option->max)
-            return usage_error(command, "--%s must be a number in [%g, %g], got '%s'", option->name,
-                               option->min, option->max, text);
-        *(float *)option->value = (float)value;
-        return PARSE_OK;
+        const double number = strtod(text, &end);
+        if (end == text || *end || errno || !isfinite(number) || number < option->min || number > option->max)
+            return -1;
+        *(float *)value = (float)number;
+        return 0;
     }
-    const long long value = strtoll(text, &end, 10);
-    if (end == text || *end || errno || (double)value < option->min || (double)value > option->max)
-        return usage_error(command, "--%s must be an integer in [%.0f, %.0f], got '%s'", option->name,
-                           option->min, option->max, text);
-    if (option->type == OPTION_INT) *(int32_t *)option->value = (int32_t)value;
-    else *(int64_t *)option->value = (int64_t)value;
-    return PARSE_OK;
+    const long long number = strtoll(text, &end, 10);
+    if (end == text || *end || errno || (double)number < option->min || (double)number > option->max) return -1;
+    if (option->type == OPTION_INT) *(int32_t *)value = (int32_t)number;
+    else *(int64_t *)value = (int64_t)number;
+    return 0;
+}
+
+static int choice_index(const option_spec *option, const char *text)
+{
+    for (int i = 0; option->choices[i]; i++)
+        if (strcmp(option->choices[i], text) == 0) return i;
+    return -1;
+}
+
+static int parse_number(const command_spec *command, option_spec *option, const char *text)
+{
+    if (number_from_text(option, text, option->value) == 0) return PARSE_OK;
+    char expected[256];
+    describe_expected(option, expected, sizeof expected);
+    return usage_error(command, "--%s must be %s, got '%s'", option->name, expected, text);
 }
 
 static int set_value(const command_spec *command, option_spec *option, const char *text)
@@ -138,21 +173,16 @@ static int set_value(const command_spec *command, option_spec *option, const cha
         if (!*text) return usage_error(command, "--%s needs a non-empty value", option->name);
         *(const char **)option->value = text;
         return PARSE_OK;
-    case OPTION_CHOICE:
-        for (int i = 0; option->choices[i]; i++) {
-            if (strcmp(option->choices[i], text) == 0) {
-                *(int32_t *)option->value = i;
-                return PARSE_OK;
-            }
+    case OPTION_CHOICE: {
+        const int index = choice_index(option, text);
+        if (index >= 0) {
+            *(int32_t *)option->value = index;
+            return PARSE_OK;
         }
-        {
-            char list[256] = "";
-            for (int i = 0; option->choices[i]; i++) {
-                strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-                strncat(list, option->choices[i], sizeof list - strlen(list) - 1);
-            }
-            return usage_error(command, "--%s must be one of %s, got '%s'", option->name, list, text);
-        }
+        char expected[256];
+        describe_expected(option, expected, sizeof expected);
+        return usage_error(command, "--%s must be %s, got '%s'", option->name, expected, text);
+    }
     case OPTION_STRING_LIST: {
         if (!*text) return usage_error(command, "--%s needs a non-empty value", option->name);
         string_list *list = option->value;
@@ -222,6 +252,7 @@ static const char *closest_option(const command_spec *command, const char *name,
             best_distance = distance;
         }
     }
+    if (command->takes_config && options_edit_distance(name, length, "config") < best_distance) best = "config";
     return best;
 }
 
@@ -241,6 +272,14 @@ static int parse_option(command_spec *command, int argc, char **argv, int *index
     const char *arg = argv[*index] + 2;
     const char *equals = strchr(arg, '=');
     const size_t length = equals ? (size_t)(equals - arg) : strlen(arg);
+    if (command->takes_config && length == strlen("config") && strncmp(arg, "config", length) == 0) {
+        if (command->config) return usage_error(command, "--config given twice");
+        if (!equals && *index + 1 >= argc) return usage_error(command, "--config needs a value");
+        const char *path = equals ? equals + 1 : argv[++*index];
+        if (!*path) return usage_error(command, "--config needs a non-empty value");
+        command->config = path;
+        return PARSE_OK;
+    }
     option_spec *option = find_option(command, arg, length);
     if (!option) return unknown_option(command, "--", arg, length);
     if (option->seen && option->type != OPTION_STRING_LIST)
@@ -254,6 +293,250 @@ static int parse_option(command_spec *command, int argc, char **argv, int *index
     if (*index + 1 >= argc) return usage_error(command, "--%s needs a value", option->name);
     *index += 1;
     return set_value(command, option, argv[*index]);
+}
+
+/* ---- Values as TOML, --config files and the configuration a run writes ---- */
+
+int options_format_value(const option_spec *option, const void *value, int as_toml, char *out, size_t size)
+{
+    switch (option->type) {
+    case OPTION_FLAG: snprintf(out, size, "%s", *(const int32_t *)value ? "true" : "false"); return 0;
+    case OPTION_INT: snprintf(out, size, "%d", (int)*(const int32_t *)value); return 0;
+    case OPTION_INT64: snprintf(out, size, "%lld", (long long)*(const int64_t *)value); return 0;
+    case OPTION_FLOAT: flat_toml_format_float(*(const float *)value, out, size); return 0;
+    case OPTION_CHOICE: {
+        const char *choice = option->choices[*(const int32_t *)value];
+        if (as_toml) flat_toml_quote(choice, out, size);
+        else snprintf(out, size, "%s", choice);
+        return 0;
+    }
+    case OPTION_STRING: {
+        const char *text = *(const char *const *)value;
+        if (!text) return -1;
+        if (as_toml) flat_toml_quote(text, out, size);
+        else snprintf(out, size, "%s", text);
+        return 0;
+    }
+    case OPTION_STRING_LIST: return -1;
+    }
+    return -1;
+}
+
+int options_value_from_toml(const option_spec *option, char *text, void *value, char *why, size_t size)
+{
+    int ok = 0;
+    switch (option->type) {
+    case OPTION_FLAG:
+        ok = strcmp(text, "true") == 0 || strcmp(text, "false") == 0;
+        if (ok) *(int32_t *)value = text[0] == 't';
+        break;
+    case OPTION_INT:
+    case OPTION_INT64:
+    case OPTION_FLOAT: ok = number_from_text(option, text, value) == 0; break;
+    case OPTION_CHOICE: {
+        const int index = flat_toml_unquote(text) == 0 ? choice_index(option, text) : -1;
+        ok = index >= 0;
+        if (ok) *(int32_t *)value = index;
+        break;
+    }
+    case OPTION_STRING:
+        ok = flat_toml_unquote(text) == 0 && *text;
+        if (ok) *(const char **)value = text;
+        break;
+    case OPTION_STRING_LIST:
+        snprintf(why, size, "a list option, which a config file cannot set");
+        return -1;
+    }
+    if (ok) return 0;
+    describe_expected(option, why, size);
+    if (option->type == OPTION_CHOICE || option->type == OPTION_STRING) {
+        const size_t n = strlen(why);
+        snprintf(why + n, size - n, " (quoted)");
+    }
+    return -1;
+}
+
+/* One value of any option's type, to hold a file's value before it is known to be wanted. */
+typedef union option_value {
+    int32_t i32;
+    int64_t i64;
+    float f32;
+    const char *text;
+} option_value;
+
+static size_t value_size(const option_spec *option)
+{
+    switch (option->type) {
+    case OPTION_INT64: return sizeof(int64_t);
+    case OPTION_FLOAT: return sizeof(float);
+    case OPTION_STRING: return sizeof(const char *);
+    default: return sizeof(int32_t);
+    }
+}
+
+/* The texts of the config files read: string options point into them until the process ends. */
+static struct config_text {
+    char *text;
+    struct config_text *next;
+} *config_texts;
+
+static int config_error(const command_spec *command, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int config_error(const command_spec *command, size_t line, const char *fmt, ...)
+{
+    char message[640];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    cli_error("%s:%zu: %s", command->config, line, message);
+    return PARSE_ERROR;
+}
+
+/* One `name = value` of the file; first_line[i] is where option i was set before (0: nowhere). */
+static int config_pair(command_spec *command, char *name, char *text, size_t line, size_t *first_line,
+                       unsigned char *from_file)
+{
+    option_spec *option = find_option(command, name, strlen(name));
+    if (!option) {
+        const char *meant = strcmp(name, "config") == 0 ? NULL : closest_option(command, name, strlen(name));
+        if (strcmp(name, "config") == 0) return config_error(command, line, "a config file cannot name another");
+        if (meant && strcmp(meant, "config") != 0)
+            return config_error(command, line, "unknown option '%s'; did you mean '%s'?", name, meant);
+        return config_error(command, line, "unknown option '%s'", name);
+    }
+    const int index = (int)(option - command->options);
+    if (first_line[index])
+        return config_error(command, line, "'%s' is set twice (first on line %zu)", name, first_line[index]);
+    first_line[index] = line;
+    option_value value;
+    memset(&value, 0, sizeof value);
+    char why[300];
+    if (options_value_from_toml(option, text, &value, why, sizeof why) != 0)
+        return config_error(command, line, "'%s' must be %s, got %s", name, why, text);
+    if (option->seen) return PARSE_OK; /* the command line wins */
+    memcpy(option->value, &value, value_size(option));
+    from_file[index] = 1;
+    return PARSE_OK;
+}
+
+static int read_config(command_spec *command)
+{
+    struct config_text *kept = malloc(sizeof *kept);
+    size_t size = 0, count = 0;
+    char *text = kept ? cli_read_file(command->config, &size) : NULL;
+    char **lines = text ? cli_split_lines(text, &count) : NULL;
+    size_t *first_line = calloc((size_t)command->option_count + 1, sizeof *first_line);
+    unsigned char *from_file = calloc((size_t)command->option_count + 1, 1);
+    int code = lines && first_line && from_file ? PARSE_OK : PARSE_ERROR;
+    if (!kept || (text && (!lines || !first_line || !from_file))) cli_error("out of memory");
+    for (size_t i = 0; i < count && code == PARSE_OK; i++) {
+        char *name = NULL, *value = NULL;
+        const char *why = NULL;
+        const int kind = flat_toml_split(lines[i], &name, &value, &why);
+        if (kind == FLAT_TOML_MALFORMED) code = config_error(command, i + 1, "%s", why);
+        else if (kind == FLAT_TOML_PAIR) code = config_pair(command, name, value, i + 1, first_line, from_file);
+    }
+    /* the file's values count as given (the checks of --resume and of presets treat them so) */
+    for (int i = 0; code == PARSE_OK && i < command->option_count; i++)
+        if (from_file[i]) command->options[i].seen = 1;
+    free(from_file);
+    free(first_line);
+    free(lines);
+    if (code == PARSE_OK) {
+        kept->text = text;
+        kept->next = config_texts;
+        config_texts = kept;
+    } else {
+        free(text);
+        free(kept);
+    }
+    return code;
+}
+
+/* A string that grows; `failed` once memory ran out. */
+typedef struct text_buffer {
+    char *text;
+    size_t length, capacity;
+    int failed;
+} text_buffer;
+
+static void append(text_buffer *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void append(text_buffer *b, const char *fmt, ...)
+{
+    for (int attempt = 0; attempt < 2 && !b->failed; attempt++) {
+        va_list args;
+        va_start(args, fmt);
+        const int n = vsnprintf(b->text ? b->text + b->length : NULL, b->text ? b->capacity - b->length : 0, fmt, args);
+        va_end(args);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if (b->text && b->length + (size_t)n < b->capacity) {
+            b->length += (size_t)n;
+            return;
+        }
+        const size_t capacity = 2 * (b->length + (size_t)n + 1) + 256;
+        char *grown = realloc(b->text, capacity);
+        if (!grown) {
+            b->failed = 1;
+            return;
+        }
+        b->text = grown;
+        b->capacity = capacity;
+    }
+}
+
+int options_write_config(const command_spec *command, const char *path)
+{
+    text_buffer b = {0};
+    append(&b, "# spdf %s: the options of the run that wrote this file; 'spdf %s --config FILE' runs it again\n"
+               "# (options given on that command line replace these)\n",
+           command->name, command->name);
+    for (int i = 0; i < command->option_count; i++) {
+        const option_spec *option = &command->options[i];
+        char *value = NULL;
+        size_t length = 0;
+        if (option->type == OPTION_STRING && *(const char *const *)option->value) {
+            length = flat_toml_quote(*(const char *const *)option->value, NULL, 0) + 1;
+            value = malloc(length);
+        } else {
+            length = 64 + 2 * strlen(option->type == OPTION_CHOICE ? option->choices[*(const int32_t *)option->value] : "");
+            value = malloc(length);
+        }
+        if (!value) {
+            b.failed = 1;
+            break;
+        }
+        if (option->hide_default && !option->seen)
+            append(&b, "# %s: not given (its default depends on other options)\n", option->name);
+        else if (options_format_value(option, option->value, 1, value, length) != 0)
+            append(&b, "# %s: not set\n", option->name);
+        else
+            append(&b, "%s = %s\n", option->name, value);
+        free(value);
+    }
+    int code = EXIT_FAILURE_RUNTIME;
+    if (b.failed) cli_error("out of memory writing '%s'", path);
+    else code = cli_write_text_atomically(path, b.text, "configuration");
+    free(b.text);
+    return code;
+}
+
+int options_write_config_beside(const command_spec *command, const char *output)
+{
+    char *path = malloc(strlen(output) + sizeof ".config.toml");
+    if (!path) {
+        cli_error("out of memory");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    sprintf(path, "%s.config.toml", output);
+    const int code = options_write_config(command, path);
+    free(path);
+    return code;
 }
 
 int options_parse(command_spec *command, int argc, char **argv, const char **positional,
@@ -281,6 +564,7 @@ int options_parse(command_spec *command, int argc, char **argv, const char **pos
     if (count < command->min_positional)
         return usage_error(command, "missing argument: expected %s",
                            command->positional_names ? command->positional_names : "");
+    if (command->config && read_config(command) != PARSE_OK) return PARSE_ERROR;
     for (int i = 0; i < command->option_count; i++)
         if (command->options[i].required && !command->options[i].seen)
             return usage_error(command, "--%s is required", command->options[i].name);

@@ -43,6 +43,8 @@ typedef struct command_spec {
     const char *positional_names; /* "INPUT OUTPUT", or NULL when none are accepted */
     int min_positional, max_positional;
     const char *epilog;      /* printed after the options (notes, examples), or NULL */
+    int takes_config;        /* accepts --config FILE: option values from a flat TOML file */
+    const char *config;      /* set by the parser: the --config file given, or NULL */
 } command_spec;
 
 enum { PARSE_OK = 0, PARSE_HELP = 1, PARSE_ERROR = 2 };
@@ -52,11 +54,32 @@ enum { PARSE_OK = 0, PARSE_HELP = 1, PARSE_ERROR = 2 };
  * Positional arguments go to positional[0..*positional_count-1] (room for max_positional). */
 int options_parse(command_spec *command, int argc, char **argv, const char **positional,
                   int *positional_count);
+/* With takes_config, `--config FILE` reads `name = value` lines (the options' long names; strings
+ * quoted, numbers bare, true or false for flags, '#' comments) after the command line: an option
+ * given on the command line keeps that value, the file sets the others as if they were given.
+ * An unknown name, a bad value or a name set twice is an error naming FILE:LINE. */
 /* Prints the help of a command (usage, summary, options with their defaults). */
 void options_print_help(const command_spec *command);
 /* The spec of an option by name, to ask whether it was given (->seen); NULL if unknown. */
 const option_spec *options_find(const command_spec *command, const char *name);
 int options_given(const command_spec *command, const char *name);
+
+/* The text of a value of the option's type (value points to an int32_t, int64_t, float, or
+ * const char * as the option's own): as_toml 1 gives the TOML form (strings and choices quoted,
+ * floats exactly, true/false for flags), 0 the form for messages.  Returns 0, or -1 when there is
+ * nothing to write (a string that is not set, a list). */
+int options_format_value(const option_spec *option, const void *value, int as_toml, char *out, size_t size);
+/* Reads the TOML text of a value (unquoted in place: a string value then points into text) into
+ * value, of the option's type.  Returns 0, or -1 with what was expected in `why` ("an integer
+ * in [1, 100]"). */
+int options_value_from_toml(const option_spec *option, char *text, void *value, char *why, size_t size);
+/* Writes every option's value now (after the run's own adjustments), so that `spdf COMMAND
+ * --config PATH` runs the same again; options that are not set, and not-given ones whose default
+ * depends on other options, become comments.  Written atomically; prints one line and returns an
+ * exit code. */
+int options_write_config(const command_spec *command, const char *path);
+/* The same, into "<output>.config.toml" beside a run's output. */
+int options_write_config_beside(const command_spec *command, const char *output);
 
 /* Edits (insert, delete, replace, swap two neighbours) between the first a_length characters of
  * a and b, for "did you mean"; names longer than 64 characters count as far from everything. */

@@ -3,6 +3,7 @@
 #include "run_settings.h"
 
 #include "cli.h"
+#include "flat_toml.h"
 
 #include <errno.h>
 #include <math.h>
@@ -94,51 +95,10 @@ static int numbers_equal(const option_spec *option, run_number a, run_number b)
     }
 }
 
-/* The shortest decimal text that reads back as exactly f (9 digits always do). */
-static void format_float(float f, char *out, size_t size)
-{
-    for (int digits = 6; digits <= 9; digits++) {
-        snprintf(out, size, "%.*g", digits, (double)f);
-        if ((float)strtod(out, NULL) == f) return;
-    }
-}
-
 /* The text of a value: floats exactly, choices as quoted strings (TOML) or bare (messages). */
 static void format_number(const option_spec *option, run_number n, char *out, size_t size, int quoted)
 {
-    switch (option->type) {
-    case OPTION_INT64: snprintf(out, size, "%lld", (long long)n.i64); break;
-    case OPTION_FLOAT: format_float(n.f32, out, size); break;
-    case OPTION_CHOICE: snprintf(out, size, quoted ? "\"%s\"" : "%s", option->choices[n.i32]); break;
-    default: snprintf(out, size, "%d", (int)n.i32); break;
-    }
-}
-
-static int parse_choice(const option_spec *option, const char *text, run_number *n)
-{
-    const size_t length = strlen(text);
-    if (length < 2 || text[0] != '"' || text[length - 1] != '"') return -1;
-    for (int i = 0; option->choices[i]; i++) {
-        if (strlen(option->choices[i]) == length - 2 && strncmp(text + 1, option->choices[i], length - 2) == 0) {
-            n->i32 = i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Parses what format_number writes; -1 for anything else or a value outside the option's range. */
-static int parse_number(const option_spec *option, const char *text, run_number *n)
-{
-    if (option->type == OPTION_CHOICE) return parse_choice(option, text, n);
-    char *end = NULL;
-    errno = 0;
-    const double value = option->type == OPTION_FLOAT ? strtod(text, &end) : (double)strtoll(text, &end, 10);
-    if (end == text || *end || errno || !isfinite(value) || value < option->min || value > option->max) return -1;
-    if (option->type == OPTION_FLOAT) n->f32 = (float)value;
-    else if (option->type == OPTION_INT64) n->i64 = strtoll(text, NULL, 10);
-    else n->i32 = (int32_t)value;
-    return 0;
+    options_format_value(option, &n, quoted, out, size);
 }
 
 char *run_settings_path(const char *checkpoint)
@@ -165,29 +125,21 @@ int run_settings_write(const run_values *v, const char *path, const char *header
     return cli_write_text_atomically(path, text, "run settings");
 }
 
-static char *trim(char *text)
-{
-    while (*text == ' ' || *text == '\t') text++;
-    char *end = text + strlen(text);
-    while (end > text && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
-    return text;
-}
-
 /* One line: blank, a comment, or `name = value`.  Returns 0, or -1 (with the error printed). */
 static int read_line(run_values *v, char *line, const char *path, size_t number)
 {
-    char *hash = strchr(line, '#'), *equals = strchr(line, '=');
-    if (hash) *hash = '\0'; /* no value this file holds contains a '#' */
-    if (!*trim(line)) return 0;
-    if (!equals || (hash && hash < equals)) {
-        cli_error("%s:%zu: expected 'name = value'", path, number);
+    char *name = NULL, *text = NULL;
+    const char *why = NULL;
+    const int kind = flat_toml_split(line, &name, &text, &why);
+    if (kind == FLAT_TOML_MALFORMED) {
+        cli_error("%s:%zu: %s", path, number, why);
         return -1;
     }
-    *equals = '\0';
-    struct run_value *item = find_item(v, trim(line));
+    struct run_value *item = kind == FLAT_TOML_PAIR ? find_item(v, name) : NULL;
     if (!item) return 0;
-    if (parse_number(item->option, trim(equals + 1), &item->value) != 0) {
-        cli_error("%s:%zu: bad value for '%s'", path, number, item->option->name);
+    char expected[300];
+    if (options_value_from_toml(item->option, text, &item->value, expected, sizeof expected) != 0) {
+        cli_error("%s:%zu: bad value for '%s' (expected %s)", path, number, item->option->name, expected);
         return -1;
     }
     item->known = 1;

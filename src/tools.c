@@ -10,6 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Parses the arguments of a tool that takes two paths (INPUT OUTPUT, or as `names` says) into
+ * paths.  Returns EXIT_OK to go on, else the exit code to return (-1 for a printed help). */
+static int parse_two_paths(command_spec *command, const char *names, int argc, char **argv, const char *paths[2])
+{
+    command->positional_names = names;
+    command->min_positional = command->max_positional = 2;
+    const int parsed = options_parse(command, argc, argv, paths, NULL);
+    return parsed == PARSE_OK ? EXIT_OK : parsed == PARSE_HELP ? -1 : EXIT_USAGE;
+}
+
 /* ---- tokenize ---- */
 
 int command_tokenize(int argc, char **argv)
@@ -32,13 +42,10 @@ int command_tokenize(int argc, char **argv)
                    "that tokenizer on INPUT first (--bpe-vocab).",
         .options = options,
         .option_count = COUNT_OF(options),
-        .positional_names = "INPUT OUTPUT",
-        .min_positional = 2,
-        .max_positional = 2,
     };
     const char *paths[2];
-    const int parsed = options_parse(&command, argc, argv, paths, NULL);
-    if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    const int parsed = parse_two_paths(&command, "INPUT OUTPUT", argc, argv, paths);
+    if (parsed != EXIT_OK) return parsed < 0 ? EXIT_OK : parsed;
     if (bpe_vocab > 0 && !tokenizer_path) {
         cli_error("--bpe-vocab needs --tokenizer FILE to write the tokenizer to");
         return EXIT_USAGE;
@@ -79,6 +86,16 @@ int command_tokenize(int argc, char **argv)
 }
 
 /* ---- flops ---- */
+
+/* A model's shape in --json output, its positions under the key `positions`. */
+static void json_model_shape(json_writer *w, const spdf_model_config *m, const char *positions)
+{
+    json_int(w, "layers", m->num_layers);
+    json_int(w, "heads", m->num_heads);
+    json_int(w, "width", m->channels);
+    json_int(w, positions, m->max_seq_len);
+    json_int(w, "vocab", m->vocab_size);
+}
 
 static void flops_row(const char *name, double dense, double sparse)
 {
@@ -126,23 +143,28 @@ int command_flops(int argc, char **argv)
     report.struct_size = sizeof report;
     const spdf_status status = spdf_flops(&config, context, batch, sparsity, &report);
     if (status != SPDF_OK) return cli_library_error(status, EXIT_USAGE, "cannot count FLOPs");
+    char step_name[64];
+    snprintf(step_name, sizeof step_name, "training per step (B=%d)", (int)batch);
+    /* the rows of the table, and the keys of --json ("_dense" and "_sparse" appended) */
+    const struct { const char *key, *name; double dense, sparse; } rows[] = {
+        {"forward_per_token", "forward per token", report.forward_per_token_dense, report.forward_per_token_sparse},
+        {"train_per_token", "training per token", report.train_per_token_dense, report.train_per_token_sparse},
+        {"train_per_step", step_name, report.train_per_step_dense, report.train_per_step_sparse},
+    };
     if (json) {
         json_writer w;
         json_begin(&w, stdout);
-        json_int(&w, "layers", layers);
-        json_int(&w, "width", width);
-        json_int(&w, "heads", heads);
-        json_int(&w, "context", context);
-        json_int(&w, "vocab", vocab);
+        json_model_shape(&w, &config, "context");
         json_int(&w, "batch", batch);
         json_number(&w, "sparsity", sparsity);
         json_number(&w, "block_weights", report.block_weights);
-        json_number(&w, "forward_per_token_dense", report.forward_per_token_dense);
-        json_number(&w, "forward_per_token_sparse", report.forward_per_token_sparse);
-        json_number(&w, "train_per_token_dense", report.train_per_token_dense);
-        json_number(&w, "train_per_token_sparse", report.train_per_token_sparse);
-        json_number(&w, "train_per_step_dense", report.train_per_step_dense);
-        json_number(&w, "train_per_step_sparse", report.train_per_step_sparse);
+        for (int i = 0; i < COUNT_OF(rows); i++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s_dense", rows[i].key);
+            json_number(&w, key, rows[i].dense);
+            snprintf(key, sizeof key, "%s_sparse", rows[i].key);
+            json_number(&w, key, rows[i].sparse);
+        }
         json_number(&w, "reduction", report.reduction);
         json_end(&w);
         return EXIT_OK;
@@ -152,11 +174,7 @@ int command_flops(int argc, char **argv)
     char sparse_name[64];
     snprintf(sparse_name, sizeof sparse_name, "sparse (%.4g %%)", (double)sparsity * 100);
     printf("%-26s %14s %14s %10s\n", "FLOPs", "dense", sparse_name, "reduction");
-    flops_row("forward per token", report.forward_per_token_dense, report.forward_per_token_sparse);
-    flops_row("training per token", report.train_per_token_dense, report.train_per_token_sparse);
-    char step_name[64];
-    snprintf(step_name, sizeof step_name, "training per step (B=%d)", (int)batch);
-    flops_row(step_name, report.train_per_step_dense, report.train_per_step_sparse);
+    for (int i = 0; i < COUNT_OF(rows); i++) flops_row(rows[i].name, rows[i].dense, rows[i].sparse);
     printf("sparse pre-training needs %.1fx fewer FLOPs (%.4f)\n", report.reduction, report.reduction);
     return EXIT_OK;
 }
@@ -223,11 +241,7 @@ int command_info(int argc, char **argv)
         json_string(&w, "path", path);
         json_int(&w, "format_version", info.format_version);
         json_string(&w, "phase", cli_phase_name(info.phase));
-        json_int(&w, "layers", m->num_layers);
-        json_int(&w, "heads", m->num_heads);
-        json_int(&w, "width", m->channels);
-        json_int(&w, "max_seq_len", m->max_seq_len);
-        json_int(&w, "vocab", m->vocab_size);
+        json_model_shape(&w, m, "max_seq_len");
         json_int(&w, "params", params);
         json_int(&w, "stored_params", info.stored_params);
         json_int(&w, "step", info.step);
@@ -319,6 +333,21 @@ int cli_import_model(spdf_context *ctx, const char *path, model_file_format form
     return EXIT_OK;
 }
 
+int cli_load_model_file(spdf_context *ctx, const char *path, spdf_model **model)
+{
+    model_file_format format = MODEL_FILE_UNKNOWN;
+    const int code = cli_model_file_format(path, &format);
+    if (code != EXIT_OK) return code;
+    if (format == MODEL_FILE_UNKNOWN) {
+        cli_error("'%s' is neither a libspdf checkpoint nor a safetensors or llm.c file", path);
+        return EXIT_BAD_INPUT;
+    }
+    if (format != MODEL_FILE_CHECKPOINT) return cli_import_model(ctx, path, format, 0, model);
+    const spdf_status status = spdf_checkpoint_load(path, ctx, model, NULL, NULL, NULL);
+    if (status != SPDF_OK) return cli_library_error(status, cli_input_exit_code(status), "cannot load '%s'", path);
+    return EXIT_OK;
+}
+
 /* ---- export ---- */
 
 int command_export(int argc, char **argv)
@@ -330,13 +359,10 @@ int command_export(int argc, char **argv)
                    "(spdf_model_export_safetensors), which transformers' GPT2LMHeadModel loads with a config.json\n"
                    "of the same shape and `spdf import` reads back.  A sparse model is written as its dense view:\n"
                    "zeros at the masked weights; the mask, the optimizer and the sampler are not written.",
-        .positional_names = "CKPT OUTPUT",
-        .min_positional = 2,
-        .max_positional = 2,
     };
     const char *paths[2];
-    const int parsed = options_parse(&command, argc, argv, paths, NULL);
-    if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    const int parsed = parse_two_paths(&command, "CKPT OUTPUT", argc, argv, paths);
+    if (parsed != EXIT_OK) return parsed < 0 ? EXIT_OK : parsed;
     spdf_checkpoint_info info;
     memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
@@ -389,13 +415,10 @@ int command_import(int argc, char **argv)
                    "those files directly.",
         .options = options,
         .option_count = COUNT_OF(options),
-        .positional_names = "INPUT OUTPUT",
-        .min_positional = 2,
-        .max_positional = 2,
     };
     const char *paths[2];
-    const int parsed = options_parse(&command, argc, argv, paths, NULL);
-    if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
+    const int parsed = parse_two_paths(&command, "INPUT OUTPUT", argc, argv, paths);
+    if (parsed != EXIT_OK) return parsed < 0 ? EXIT_OK : parsed;
     model_file_format kind = format == 1 ? MODEL_FILE_SAFETENSORS : MODEL_FILE_LLMC;
     if (format == 0) {
         const int code = cli_model_file_format(paths[0], &kind);

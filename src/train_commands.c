@@ -426,6 +426,7 @@ static int run_pretrain(pretrain_flags *f, const command_spec *command)
     pretrain_settings ps;
     pretrain_settings_from(f, &ps);
     if (distributed_is_root()) code = record_settings(f, command, f->resume && !settings_found);
+    if (code == EXIT_OK && distributed_is_root()) code = options_write_config_beside(command, f->out);
     if (code == EXIT_OK) code = metrics_open(&log, distributed_is_root() ? f->log : NULL, f->resume != NULL);
     if (code != EXIT_OK) goto done;
     print_ranks(f->batch, f->grad_accum, distributed_threads(f->threads));
@@ -500,6 +501,7 @@ int command_pretrain(int argc, char **argv)
                   "run's are refused (--save-every, --stop-at, --log, --progress-every and the compute options may change).\n"
                   "Ctrl-C (SIGINT) or SIGTERM finishes the step, saves the checkpoint and exits with status 130;\n"
                   "the duplicate signals of `timeout` or a process-group kill count once.",
+        .takes_config = 1,
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
@@ -684,6 +686,7 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     code = distributed_common_exit(EXIT_OK); /* every rank is ready */
     gathered = 1;
     if (code == EXIT_OK) code = finetune_agree(&fs, &data, &s);
+    if (code == EXIT_OK && distributed_is_root()) code = options_write_config_beside(command, f->out);
     if (code == EXIT_OK) code = metrics_open(&log, distributed_is_root() ? f->log : NULL, 0);
     if (code != EXIT_OK) goto done;
     print_ranks(fs.batch, fs.grad_accum, distributed_threads(f->threads));
@@ -752,6 +755,7 @@ int command_finetune(int argc, char **argv)
         .option_count = COUNT_OF(options),
         .epilog = "A sparse model becomes dense in place (spdf_phase_transition, a restarted schedule with these\n"
                   "optimizer settings), or stays sparse with --sparse; a dense model restarts its schedule.",
+        .takes_config = 1,
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;

@@ -158,6 +158,20 @@ def test_finetune_init(workdir, exported, imported, llmc):
           "--init of safetensors or llm.c weights fine-tunes exactly as their imported checkpoint: %r" % logs)
 
 
+def test_generate_eval(workdir, corpus, exported, imported, llmc):
+    """generate and eval take safetensors and llm.c weights as --model, and give what the imported
+    checkpoint gives (bytes as tokens: the model has 257 ids)."""
+    outputs = {}
+    for name, model in (("checkpoint", imported), ("safetensors", exported), ("llmc", llmc)):
+        text = ok(["generate", "--model", model, "--prompt", "ROMEO:", "--max-new", "12"])
+        loss = ok_json(["eval", "--model", model, "--text", corpus, "--batches", "2"])["loss"]
+        outputs[name] = (text, loss)
+    check(outputs["safetensors"] == outputs["checkpoint"] and outputs["llmc"] == outputs["checkpoint"],
+          "generate and eval of safetensors or llm.c weights differ from their imported checkpoint: %r" % outputs)
+    error(["generate", "--model", corpus, "--prompt", "x"], EXIT_BAD_INPUT,
+          "neither a libspdf checkpoint nor a safetensors or llm.c file")
+
+
 def test_wrong_files(workdir, corpus, dense):
     out = os.path.join(workdir, "out.ckpt")
     error(["import", dense, out], EXIT_USAGE, "already a libspdf checkpoint")
@@ -179,6 +193,7 @@ def test(workdir):
     dense, exported, imported, llmc = test_round_trip(workdir, corpus)
     test_sparse(workdir, corpus)
     test_finetune_init(workdir, exported, imported, llmc)
+    test_generate_eval(workdir, corpus, exported, imported, llmc)
     test_wrong_files(workdir, corpus, dense)
 
 

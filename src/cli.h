@@ -125,5 +125,6 @@ int command_info(int argc, char **argv);
 int command_export(int argc, char **argv);
 int command_import(int argc, char **argv);
 int command_demo(int argc, char **argv);
+int command_plot(int argc, char **argv);
 
 #endif /* SPDF_CLI_H */

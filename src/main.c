@@ -27,6 +27,7 @@ static const subcommand subcommands[] = {
     {"export", command_export, 0, "write a checkpoint's model as Hugging Face safetensors"},
     {"import", command_import, 0, "a checkpoint from Hugging Face safetensors or an llm.c file"},
     {"demo", command_demo, TRAINS, "the SPDF experiment in miniature: Tiny Shakespeare, then E2E"},
+    {"plot", command_plot, 0, "SVG loss and learning-rate curves of a run's metrics log (--log)"},
 };
 
 static void print_usage(FILE *out)

@@ -189,6 +189,8 @@ SPDF_API spdf_status spdf_model_tensor_data(spdf_model *model, int32_t index, fl
  *                 weight 0 add nothing to the loss or to any gradient.  All-zero weights are
  *                 SPDF_EINVAL.
  *   loss:         the weighted mean cross-entropy in nats (may be NULL if targets is NULL)
+ * With targets it is a training forward pass and applies the model's dropout, if any
+ * (spdf_model_set_dropout; spdf_model_forward_eval never drops).
  * Returns SPDF_ENUMERIC if the loss is not finite.  The buffers are only read during the call. */
 SPDF_API spdf_status spdf_model_forward(spdf_model *model, const int32_t *tokens,
                                         const int32_t *targets, const float *loss_weights,
@@ -205,6 +207,47 @@ SPDF_API spdf_status spdf_model_logits(const spdf_model *model, const float **lo
  * created or KEEP was chosen in a sparse phase also commits the dense arrays' pages (see there). */
 SPDF_API spdf_status spdf_model_backward(spdf_model *model);
 SPDF_API spdf_status spdf_model_zero_grad(spdf_model *model);
+
+/* ---- Dropout (GPT-2's three sites), off by default ------------------------------------------- */
+
+/* Dropout is drawn only in a training forward pass: spdf_model_forward WITH targets (the pass a
+ * backward may follow).  Every other forward computes without it: spdf_model_forward without
+ * targets (logits for inference), spdf_model_forward_eval (a loss without dropout, e.g. a
+ * validation loss), spdf_model_evaluate and spdf_generate.  Dropout is inverted: kept units are
+ * scaled by 1 / (1 - p), so nothing changes at inference.
+ *
+ * The masks come from a counter-based generator (Philox) keyed by (seed, forward_count, site,
+ * element), so they depend neither on the thread count nor on the batch split across threads.
+ * forward_count counts the training forward passes that dropped; each such pass uses the current
+ * value and adds 1.  Checkpoints save the settings and the counter, so a resumed run draws the
+ * masks an uninterrupted one would.  Setting the configuration again with the same seed and
+ * forward_count replays the same masks. */
+typedef struct spdf_dropout_config {
+    size_t struct_size;
+    float embedding;        /* after the token + position embeddings; default 0 */
+    float attention;        /* on the attention weights (softmax probabilities); default 0 */
+    float residual;         /* on the output of each block's attention projection and MLP
+                               projection, before the residual add; default 0 */
+    int32_t reserved;       /* must be 0 */
+    uint64_t seed;          /* key of the masks; a new model's is its spdf_model_config.seed */
+    uint64_t forward_count; /* training forward passes that dropped so far: the next one's masks
+                               are drawn at this count */
+} spdf_dropout_config;
+
+/* All rates 0 (no dropout), seed 0, forward_count 0. */
+SPDF_API spdf_status spdf_dropout_config_init(spdf_dropout_config *config);
+/* Sets the model's dropout: rates in [0, 1) (anything else, NaN included, is SPDF_EINVAL), the
+ * seed and the counter, all three taken as given.  To change rates without restarting the masks,
+ * read the configuration with spdf_model_get_dropout and write it back changed.  A pass already
+ * run is not affected: a backward uses the masks of its own forward. */
+SPDF_API spdf_status spdf_model_set_dropout(spdf_model *model, const spdf_dropout_config *config);
+SPDF_API spdf_status spdf_model_get_dropout(const spdf_model *model, spdf_dropout_config *config);
+/* spdf_model_forward without dropout, whatever the model's configuration, and without
+ * advancing forward_count.  With targets a backward may follow (the gradient of the loss
+ * without dropout). */
+SPDF_API spdf_status spdf_model_forward_eval(spdf_model *model, const int32_t *tokens,
+                                             const int32_t *targets, const float *loss_weights,
+                                             int32_t B, int32_t T, float *loss);
 
 /* Data parallelism (docs/distributed.md).  Every gradient of the model as one array of *count
  * floats, to be reduced across replicas in place between spdf_model_backward and

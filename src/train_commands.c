@@ -17,12 +17,18 @@
 static const char *const mask_names[] = {"random", "magnitude", "erk", NULL};
 static const char *const batching_names[] = {"grouped", "random", NULL};
 
+/* --dropout of both training commands: one rate for GPT-2's three sites. */
+#define DROPOUT_OPTION(field)                                                                      \
+    OPT_FLOAT("dropout", &(field), "P", 0, 0.95,                                                   \
+              "dropout rate on the embeddings, the attention weights and each block's two "        \
+              "residual branches (0: none)")
+
 /* ---- pretrain ---- */
 
 typedef struct pretrain_flags {
     const char *data, *out, *resume, *log, *backend, *tokenizer;
     int32_t layers, heads, width, context, max_seq_len, vocab, batch, steps, warmup;
-    float lr, min_lr_ratio, weight_decay, grad_clip, sparsity, val_fraction, progress_every;
+    float lr, min_lr_ratio, weight_decay, grad_clip, sparsity, val_fraction, progress_every, dropout;
     int64_t seed;
     int32_t mask, plan, threads, eval_every, eval_batches, save_every, stop_at, grad_accum;
 } pretrain_flags;
@@ -34,7 +40,7 @@ typedef struct pretrain_flags {
 static const char *const run_setting_names[] = {
     "layers", "heads", "width", "vocab", "max-seq-len", "context", "batch", "seed", "steps", "lr",
     "warmup", "min-lr-ratio", "weight-decay", "grad-clip", "sparsity", "mask", "sparse-plan",
-    "val-fraction", "eval-every", "eval-batches", "save-every", "grad-accum", NULL};
+    "val-fraction", "eval-every", "eval-batches", "save-every", "grad-accum", "dropout", NULL};
 static const char *const run_settings_that_may_change[] = {"save-every", NULL};
 
 static void run_values_for(run_values *v, const command_spec *command)
@@ -204,6 +210,7 @@ static void pretrain_settings_from(const pretrain_flags *f, pretrain_settings *p
     ps->save_every = f->save_every;
     ps->stop_at = f->stop_at;
     ps->grad_accum = f->grad_accum;
+    ps->dropout = f->dropout;
     ps->out_path = f->out;
     ps->progress_seconds = f->progress_every;
 }
@@ -313,6 +320,7 @@ static int pretrain_setup(pretrain_flags *f, const command_spec *command, corpus
                                  world->ranks);
     if (f->resume) {
         code = pretrain_resume(s, f->resume, *sampler);
+        if (code == EXIT_OK) code = session_resume_dropout(s);
         if (code == EXIT_OK) code = resume_optimizer(f, command, s->opt, &file, *found);
         if (code == EXIT_OK) *finished = !resume_has_work(f, info.step);
     } else {
@@ -484,6 +492,7 @@ int command_pretrain(int argc, char **argv)
         OPT_INT("stop-at", &f.stop_at, "N", 0, 1000000000, "save and stop after step N (exit 0); --resume continues"),
         OPT_INT("grad-accum", &f.grad_accum, "K", 1, 1 << 20,
                 "split every batch into K micro-batches (same step, less memory; --batch stays the batch)"),
+        DROPOUT_OPTION(f.dropout),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics (appended to when resuming)"),
         OPT_FLOAT("progress-every", &f.progress_every, "S", 0, 1e9,
                   "stderr not a terminal: a progress line every tenth of the run and at least every S s (0: every step)"),
@@ -518,7 +527,7 @@ typedef struct finetune_flags {
     int32_t format, dense, sparse, reset_moments, batching;
     int32_t steps, batch, context, warmup, threads, grad_accum;
     int64_t seed, items;
-    float lr, min_lr_ratio, weight_decay, grad_clip, progress_every;
+    float lr, min_lr_ratio, weight_decay, grad_clip, progress_every, dropout;
     int32_t allow_truncation;
 } finetune_flags;
 
@@ -598,7 +607,7 @@ static int finetune_agree(const finetune_settings *fs, const finetune_data *data
     const double settings[] = {fs->optim.learning_rate, fs->optim.warmup_steps, fs->optim.total_steps,
                                fs->optim.min_lr_ratio, fs->optim.weight_decay, fs->optim.grad_clip,
                                fs->context, fs->batch, fs->steps, (double)fs->seed, fs->order,
-                               fs->keep_sparse, fs->reset_moments, fs->grad_accum};
+                               fs->keep_sparse, fs->reset_moments, fs->grad_accum, fs->dropout};
     const int64_t examples[] = {data->count, data->pairs, data->truncated, data->dropped, data->context};
     uint32_t weights = 0;
     int64_t step = 0;
@@ -627,6 +636,7 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     fs.order = (batch_order)f->batching;
     fs.reset_moments = f->reset_moments;
     fs.grad_accum = f->grad_accum;
+    fs.dropout = f->dropout;
     fs.out_path = f->out;
     (void)command;
 
@@ -725,6 +735,7 @@ int command_finetune(int argc, char **argv)
         OPT_INT("batch", &f.batch, "B", 1, 1 << 20, "sequences per step"),
         OPT_INT("grad-accum", &f.grad_accum, "K", 1, 1 << 20,
                 "split every batch into K micro-batches (same step, less memory; --batch stays the batch)"),
+        DROPOUT_OPTION(f.dropout),
         OPT_INT("context", &f.context, "T", 0, 65536, "tokens per sequence (0: the model's positions)"),
         OPT_FLOAT("lr", &f.lr, "X", 0, 10, "peak learning rate"),
         OPT_INT("warmup", &f.warmup, "N", 0, 1000000000, "linear warmup steps"),

@@ -169,6 +169,10 @@ int pretrain_create(session *s, const pretrain_settings *ps)
 {
     spdf_status status = spdf_model_create(s->ctx, &ps->model, &s->model);
     if (status != SPDF_OK) return create_error(status, "model");
+    if (ps->dropout > 0) {
+        const int code = session_set_dropout(s, ps->dropout, ps->seed);
+        if (code != EXIT_OK) return code;
+    }
     status = spdf_optimizer_create(s->model, &ps->optim, &s->opt);
     if (status != SPDF_OK) return create_error(status, "optimizer");
     if (ps->sparsity <= 0) {
@@ -195,6 +199,36 @@ int pretrain_create(session *s, const pretrain_settings *ps)
     status = spdf_phase_create(s->model, s->opt, SPDF_PHASE_SPARSE, mask, &s->phase);
     spdf_mask_free(mask);
     return status == SPDF_OK ? EXIT_OK : create_error(status, "sparse phase");
+}
+
+/* Rank 0 keeps the seed; the others' seeds differ from it and from each other. */
+static uint64_t dropout_seed_of_rank(uint64_t seed)
+{
+    return seed ^ ((uint64_t)distributed_world()->rank * 0x9E3779B97F4A7C15ull);
+}
+
+static int apply_dropout(session *s, const spdf_dropout_config *config)
+{
+    const spdf_status status = spdf_model_set_dropout(s->model, config);
+    return status == SPDF_OK ? EXIT_OK : cli_library_error(status, EXIT_USAGE, "cannot set the dropout");
+}
+
+int session_set_dropout(session *s, float rate, uint64_t seed)
+{
+    spdf_dropout_config config;
+    spdf_dropout_config_init(&config);
+    config.embedding = config.attention = config.residual = rate;
+    config.seed = dropout_seed_of_rank(seed);
+    return apply_dropout(s, &config);
+}
+
+int session_resume_dropout(session *s)
+{
+    spdf_dropout_config config;
+    spdf_dropout_config_init(&config);
+    spdf_model_get_dropout(s->model, &config);
+    config.seed = dropout_seed_of_rank(config.seed);
+    return apply_dropout(s, &config);
 }
 
 int pretrain_resume(session *s, const char *path, spdf_sampler *sampler)
@@ -517,6 +551,9 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
 
 int finetune_prepare(session *s, const finetune_settings *fs)
 {
+    /* the fine-tuning run's own dropout (none by default), whatever pre-training used */
+    const int dropped = session_set_dropout(s, fs->dropout, fs->seed);
+    if (dropped != EXIT_OK) return dropped;
     spdf_status status;
     if (!s->opt) {
         status = spdf_optimizer_create(s->model, &fs->optim, &s->opt);

@@ -56,6 +56,7 @@ typedef struct pretrain_settings {
     int32_t eval_every, eval_batches, save_every;
     int32_t stop_at;        /* 0, or save and stop (exit 0) once this many steps are done */
     int32_t grad_accum;     /* micro-batches per step (0 or 1: one); batch is the global batch */
+    float dropout;          /* rate at GPT-2's three dropout sites; 0: none (the paper's setting) */
     const char *out_path;   /* the checkpoint; NULL: never saved */
     const char *label;      /* progress label, also "run" in the log */
     progress_mode progress;
@@ -96,6 +97,7 @@ typedef struct finetune_settings {
     int32_t keep_sparse;    /* 1: SPARSE -> SPARSE (sparse fine-tuning); 0: SPARSE -> DENSE */
     int32_t reset_moments;  /* 1: AdamW moments restart at 0 */
     int32_t grad_accum;     /* as in pretrain_settings */
+    float dropout;          /* as in pretrain_settings; masks keyed by seed */
     const char *out_path;   /* saved at the end and on a signal (after a first step); NULL: never */
     const char *label;
     progress_mode progress;
@@ -124,6 +126,13 @@ int session_load(spdf_context *ctx, const char *path, int with_training_state, s
  * The library's default, KEEP, is for a model that trains sparse and then densifies in the same
  * process. */
 int session_release_sparse_memory(session *s);
+
+/* Dropout at `rate` on all three sites, its masks keyed by seed from the first pass on.  Rank
+ * r > 0 of a data-parallel run keys its masks with a seed of its own (the rank's rows are other
+ * rows), rank 0 with seed itself: a single process is rank 0. */
+int session_set_dropout(session *s, float rate, uint64_t seed);
+/* A resumed run: the checkpoint's dropout (rank 0's) re-keyed for this rank, its count kept. */
+int session_resume_dropout(session *s);
 
 /* Writes the checkpoint, printing one error line on failure. */
 int save_checkpoint(const session *s, const spdf_sampler *sampler, const char *path);

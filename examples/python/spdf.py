@@ -285,6 +285,13 @@ class BleuResult(_Struct):
                 ("max_order", c_int32), ("nist_order", c_int32)]
 
 
+class DropoutConfig(_Struct):
+    _init = "spdf_dropout_config_init"
+    _fields_ = [("struct_size", c_size_t), ("embedding", c_float), ("attention", c_float),
+                ("residual", c_float), ("reserved", c_int32), ("seed", c_uint64),
+                ("forward_count", c_uint64)]
+
+
 class ImportConfig(_Struct):
     _init = "spdf_import_config_init"
     _fields_ = [("struct_size", c_size_t), ("num_heads", c_int32), ("reserved", c_int32),
@@ -330,6 +337,11 @@ PROTOTYPES = {
     "spdf_model_logits": (_status, [_handle, _P(_P(c_float)), _P(c_int32), _P(c_int32),
                                     _P(c_int32)]),
     "spdf_model_backward": (_status, [_handle]),
+    "spdf_dropout_config_init": (_status, [_P(DropoutConfig)]),
+    "spdf_model_set_dropout": (_status, [_handle, _P(DropoutConfig)]),
+    "spdf_model_get_dropout": (_status, [_handle, _P(DropoutConfig)]),
+    "spdf_model_forward_eval": (_status, [_handle, _P(c_int32), _P(c_int32), _P(c_float), c_int32,
+                                          c_int32, _P(c_float)]),
     "spdf_model_sparse_kernel_info": (_status, [_handle, c_int32, _P(SparseKernelInfo)]),
     "spdf_model_set_sparse_memory": (_status, [_handle, c_int]),
     "spdf_sparse_plan_config_init": (_status, [_P(SparsePlanConfig)]),
@@ -838,7 +850,27 @@ class Model(_Handle):
 
     def forward(self, tokens, targets=None, loss_weights=None, B=None, T=None):
         """Forward pass over a (B,T) batch; returns the loss (None without targets).  B and T
-        default to the shape of a 2-D buffer, else B = 1 (or len / T) and T = len."""
+        default to the shape of a 2-D buffer, else B = 1 (or len / T) and T = len.  With targets
+        it is a training pass and applies the model's dropout (see `dropout`)."""
+        return self._forward("spdf_model_forward", tokens, targets, loss_weights, B, T)
+
+    def forward_eval(self, tokens, targets=None, loss_weights=None, B=None, T=None):
+        """forward() without dropout, whatever the model's configuration (a validation loss)."""
+        return self._forward("spdf_model_forward_eval", tokens, targets, loss_weights, B, T)
+
+    @property
+    def dropout(self):
+        """The DropoutConfig: rates of the three sites, the masks' seed and the count of
+        training passes that dropped."""
+        config = DropoutConfig()
+        _call("spdf_model_get_dropout", self.handle, byref(config))
+        return config
+
+    @dropout.setter
+    def dropout(self, config):
+        _call("spdf_model_set_dropout", self.handle, byref(config))
+
+    def _forward(self, function, tokens, targets, loss_weights, B, T):
         B, T = _batch_shape(tokens, B, T)
         tokens_p, n = _in(tokens, c_int32)
         targets_p, nt = _in(targets, c_int32)
@@ -847,7 +879,7 @@ class Model(_Handle):
             if count not in (0, B * T) or (name == "tokens" and count != B * T):
                 raise ValueError(f"{name} holds {count} items, the batch is {B} x {T}")
         loss = c_float()
-        _call("spdf_model_forward", self.handle, tokens_p, targets_p, weights_p, B, T,
+        _call(function, self.handle, tokens_p, targets_p, weights_p, B, T,
               byref(loss) if targets is not None else None)
         return loss.value if targets is not None else None
 

@@ -142,6 +142,11 @@ void spdf_rng_normal(const spdf_rng *rng, uint64_t first, size_t n, float mean, 
                      float *out);
 /* Uniform integer in [0, bound) for element i of the stream (64-bit multiply-shift). */
 uint64_t spdf_rng_below(const spdf_rng *rng, uint64_t i, uint64_t bound);
+/* Inverted dropout of x[0..n) as elements first .. first + n - 1 of the stream: element i is
+ * kept, x[i] * scale, when word i of the stream is >= threshold, else set to 0.  The same call on
+ * a gradient is the backward pass. */
+void spdf_rng_dropout(const spdf_rng *rng, uint64_t first, size_t n, uint32_t threshold,
+                      float scale, float *x);
 
 /* ---- checksums ---- */
 

@@ -76,3 +76,64 @@ uint64_t spdf_rng_below(const spdf_rng *rng, uint64_t i, uint64_t bound)
     const uint64_t r = ((uint64_t)block[0] << 32) | block[1];
     return mul_high_u64(r, bound);
 }
+
+/* Dropout masks: LANES Philox blocks side by side, so that the rounds vectorise over blocks (each
+ * lane computes exactly what spdf_philox computes for its counter). */
+enum { DROPOUT_LANES = 8 };
+
+static inline void philox_lanes(uint64_t seed, uint64_t stream, uint64_t first_block,
+                                uint32_t words[4][DROPOUT_LANES])
+{
+    uint32_t c0[DROPOUT_LANES], c1[DROPOUT_LANES], c2[DROPOUT_LANES], c3[DROPOUT_LANES];
+    for (int j = 0; j < DROPOUT_LANES; j++) {
+        const uint64_t counter = first_block + (uint64_t)j;
+        c0[j] = (uint32_t)counter;
+        c1[j] = (uint32_t)(counter >> 32);
+        c2[j] = (uint32_t)stream;
+        c3[j] = (uint32_t)(stream >> 32);
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int round = 0; round < 10; round++) {
+#pragma omp simd
+        for (int j = 0; j < DROPOUT_LANES; j++) {
+            const uint64_t p0 = (uint64_t)0xD2511F53u * c0[j];
+            const uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[j];
+            const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[j] ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3[j] ^ k1;
+            c1[j] = (uint32_t)p1;
+            c3[j] = (uint32_t)p0;
+            c0[j] = n0;
+            c2[j] = n2;
+        }
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    for (int j = 0; j < DROPOUT_LANES; j++) {
+        words[0][j] = c0[j];
+        words[1][j] = c1[j];
+        words[2][j] = c2[j];
+        words[3][j] = c3[j];
+    }
+}
+
+SPDF_VECTOR_CLONES
+void spdf_rng_dropout(const spdf_rng *rng, uint64_t first, size_t n, uint32_t threshold,
+                      float scale, float *x)
+{
+    size_t k = 0;
+    /* the words before the first whole group of DROPOUT_LANES blocks, one block at a time */
+    while (k < n && (first + k) % (4 * DROPOUT_LANES) != 0) {
+        x[k] = stream_word(rng, first + k) >= threshold ? x[k] * scale : 0.0f;
+        k++;
+    }
+    for (; k + 4 * DROPOUT_LANES <= n; k += 4 * DROPOUT_LANES) {
+        uint32_t words[4][DROPOUT_LANES];
+        philox_lanes(rng->seed, rng->stream, (first + k) / 4, words);
+        float *xk = x + k;
+        for (int j = 0; j < DROPOUT_LANES; j++)
+            for (int lane = 0; lane < 4; lane++) {
+                float *v = xk + 4 * j + lane;
+                *v = words[lane][j] >= threshold ? *v * scale : 0.0f;
+            }
+    }
+    for (; k < n; k++) x[k] = stream_word(rng, first + k) >= threshold ? x[k] * scale : 0.0f;
+}

@@ -30,7 +30,7 @@ spdf_status spdf_model_evaluate(spdf_model *model, const spdf_dataset *data, int
     for (int64_t b = 0; status == SPDF_OK && b < batches; b++) {
         float batch_loss = 0;
         status = spdf_sampler_next(sampler, inputs, targets);
-        if (status == SPDF_OK) status = spdf_model_forward(model, inputs, targets, NULL, B, T, &batch_loss);
+        if (status == SPDF_OK) status = spdf_model_forward_eval(model, inputs, targets, NULL, B, T, &batch_loss);
         total += batch_loss;
     }
     spdf_sampler_free(sampler);

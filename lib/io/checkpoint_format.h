@@ -29,7 +29,8 @@
 #define FLAG_SAMPLER 4u
 #define FLAG_PLAN 8u
 #define FLAG_TOKENIZER 16u
-#define FLAGS_KNOWN (FLAG_SPARSE | FLAG_OPTIMIZER | FLAG_SAMPLER | FLAG_PLAN | FLAG_TOKENIZER)
+#define FLAG_DROPOUT 32u
+#define FLAGS_KNOWN (FLAG_SPARSE | FLAG_OPTIMIZER | FLAG_SAMPLER | FLAG_PLAN | FLAG_TOKENIZER | FLAG_DROPOUT)
 
 /* Section table entry: id, payload CRC-32C, offset, size. */
 #define ENTRY_BYTES 24
@@ -42,7 +43,8 @@ enum section_id {
     SECTION_SAMPLER = 5,
     SECTION_PLAN = 6,
     SECTION_TOKENIZER = 7,
-    SECTION_ID_COUNT = 8 /* ids are 1 .. SECTION_ID_COUNT - 1 */
+    SECTION_DROPOUT = 8,
+    SECTION_ID_COUNT = 9 /* ids are 1 .. SECTION_ID_COUNT - 1 */
 };
 #define MAX_SECTIONS (SECTION_ID_COUNT - 1)
 
@@ -53,6 +55,7 @@ enum section_id {
 #define SAMPLER_BYTES 32
 #define PLAN_HEADER_BYTES 8
 #define PLAN_LAYER_BYTES 4
+#define DROPOUT_BYTES 32
 /* The largest libspdf tokenizer file: 2^20 ids (docs/token-format.md). */
 #define TOKENIZER_MAX_BYTES (16 + 8 * (uint64_t)((1 << 20) - 257) + 4)
 
@@ -75,6 +78,7 @@ static inline const char *section_name(uint32_t id)
     case SECTION_SAMPLER: return "SAMPLER";
     case SECTION_PLAN: return "PLAN";
     case SECTION_TOKENIZER: return "TOKENIZER";
+    case SECTION_DROPOUT: return "DROPOUT";
     }
     return "unknown";
 }
@@ -93,6 +97,14 @@ static inline record_shape shape_of(const spdf_model_config *c, int index)
     record_shape s = {0, 0, tensor_spec_of(kind)->sparsifiable};
     tensor_shape(c, kind, &s.rows, &s.cols);
     return s;
+}
+
+/* A model's dropout goes into the file (the optional DROPOUT section) unless it is a new model's:
+ * rates 0, the configuration's seed, no training pass counted. */
+static inline int dropout_saved(const spdf_model *model)
+{
+    const model_dropout *d = &model->dropout;
+    return model_dropout_active(d) || d->seed != model->config.seed || d->forwards != 0;
 }
 
 static inline int64_t padded8(int64_t bytes) { return (bytes + 7) & ~(int64_t)7; }

@@ -39,6 +39,7 @@ typedef struct checkpoint_file {
     int32_t order;
     int64_t position;
     spdf_tokenizer *tokenizer;            /* the TOKENIZER section's; NULL if none saved */
+    model_dropout dropout;                /* the DROPOUT section's, if present */
 } checkpoint_file;
 
 /* "checkpoint '<path>': <problem>" as SPDF_EFORMAT. */
@@ -146,6 +147,7 @@ static spdf_status check_table(checkpoint_file *cf, const unsigned char *h)
         {SECTION_SAMPLER, (cf->flags & FLAG_SAMPLER) != 0, "the sampler flag says so"},
         {SECTION_PLAN, (cf->flags & FLAG_PLAN) != 0, "the plan flag says so"},
         {SECTION_TOKENIZER, (cf->flags & FLAG_TOKENIZER) != 0, "the tokenizer flag says so"},
+        {SECTION_DROPOUT, (cf->flags & FLAG_DROPOUT) != 0, "the dropout flag says so"},
     };
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (cf->present[rules[i].id] != rules[i].wanted)
@@ -393,6 +395,25 @@ static spdf_status read_sampler(checkpoint_file *cf)
     return SPDF_OK;
 }
 
+/* The DROPOUT section (optional; files without it are models without dropout). */
+static spdf_status read_dropout(checkpoint_file *cf)
+{
+    if (!cf->present[SECTION_DROPOUT]) return SPDF_OK;
+    SPDF_TRY(check_section(cf, SECTION_DROPOUT, DROPOUT_BYTES));
+    unsigned char b[DROPOUT_BYTES];
+    SPDF_TRY(read_at(cf, cf->sections[SECTION_DROPOUT].offset, b, sizeof b));
+    const model_dropout d = {load_f32le(b + 0), load_f32le(b + 4), load_f32le(b + 8), load_u64le(b + 16),
+                             load_u64le(b + 24)};
+    const float rates[3] = {d.embedding, d.attention, d.residual};
+    for (int i = 0; i < 3; i++)
+        if (!(rates[i] >= 0.0f && rates[i] < 1.0f))
+            return FORMAT_FAIL(cf, "invalid dropout rate %g in section DROPOUT (rates are in [0, 1))",
+                               (double)rates[i]);
+    if (load_u32le(b + 12) != 0) return FORMAT_FAIL(cf, "section DROPOUT: reserved bytes 12-15 are not 0");
+    cf->dropout = d;
+    return SPDF_OK;
+}
+
 /* The TOKENIZER section (optional): a libspdf tokenizer file image (docs/token-format.md) whose
  * ids the model's vocabulary holds. */
 static spdf_status read_tokenizer(checkpoint_file *cf)
@@ -446,6 +467,7 @@ static spdf_status open_checkpoint(const char *path, checkpoint_file *cf)
     SPDF_TRY(read_optimizer(cf));
     SPDF_TRY(read_plan(cf));
     SPDF_TRY(read_sampler(cf));
+    SPDF_TRY(read_dropout(cf));
     return read_tokenizer(cf);
 }
 
@@ -558,6 +580,7 @@ static spdf_status build_state(const checkpoint_file *cf, spdf_context *ctx, int
         return FORMAT_FAIL(cf, "invalid model configuration: %s", detail);
     }
     SPDF_TRY(created);
+    if (cf->present[SECTION_DROPOUT]) (*model)->dropout = cf->dropout;
     if (want_optimizer) SPDF_TRY(spdf_optimizer_create(*model, &cf->optimizer, opt));
     spdf_mask *mask = NULL;
     if (cf->phase == SPDF_PHASE_SPARSE) SPDF_TRY(build_mask(cf, &mask));

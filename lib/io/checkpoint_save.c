@@ -154,6 +154,18 @@ static spdf_status put_sampler(writer *w, const spdf_sampler *sampler)
     return put(w, b, sizeof b);
 }
 
+static spdf_status put_dropout(writer *w, const spdf_model *model)
+{
+    const model_dropout *d = &model->dropout;
+    unsigned char b[DROPOUT_BYTES] = {0};
+    store_f32le(b + 0, d->embedding);
+    store_f32le(b + 4, d->attention);
+    store_f32le(b + 8, d->residual);
+    store_u64le(b + 16, d->seed);
+    store_u64le(b + 24, d->forwards);
+    return put(w, b, sizeof b);
+}
+
 /* What goes into one file: the training state and the tokenizer's file image (NULL: none). */
 typedef struct save_job {
     const spdf_model *model;
@@ -179,6 +191,7 @@ static int plan_sections(const save_job *job, section table[MAX_SECTIONS])
         table[count++] = (section){SECTION_PLAN, 0, 0,
                                    PLAN_HEADER_BYTES + PLAN_LAYER_BYTES * (uint64_t)model->num_sparse};
     if (job->tokenizer) table[count++] = (section){SECTION_TOKENIZER, 0, 0, job->tokenizer_bytes};
+    if (dropout_saved(model)) table[count++] = (section){SECTION_DROPOUT, 0, 0, DROPOUT_BYTES};
     uint64_t at = HEADER_BYTES + (uint64_t)count * ENTRY_BYTES;
     for (int i = 0; i < count; i++) {
         table[i].offset = at;
@@ -230,6 +243,7 @@ static spdf_status write_checkpoint(writer *w, const save_job *job)
         case SECTION_SAMPLER: SPDF_TRY(put_sampler(w, sampler)); break;
         case SECTION_PLAN: SPDF_TRY(put_plan(w, model)); break;
         case SECTION_TOKENIZER: SPDF_TRY(put(w, job->tokenizer, job->tokenizer_bytes)); break;
+        case SECTION_DROPOUT: SPDF_TRY(put_dropout(w, model)); break;
         }
         if (w->position != table[i].offset + table[i].size)
             return spdf_fail(SPDF_EINTERNAL, "checkpoint section %s has %llu bytes, %llu planned",
@@ -240,7 +254,8 @@ static spdf_status write_checkpoint(writer *w, const save_job *job)
     }
     const uint32_t flags = (model->phase == SPDF_PHASE_SPARSE ? FLAG_SPARSE | FLAG_PLAN : 0u) |
                            (opt ? FLAG_OPTIMIZER : 0u) | (sampler ? FLAG_SAMPLER : 0u) |
-                           (job->tokenizer ? FLAG_TOKENIZER : 0u);
+                           (job->tokenizer ? FLAG_TOKENIZER : 0u) |
+                           (dropout_saved(model) ? FLAG_DROPOUT : 0u);
     encode_head(head, table, count, flags, w->position);
     if (fseeko(w->file, 0, SEEK_SET) != 0) return io_fail(errno, "seek in", "checkpoint", w->path);
     if (fwrite(head, 1, head_bytes, w->file) != head_bytes) return io_fail(errno, "write", "checkpoint", w->path);

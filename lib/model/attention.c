@@ -34,9 +34,21 @@ static int64_t padded(int T) { return ((int64_t)T + 7) / 8 * 8; }
 
 enum { SCORE_ROWS = 4 }; /* query rows per `scores` call */
 
+/* Scratch per thread: the packed keys or values (hs, ld), SCORE_ROWS rows of scores (ld each),
+ * and with dropout the dropped weights of one head (T, T). */
+static int64_t scratch_per_thread(int T, int hs, int dropout)
+{
+    return (hs + SCORE_ROWS) * padded(T) + (dropout ? (int64_t)T * T : 0);
+}
+
 int64_t attention_scratch_floats(int num_threads, int T, int C, int NH)
 {
-    return (int64_t)num_threads * (C / NH + SCORE_ROWS) * padded(T);
+    return (int64_t)num_threads * scratch_per_thread(T, C / NH, 0);
+}
+
+int64_t attention_dropout_scratch_floats(int num_threads, int T, int C, int NH)
+{
+    return (int64_t)num_threads * scratch_per_thread(T, C / NH, 1);
 }
 
 /* For rows r < R (R <= SCORE_ROWS, a constant in every inlined copy): s[r * lds + k] =
@@ -213,16 +225,34 @@ SPDF_VECTOR_CLONES void attention_row(float *out, float *att, const float *query
     weighted_rows(out, att, 0, n, NULL, NULL, 0, 0, 1, values, stride, hs);
 }
 
-SPDF_VECTOR_CLONES void attention_forward(const spdf_exec *ex, float *out, float *att,
-                                          float *scratch, const float *qkv, int B, int T, int C,
-                                          int NH)
+/* Dropout of row t of head (b, h)'s weights: element ((b * NH + h) * T + t) * T + t2 of the
+ * attention tensor's mask stream. */
+static void drop_row(const dropout_mask *drop, float *row, int b, int h, int t, int NH, int T)
+{
+    const uint64_t first = (((uint64_t)b * (uint64_t)NH + (uint64_t)h) * (uint64_t)T + (uint64_t)t) * (uint64_t)T;
+    spdf_rng_dropout(&drop->rng, first, (size_t)t + 1, drop->threshold, drop->scale, row);
+}
+
+void attention_forward(const spdf_exec *ex, float *out, float *att, float *scratch,
+                       const float *qkv, int B, int T, int C, int NH)
+{
+    attention_forward_dropout(ex, out, att, scratch, qkv, B, T, C, NH, NULL);
+}
+
+/* With dropout, att keeps the softmax weights P (backward needs them) and the output is summed
+ * from the dropped weights, built a block of rows at a time in the scratch's score rows. */
+SPDF_VECTOR_CLONES void attention_forward_dropout(const spdf_exec *ex, float *out, float *att,
+                                                  float *scratch, const float *qkv, int B, int T,
+                                                  int C, int NH, const dropout_mask *drop)
 {
     const int hs = C / NH;
     const int64_t C3 = 3 * (int64_t)C, ld = padded(T);
     const float scale = 1.0f / sqrtf((float)hs);
+    const int64_t per_thread = scratch_per_thread(T, hs, drop != NULL);
 #pragma omp parallel num_threads(ex->num_threads)
     {
-        float *kt = scratch + (int64_t)omp_get_thread_num() * (hs + SCORE_ROWS) * ld; /* (hs, ld) */
+        float *kt = scratch + (int64_t)omp_get_thread_num() * per_thread; /* (hs, ld) */
+        float *dropped = kt + hs * ld;                                    /* (SCORE_ROWS, ld) */
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
@@ -238,32 +268,50 @@ SPDF_VECTOR_CLONES void attention_forward(const spdf_exec *ex, float *out, float
                         float *att_row = att_bh + (int64_t)t * T;
                         softmax_row(att_row, t + 1, scale);
                         memset(att_row + t + 1, 0, sizeof(float) * (size_t)(T - t - 1));
+                        if (drop) {
+                            float *row = dropped + (t - t0) * ld;
+                            memcpy(row, att_row, sizeof(float) * (size_t)(t + 1));
+                            drop_row(drop, row, b, h, t, NH, T);
+                        }
                     }
                     for (int t = t0; t < t0 + rows; t += 2) {
                         const int pair = t + 1 < t0 + rows;
                         float *out_t = out + ((int64_t)b * T + t) * C + h * hs;
-                        weighted_rows(out_t, att_bh + (int64_t)t * T, 0, t + 1,
-                                      pair ? out_t + C : NULL, att_bh + (int64_t)(t + 1) * T, 0,
-                                      t + 2, 1, q + 2 * C, C3, hs);
+                        const float *w0 = drop ? dropped + (t - t0) * ld : att_bh + (int64_t)t * T;
+                        const float *w1 = drop ? dropped + (t + 1 - t0) * ld
+                                               : att_bh + (int64_t)(t + 1) * T;
+                        weighted_rows(out_t, w0, 0, t + 1, pair ? out_t + C : NULL, w1, 0, t + 2,
+                                      1, q + 2 * C, C3, hs);
                     }
                 }
             }
     }
 }
 
+void attention_backward(const spdf_exec *ex, float *dqkv, float *scratch, const float *dout,
+                        const float *qkv, float *att, int B, int T, int C, int NH)
+{
+    attention_backward_dropout(ex, dqkv, scratch, dout, qkv, att, B, T, C, NH, NULL);
+}
+
 /* One thread per (b, h): a head writes only its own query/key/value channels, so threads never
- * share output memory. */
-SPDF_VECTOR_CLONES void attention_backward(const spdf_exec *ex, float *dqkv, float *scratch,
-                                           const float *dout, const float *qkv, float *att, int B,
-                                           int T, int C, int NH)
+ * share output memory.  With dropout, D = P * mask / (1 - p) replaces P in dV = D^T dO, and the
+ * softmax backward takes dP = dD * mask / (1 - p), so that P * dP = D * dD:
+ *   dS = (D * dD - P * rowsum(D * dD)) * scale. */
+SPDF_VECTOR_CLONES void attention_backward_dropout(const spdf_exec *ex, float *dqkv, float *scratch,
+                                                   const float *dout, const float *qkv, float *att,
+                                                   int B, int T, int C, int NH,
+                                                   const dropout_mask *drop)
 {
     const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     const int64_t C3 = 3 * (int64_t)C, ld = padded(T);
+    const int64_t per_thread = scratch_per_thread(T, hs, drop != NULL);
 #pragma omp parallel num_threads(ex->num_threads)
     {
-        float *vt = scratch + (int64_t)omp_get_thread_num() * (hs + SCORE_ROWS) * ld; /* (hs, ld) */
+        float *vt = scratch + (int64_t)omp_get_thread_num() * per_thread; /* (hs, ld) */
         float *datt = vt + hs * ld; /* (SCORE_ROWS, ld) */
+        float *dropped = datt + SCORE_ROWS * ld; /* (T, T) with dropout: D */
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
@@ -271,12 +319,19 @@ SPDF_VECTOR_CLONES void attention_backward(const spdf_exec *ex, float *dqkv, flo
                 float *dq = dqkv + (int64_t)b * T * C3 + h * hs;
                 const float *dout_b = dout + (int64_t)b * T * C + h * hs; /* rows C apart */
                 float *p = att + ((int64_t)b * NH + h) * T * T;           /* (T,T) */
+                if (drop)
+                    for (int t = 0; t < T; t++) {
+                        float *row = dropped + (int64_t)t * T;
+                        memcpy(row, p + (int64_t)t * T, sizeof(float) * (size_t)(t + 1));
+                        drop_row(drop, row, b, h, t, NH, T);
+                    }
+                const float *weights = drop ? dropped : p; /* what multiplied V */
                 /* dV[t2] = sum_{t >= t2} P[t][t2] dO[t], two rows t2 at a time */
                 for (int t2 = 0; t2 < T; t2 += 2) {
                     const int pair = t2 + 1 < T;
-                    weighted_rows(dq + t2 * C3 + 2 * C, p + t2, t2, T,
-                                  pair ? dq + (t2 + 1) * C3 + 2 * C : NULL, p + t2 + 1, t2 + 1, T,
-                                  T, dout_b, C, hs);
+                    weighted_rows(dq + t2 * C3 + 2 * C, weights + t2, t2, T,
+                                  pair ? dq + (t2 + 1) * C3 + 2 * C : NULL, weights + t2 + 1,
+                                  t2 + 1, T, T, dout_b, C, hs);
                 }
                 /* dP row t = dO[t] V^T; dS overwrites P row by row; dQ[t] = dS[t] K */
                 pack_transposed(vt, ld, q + 2 * C, C3, T, hs);
@@ -286,6 +341,14 @@ SPDF_VECTOR_CLONES void attention_backward(const spdf_exec *ex, float *dqkv, flo
                     for (int t = t0; t < t0 + rows; t++) {
                         float *p_row = p + (int64_t)t * T;
                         const float *d_row = datt + (t - t0) * ld;
+                        if (drop) {
+                            const float *dropped_row = dropped + (int64_t)t * T;
+                            const float weighted = vm_dot(dropped_row, d_row, t + 1);
+#pragma omp simd
+                            for (int t2 = 0; t2 <= t; t2++)
+                                p_row[t2] = (dropped_row[t2] * d_row[t2] - p_row[t2] * weighted) * scale;
+                            continue;
+                        }
                         const float weighted = vm_dot(p_row, d_row, t + 1);
 #pragma omp simd
                         for (int t2 = 0; t2 <= t; t2++)

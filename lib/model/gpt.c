@@ -49,7 +49,9 @@ static size_t layout_activations(const spdf_model *model, int B, int T, float *m
     CARVE(dfch, BT * 4 * C);
     CARVE(dfch_gelu, BT * 4 * C);
     CARVE(dlogits, BT * V);
-    CARVE(attention_scratch, attention_scratch_floats(model->ctx->num_threads, T, C, NH));
+    CARVE(attention_scratch, model->drawn.attention > 0
+                                 ? attention_dropout_scratch_floats(model->ctx->num_threads, T, C, NH)
+                                 : attention_scratch_floats(model->ctx->num_threads, T, C, NH));
 #undef CARVE
     return used;
 }
@@ -122,8 +124,17 @@ static void block_linear_backward(const spdf_model *model, const spdf_exec *ex, 
 spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,
                         const float *loss_weights, int B, int T, float *loss)
 {
+    const model_dropout none = {0};
+    return gpt_forward_dropout(model, tokens, targets, loss_weights, B, T, &none, loss);
+}
+
+spdf_status gpt_forward_dropout(spdf_model *model, const int32_t *tokens, const int32_t *targets,
+                                const float *loss_weights, int B, int T,
+                                const model_dropout *drop, float *loss)
+{
     model->has_targets = 0;
     model->B = model->T = 0;
+    model->drawn = *drop; /* before the layout: attention dropout needs more scratch */
     SPDF_TRY(ensure_activations(model, B, T));
     model->B = B;
     model->T = T;
@@ -135,6 +146,10 @@ spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t 
     memcpy(a->tokens, tokens, (size_t)BT * sizeof(int32_t));
 
     encoder_forward(&ex, a->encoded, tokens, model->w.wte, model->w.wpe, B, T, C);
+    if (drop->embedding > 0) {
+        const dropout_mask mask = model_dropout_mask(drop, drop->embedding, -1, 0);
+        dropout_apply(&ex, a->encoded, BT * C, &mask);
+    }
     const float *residual = a->encoded;
     for (int l = 0; l < L; l++) {
         const block_views *w = &model->w.blocks[l];
@@ -149,14 +164,26 @@ spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t 
         layernorm_forward(&ex, ln1, ln1_mean, ln1_rstd, residual, w->ln1w, w->ln1b, BT, C);
         const float *bias;
         model_block_linear_forward(model, &ex, l, TENSOR_QKV_W, qkv, ln1, BT, C, 3 * C, NULL);
-        attention_forward(&ex, atty, att, a->attention_scratch, qkv, B, T, C, NH);
+        const dropout_mask attention_mask = model_dropout_mask(drop, drop->attention, l, DROPOUT_ATTENTION);
+        attention_forward_dropout(&ex, atty, att, a->attention_scratch, qkv, B, T, C, NH,
+                                  drop->attention > 0 ? &attention_mask : NULL);
         model_block_linear_forward(model, &ex, l, TENSOR_ATTPROJ_W, a->projection, atty, BT, C, C, &bias);
+        if (drop->residual > 0) {
+            const dropout_mask mask = model_dropout_mask(drop, drop->residual, l, DROPOUT_ATTENTION_PROJECTION);
+            residual_dropout(&ex, a->projection, bias, BT, C, &mask);
+            bias = NULL;
+        }
         residual_forward(&ex, residual2, residual, a->projection, bias, BT, C);
         layernorm_forward(&ex, ln2, ln2_mean, ln2_rstd, residual2, w->ln2w, w->ln2b, BT, C);
         model_block_linear_forward(model, &ex, l, TENSOR_FC_W, fch, ln2, BT, C, 4 * C, &bias);
         bias_gelu_forward(&ex, fch_gelu, fch, bias, BT, 4 * C);
         model_block_linear_forward(model, &ex, l, TENSOR_FCPROJ_W, a->projection, fch_gelu, BT, 4 * C,
                                    C, &bias);
+        if (drop->residual > 0) {
+            const dropout_mask mask = model_dropout_mask(drop, drop->residual, l, DROPOUT_MLP_PROJECTION);
+            residual_dropout(&ex, a->projection, bias, BT, C, &mask);
+            bias = NULL;
+        }
         residual_forward(&ex, residual3, residual2, a->projection, bias, BT, C);
         residual = residual3;
     }
@@ -188,6 +215,7 @@ void gpt_backward(spdf_model *model)
     const int NH = model->config.num_heads, V = model->config.vocab_size;
     const int64_t BT = (int64_t)B * T;
     gpt_activations *a = &model->acts;
+    const model_dropout *drop = &model->drawn;
 
     crossentropy_backward(&ex, a->dlogits, a->logits, a->logsumexp, a->targets, a->weights, BT, V);
     linear_backward(&ex, a->dln, model->g.wte, NULL, a->dlogits, a->lnf, model->w.wte, BT, C, V);
@@ -210,19 +238,39 @@ void gpt_backward(spdf_model *model)
         const float *ln2_mean = a->ln2_mean + l * BT, *ln2_rstd = a->ln2_rstd + l * BT;
         const float *fch = a->fch + l * BT * 4 * C, *fch_gelu = a->fch_gelu + l * BT * 4 * C;
 
+        /* With residual dropout each branch's output gradient is the residual stream's under the
+         * branch's mask, in the forward pass's scratch. */
+        const float *dbranch = a->dresidual;
+        if (drop->residual > 0) {
+            const dropout_mask mask = model_dropout_mask(drop, drop->residual, l, DROPOUT_MLP_PROJECTION);
+            memcpy(a->projection, a->dresidual, (size_t)(BT * C) * sizeof(float));
+            dropout_apply(&ex, a->projection, BT * C, &mask);
+            dbranch = a->projection;
+        }
         /* MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln2(residual2)))) */
-        block_linear_backward(model, &ex, l, TENSOR_FCPROJ_W, a->dfch_gelu, a->dresidual, fch_gelu,
+        block_linear_backward(model, &ex, l, TENSOR_FCPROJ_W, a->dfch_gelu, dbranch, fch_gelu,
                               BT, 4 * C, C);
         gelu_backward(&ex, a->dfch, fch, a->dfch_gelu, BT * 4 * C);
         block_linear_backward(model, &ex, l, TENSOR_FC_W, a->dln, a->dfch, ln2, BT, C, 4 * C);
         layernorm_backward(&ex, a->dresidual, g->ln2w, g->ln2b, a->dln, residual2, w->ln2w,
                            ln2_mean, ln2_rstd, BT, C);
         /* attention branch: residual2 = residual + attproj(attention(qkv(ln1(residual)))) */
-        block_linear_backward(model, &ex, l, TENSOR_ATTPROJ_W, a->dln, a->dresidual, atty, BT, C, C);
-        attention_backward(&ex, a->dqkv, a->attention_scratch, a->dln, qkv, att, B, T, C, NH);
+        if (drop->residual > 0) {
+            const dropout_mask mask = model_dropout_mask(drop, drop->residual, l, DROPOUT_ATTENTION_PROJECTION);
+            memcpy(a->projection, a->dresidual, (size_t)(BT * C) * sizeof(float));
+            dropout_apply(&ex, a->projection, BT * C, &mask);
+        }
+        block_linear_backward(model, &ex, l, TENSOR_ATTPROJ_W, a->dln, dbranch, atty, BT, C, C);
+        const dropout_mask attention_mask = model_dropout_mask(drop, drop->attention, l, DROPOUT_ATTENTION);
+        attention_backward_dropout(&ex, a->dqkv, a->attention_scratch, a->dln, qkv, att, B, T, C, NH,
+                                   drop->attention > 0 ? &attention_mask : NULL);
         block_linear_backward(model, &ex, l, TENSOR_QKV_W, a->dln, a->dqkv, ln1, BT, C, 3 * C);
         layernorm_backward(&ex, a->dresidual, g->ln1w, g->ln1b, a->dln, residual, w->ln1w,
                            ln1_mean, ln1_rstd, BT, C);
+    }
+    if (drop->embedding > 0) {
+        const dropout_mask mask = model_dropout_mask(drop, drop->embedding, -1, 0);
+        dropout_apply(&ex, a->dresidual, BT * C, &mask);
     }
     encoder_backward(&ex, model->g.wte, model->g.wpe, a->dresidual, a->tokens, B, T, C);
 }

@@ -5,6 +5,7 @@
 #define SPDF_LAYERS_H
 
 #include "backend/backend.h"
+#include "core/core.h"
 
 #include <stdint.h>
 
@@ -13,6 +14,14 @@ typedef struct spdf_exec {
     const spdf_backend_ops *ops;
     int num_threads;
 } spdf_exec;
+
+/* A dropout mask: element i of a tensor is kept (and scaled by `scale`, 1 / (1 - p)) when word i
+ * of the Philox stream `rng` is >= threshold (spdf_rng_dropout); drawn again for backward. */
+typedef struct dropout_mask {
+    spdf_rng rng;
+    uint32_t threshold;
+    float scale;
+} dropout_mask;
 
 /* encoder.c: token + position embeddings. */
 void encoder_forward(const spdf_exec *ex, float *out /* (B,T,C) */, const int32_t *tokens /* (B,T) */,
@@ -64,6 +73,16 @@ void attention_row(float *out, float *att, const float *query, const float *keys
 void attention_backward(const spdf_exec *ex, float *dqkv /* (B,T,3C) = */, float *scratch,
                         const float *dout /* (B,T,C) */, const float *qkv, float *att, int B,
                         int T, int C, int NH);
+/* The same with dropout on the softmax weights (element ((b * NH + h) * T + t) * T + t2 of the
+ * mask): att still receives the weights before dropout.  drop may be NULL (no dropout); when
+ * not, the scratch holds attention_dropout_scratch_floats() floats. */
+int64_t attention_dropout_scratch_floats(int num_threads, int T, int C, int NH);
+void attention_forward_dropout(const spdf_exec *ex, float *out, float *att, float *scratch,
+                               const float *qkv, int B, int T, int C, int NH,
+                               const dropout_mask *drop);
+void attention_backward_dropout(const spdf_exec *ex, float *dqkv, float *scratch,
+                                const float *dout, const float *qkv, float *att, int B, int T,
+                                int C, int NH, const dropout_mask *drop);
 
 /* gelu.c: GELU, tanh approximation (as GPT-2). dinp is overwritten. */
 void gelu_forward(const spdf_exec *ex, float *out, const float *inp, int64_t N);
@@ -76,6 +95,13 @@ void bias_gelu_forward(const spdf_exec *ex, float *out /* (N,C) */, float *pre /
  * leaves its bias to it.  Its backward is the identity, done by sharing buffers in gpt.c. */
 void residual_forward(const spdf_exec *ex, float *out /* (N,C) */, const float *residual,
                       const float *x, const float *bias, int64_t N, int C);
+/* Residual dropout: x (N,C) = dropout(x + bias) in place, element r * C + c of the mask, before
+ * residual_forward adds it (without a bias).  bias may be NULL. */
+void residual_dropout(const spdf_exec *ex, float *x, const float *bias, int64_t N, int C,
+                      const dropout_mask *drop);
+/* x (n) = dropout(x) in place, element i of the mask: a mask's forward and, on the gradient,
+ * its backward. */
+void dropout_apply(const spdf_exec *ex, float *x, int64_t n, const dropout_mask *drop);
 
 /* crossentropy.c: per-row loss from logits; weights (N) are the normalised loss weights
  * w_i / sum(w), so the mean loss is sum_i weights_i * losses_i. */

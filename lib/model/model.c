@@ -142,6 +142,7 @@ spdf_status spdf_model_create(spdf_context *ctx, const spdf_model_config *config
     model->sparse_memory = SPDF_SPARSE_MEMORY_KEEP; /* the transition only moves data */
     spdf_sparse_plan_config_init(&model->sparse_plan);
     model->config = c;
+    model->dropout.seed = c.seed; /* rates 0: no dropout until spdf_model_set_dropout */
     const int L = c.num_layers;
     model->tensors = calloc((size_t)tensor_count(&c), sizeof *model->tensors);
     model->w.blocks = calloc((size_t)L, sizeof(block_views));
@@ -339,10 +340,11 @@ spdf_status spdf_model_tensor_data(spdf_model *model, int32_t index, float **dat
     return SPDF_OK;
 }
 
-spdf_status spdf_model_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,
-                               const float *loss_weights, int32_t B, int32_t T, float *loss)
+/* The arguments of a forward pass, checked. */
+static spdf_status check_forward(const spdf_model *model, const int32_t *tokens,
+                                 const int32_t *targets, const float *loss_weights, int32_t B,
+                                 int32_t T, const float *loss)
 {
-    spdf_clear_error();
     SPDF_CHECK_HANDLE(model, HANDLE_MODEL);
     SPDF_CHECK_ARG(tokens);
     SPDF_CHECK_ARG(!targets || loss);
@@ -370,6 +372,29 @@ spdf_status spdf_model_forward(spdf_model *model, const int32_t *tokens, const i
         }
         if (total <= 0.0) return spdf_fail(SPDF_EINVAL, "loss_weights are all zero");
     }
+    return SPDF_OK;
+}
+
+/* A training pass (with targets) that drops takes the counter's value and advances it. */
+spdf_status spdf_model_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,
+                               const float *loss_weights, int32_t B, int32_t T, float *loss)
+{
+    spdf_clear_error();
+    SPDF_TRY(check_forward(model, tokens, targets, loss_weights, B, T, loss));
+    model->generated = 0;
+    if (!targets || !model_dropout_active(&model->dropout))
+        return gpt_forward(model, tokens, targets, loss_weights, B, T, loss);
+    const model_dropout drop = model->dropout;
+    model->dropout.forwards++;
+    return gpt_forward_dropout(model, tokens, targets, loss_weights, B, T, &drop, loss);
+}
+
+spdf_status spdf_model_forward_eval(spdf_model *model, const int32_t *tokens,
+                                    const int32_t *targets, const float *loss_weights, int32_t B,
+                                    int32_t T, float *loss)
+{
+    spdf_clear_error();
+    SPDF_TRY(check_forward(model, tokens, targets, loss_weights, B, T, loss));
     model->generated = 0;
     return gpt_forward(model, tokens, targets, loss_weights, B, T, loss);
 }

@@ -77,6 +77,14 @@ typedef struct gpt_activations {
     int32_t *tokens, *targets;             /* (B,T) copies of the last batch */
 } gpt_activations;
 
+/* Dropout (dropout.c): the rates and seed of spdf_model_set_dropout, and the number of training
+ * forward passes so far, which keys the next one's masks. */
+typedef struct model_dropout {
+    float embedding, attention, residual;
+    uint64_t seed;
+    uint64_t forwards;
+} model_dropout;
+
 struct spdf_model {
     uint32_t tag; /* HANDLE_MODEL (core/core.h), first */
     spdf_context *ctx;
@@ -103,6 +111,9 @@ struct spdf_model {
     spdf_sparse_memory sparse_memory; /* what a SPARSE phase does with the unused dense pages */
     int pages_pending; /* KEEP: those pages are to be committed at the next backward pass */
     spdf_sparse_plan_config sparse_plan; /* how masked layers are planned */
+    model_dropout dropout; /* the settings, and the counter of training forward passes */
+    model_dropout drawn;   /* the last forward pass's rates (all 0 if it dropped nothing), seed
+                              and counter: backward draws the same masks again */
 };
 
 /* Generation overwrote the activations: no logits and no backward pass until the next forward. */
@@ -178,6 +189,21 @@ void model_block_linear_forward(const spdf_model *model, const spdf_exec *ex, in
                                 const float **bias_left);
 spdf_status gpt_forward(spdf_model *model, const int32_t *tokens, const int32_t *targets,
                         const float *loss_weights, int B, int T, float *loss);
+/* The same with dropout at drop's rates, its masks keyed by drop->seed and drop->forwards. */
+spdf_status gpt_forward_dropout(spdf_model *model, const int32_t *tokens, const int32_t *targets,
+                                const float *loss_weights, int B, int T,
+                                const model_dropout *drop, float *loss);
+
+/* dropout.c: the mask of one dropout site of a forward pass.  Sites: the embedding, then per
+ * layer its attention weights and its two projections (attention, MLP). */
+typedef enum dropout_site_kind {
+    DROPOUT_ATTENTION = 0,
+    DROPOUT_ATTENTION_PROJECTION = 1,
+    DROPOUT_MLP_PROJECTION = 2
+} dropout_site_kind;
+dropout_mask model_dropout_mask(const model_dropout *drop, float p, int layer /* -1: embedding */,
+                                dropout_site_kind kind);
+int model_dropout_active(const model_dropout *drop);
 void gpt_backward(spdf_model *model);
 
 #endif

@@ -11,7 +11,7 @@ from clitest import (EXIT_BAD_INPUT, EXIT_USAGE, check, error, main, ok, ok_json
 RUN = ["--layers", "2", "--heads", "2", "--width", "32", "--context", "24", "--max-seq-len", "48",
        "--batch", "3", "--seed", "7", "--steps", "16", "--lr", "2e-3", "--warmup", "4", "--min-lr-ratio", "0.2",
        "--weight-decay", "0.05", "--grad-clip", "0.5", "--sparsity", "0.5", "--val-fraction", "0.2",
-       "--eval-every", "5", "--eval-batches", "3"]
+       "--eval-every", "5", "--eval-batches", "3", "--dropout", "0.1"]
 
 
 def records(path):
@@ -33,6 +33,14 @@ def test_settings_come_from_the_run(workdir, corpus):
     check(len([r for r in records(full_log) if r[0] == "eval"]) == 4, "evaluations at 5, 10, 15 and the end")
     with open(full, "rb") as a, open(part, "rb") as b:
         check(a.read() == b.read(), "the final checkpoints differ")
+    # the dropout masks went on from the checkpoint: without dropout every loss after the first
+    # step's is another (the first step's dropped pass differs too)
+    plain_log = os.path.join(workdir, "plain.jsonl")
+    plain = [a for a in RUN if a not in ("--dropout", "0.1")]
+    ok(["pretrain", "--data", corpus, "--out", os.path.join(workdir, "plain.ckpt"), "--log", plain_log] + plain)
+    dropped = [r for r in records(full_log) if r[0] == "step"]
+    undropped = [r for r in records(plain_log) if r[0] == "step"]
+    check(all(a[2] != b[2] for a, b in zip(dropped, undropped)), "--dropout 0.1 changed no loss")
     return full, part
 
 
@@ -46,7 +54,8 @@ def test_conflicts(workdir, corpus, part):
                                      ("--steps", "30", "16"), ("--sparsity", "0.75", "0.5"),
                                      ("--mask", "erk", "random"), ("--eval-every", "6", "5"),
                                      ("--eval-batches", "2", "3"), ("--val-fraction", "0.1", "0.2"),
-                                     ("--min-lr-ratio", "0.1", "0.2"), ("--grad-clip", "1", "0.5")):
+                                     ("--min-lr-ratio", "0.1", "0.2"), ("--grad-clip", "1", "0.5"),
+                                     ("--dropout", "0.2", "0.1")):
         err = error(resume + [option, value], EXIT_USAGE, "%s %s (the run: %s)" % (option, value, run_value))
         check(part in err, "the message names the checkpoint: %r" % err)
     err = error(resume + ["--lr", "0.005", "--layers", "3", "--eval-every", "6"], EXIT_USAGE)

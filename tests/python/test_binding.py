@@ -80,7 +80,7 @@ class BindingCoverage(unittest.TestCase):
         # The library's config_init writes the size it was compiled with.
         for cls in (spdf.ContextConfig, spdf.ModelConfig, spdf.OptimizerConfig, spdf.MaskConfig,
                     spdf.TransitionConfig, spdf.GenerateConfig, spdf.BleuOptions,
-                    spdf.ImportConfig):
+                    spdf.ImportConfig, spdf.DropoutConfig):
             raw = (ctypes.c_char * (ctypes.sizeof(cls) + 64))()
             getattr(spdf.lib, cls._init)(ctypes.cast(raw, ctypes.POINTER(cls)))
             reported = ctypes.cast(raw, ctypes.POINTER(ctypes.c_size_t)).contents.value
@@ -284,6 +284,25 @@ class Training(unittest.TestCase):
             report = model.flops(16, 4)
             self.assertEqual(report.reduction, 1.0)
             self.assertGreater(spdf.flops(model.config, 16, 4, 0.75).reduction, 1.0)
+
+    def test_dropout(self):
+        with spdf.Context() as ctx, small_model(ctx) as model:
+            ids = pattern(64)
+            inputs, targets = ids[:-1][:48], ids[1:][:48]
+            self.assertEqual(model.dropout.embedding, 0.0)  # off by default
+            plain = model.forward(inputs, targets, B=3, T=16)
+            config = spdf.DropoutConfig(embedding=0.2, attention=0.2, residual=0.2, seed=7)
+            model.dropout = config
+            dropped = model.forward(inputs, targets, B=3, T=16)
+            self.assertNotEqual(dropped, plain)
+            self.assertEqual(model.dropout.forward_count, 1)
+            # the same seed and counter replay the same masks; an evaluation pass drops nothing
+            model.dropout = config
+            self.assertEqual(model.forward(inputs, targets, B=3, T=16), dropped)
+            self.assertEqual(model.forward_eval(inputs, targets, B=3, T=16), plain)
+            self.assertEqual(model.dropout.forward_count, 1)
+            with self.assertRaises(spdf.SpdfError):
+                model.dropout = spdf.DropoutConfig(attention=1.0)
 
     def test_buffers_of_every_kind(self):
         with spdf.Context() as ctx, small_model(ctx) as model:

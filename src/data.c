@@ -452,7 +452,7 @@ spdf_status finetune_data_loss(spdf_model *model, const finetune_data *d, int32_
         double batch_weight = 0;
         for (size_t i = 0; i < (size_t)count * (size_t)T; i++) batch_weight += weights[i];
         float batch_loss = 0;
-        status = spdf_model_forward(model, inputs, targets, weights, count, T, &batch_loss);
+        status = spdf_model_forward_eval(model, inputs, targets, weights, count, T, &batch_loss);
         total += (double)batch_loss * batch_weight;
         weight_total += batch_weight;
     }

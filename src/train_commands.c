@@ -523,10 +523,11 @@ int command_pretrain(int argc, char **argv)
 /* ---- finetune ---- */
 
 typedef struct finetune_flags {
-    const char *init, *task, *out, *log, *backend, *tokenizer;
+    const char *init, *resume, *task, *val_task, *best, *out, *log, *backend, *tokenizer;
     int32_t format, dense, sparse, reset_moments, batching;
     int32_t steps, batch, context, warmup, threads, grad_accum;
-    int64_t seed, items;
+    int32_t eval_every, early_stop, bleu_max_new, save_every, stop_at;
+    int64_t seed, items, val_items, bleu_items;
     float lr, min_lr_ratio, weight_decay, grad_clip, progress_every, dropout;
     int32_t allow_truncation;
 } finetune_flags;
@@ -569,9 +570,13 @@ static int check_fit(const finetune_data *d, const finetune_flags *f, int32_t co
 
 static void report_finetune_end(int code, const finetune_flags *f, const train_result *r)
 {
+    if (code == EXIT_OK && f->stop_at > 0 && r->steps_done < f->steps && !r->stopped_early)
+        printf("stopped at step %lld as asked (--stop-at); continue with --resume %s\n", (long long)r->steps_done,
+               f->out);
     if (code == EXIT_OK)
-        printf("finetune: %lld steps, last loss %.4f, mean of the last tenth %.4f, %.1f s\nsaved %s\n",
-               (long long)r->steps_done, (double)r->last_loss, r->tail_loss, r->seconds, f->out);
+        printf("finetune: %lld steps (%lld to %lld), last loss %.4f, mean of the last tenth %.4f, %.1f s\nsaved %s\n",
+               (long long)(r->steps_done - r->first_step), (long long)r->first_step, (long long)r->steps_done,
+               (double)r->last_loss, r->tail_loss, r->seconds, f->out);
     else if (code == EXIT_INTERRUPTED && r->steps_done == r->first_step)
         cli_error("interrupted before the first step: nothing was trained, and %s was not written", f->out);
     else if (code == EXIT_INTERRUPTED)
@@ -607,7 +612,9 @@ static int finetune_agree(const finetune_settings *fs, const finetune_data *data
     const double settings[] = {fs->optim.learning_rate, fs->optim.warmup_steps, fs->optim.total_steps,
                                fs->optim.min_lr_ratio, fs->optim.weight_decay, fs->optim.grad_clip,
                                fs->context, fs->batch, fs->steps, (double)fs->seed, fs->order,
-                               fs->keep_sparse, fs->reset_moments, fs->grad_accum, fs->dropout};
+                               fs->keep_sparse, fs->reset_moments, fs->grad_accum, fs->dropout,
+                               fs->validation.every, fs->validation.patience, (double)fs->validation.bleu_items,
+                               fs->save_every, fs->stop_at};
     const int64_t examples[] = {data->count, data->pairs, data->truncated, data->dropped, data->context};
     uint32_t weights = 0;
     int64_t step = 0;
@@ -621,6 +628,155 @@ static int finetune_agree(const finetune_settings *fs, const finetune_data *data
         distributed_agree(&weights, sizeof weights, "the model's weights") != 0)
         return EXIT_USAGE;
     return EXIT_OK;
+}
+
+/* ---- finetune --resume: as for pretrain, the run's settings are in CKPT.run.toml ---- */
+
+static const char *const finetune_setting_names[] = {
+    "format", "steps", "batch", "grad-accum", "context", "lr", "warmup", "min-lr-ratio", "weight-decay", "grad-clip",
+    "seed", "batching", "items", "allow-truncation", "dropout", "eval-every", "val-items", "bleu-items", "bleu-max-new",
+    "early-stop",
+    "save-every", NULL};
+
+static int record_finetune_settings(const command_spec *command, const char *out)
+{
+    run_values v;
+    run_values_init(&v, command, finetune_setting_names, run_settings_that_may_change);
+    run_values_from_options(&v);
+    char *path = run_settings_path(out);
+    if (!path) {
+        cli_error("out of memory");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    char header[1200];
+    snprintf(header, sizeof header, "spdf finetune: the settings of the run in '%s'; --resume reads them", out);
+    const int code = run_settings_write(&v, path, header);
+    free(path);
+    return code;
+}
+
+/* The checkpoint is a fine-tuning run's (an optimizer, no sampler, a settings file): the options
+ * not given take the run's values, and given ones that differ are refused. */
+static int finetune_resume_settings(const finetune_flags *f, const command_spec *command)
+{
+    spdf_checkpoint_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    const spdf_status status = spdf_checkpoint_info_read(f->resume, &info);
+    if (status != SPDF_OK)
+        return cli_library_error(status, cli_input_exit_code(status), "cannot resume from '%s'", f->resume);
+    if (info.has_sampler) {
+        cli_error("'%s' is a pre-training checkpoint: continue it with 'spdf pretrain --resume', or fine-tune it "
+                  "with --init", f->resume);
+        return EXIT_USAGE;
+    }
+    run_values file;
+    run_values_init(&file, command, finetune_setting_names, run_settings_that_may_change);
+    char *path = run_settings_path(f->resume);
+    int found = 0;
+    int code = path ? run_settings_read(&file, path, &found) : EXIT_FAILURE_RUNTIME;
+    free(path);
+    if (code != EXIT_OK) return code;
+    if (!found || !info.has_optimizer) {
+        cli_error("cannot resume from '%s': it has no %s (not written by spdf finetune?)", f->resume,
+                  found ? "optimizer state" : "settings file beside it (CKPT.run.toml)");
+        return EXIT_BAD_INPUT;
+    }
+    char list[1024] = "";
+    return run_values_apply(&file, list, sizeof list) ? refuse_conflicts(list, f->resume) : EXIT_OK;
+}
+
+/* A resumed run's model goes on as it was: its phase, its optimizer, its dropout count. */
+static int finetune_resume_model(const finetune_flags *f, session *s, finetune_settings *fs, int64_t *step)
+{
+    spdf_optimizer_get_step(s->opt, step);
+    int code = session_resume_dropout(s);
+    spdf_phase_kind kind = SPDF_PHASE_DENSE;
+    spdf_phase_get_kind(s->phase, &kind);
+    if (code == EXIT_OK && kind == SPDF_PHASE_SPARSE) code = session_release_sparse_memory(s);
+    int found = 0;
+    if (code == EXIT_OK) code = validation_state_find(f->resume, *step, &fs->resumed, &found);
+    if (code != EXIT_OK) return code;
+    if (fs->validation.pairs && !found)
+        fprintf(stderr, "%s: warning: no validation state for step %lld beside '%s': the best model and early "
+                "stopping start again from here\n", cli_command(), (long long)*step, f->resume);
+    fs->append_state = found && strcmp(f->out, f->resume) == 0;
+    return EXIT_OK;
+}
+
+/* A resumed run with nothing left to do says so (exit 0). */
+static int finetune_has_work(const finetune_flags *f, const finetune_settings *fs, int64_t step)
+{
+    if (step >= fs->steps)
+        printf("finetune: the run in '%s' already finished at step %lld; nothing to do\n", f->resume, (long long)step);
+    else if (validation_should_stop(&fs->resumed, fs->validation.patience))
+        printf("finetune: the run in '%s' already stopped early at step %lld; nothing to do\n", f->resume,
+               (long long)step);
+    else if (fs->stop_at > 0 && step >= fs->stop_at)
+        printf("finetune: the run in '%s' is at step %lld, already past --stop-at %d; nothing to do\n", f->resume,
+               (long long)step, (int)fs->stop_at);
+    else
+        return 1;
+    return 0;
+}
+
+/* The options of validation fit together. */
+static int check_validation_flags(const finetune_flags *f)
+{
+    const char *needs = f->eval_every > 0 ? "--eval-every" : f->early_stop > 0 ? "--early-stop" : f->best ? "--best" : NULL;
+    if (needs && !f->val_task) {
+        cli_error("%s needs held-out pairs: --val-task FILE", needs);
+        return EXIT_USAGE;
+    }
+    if (f->early_stop > 0 && f->eval_every == 0) {
+        cli_error("--early-stop counts evaluations: give --eval-every N too");
+        return EXIT_USAGE;
+    }
+    if (f->best && (strcmp(f->best, f->out) == 0 || (f->resume && strcmp(f->best, f->resume) == 0))) {
+        cli_error("--best '%s' is the run's own checkpoint: give it another path", f->best);
+        return EXIT_USAGE;
+    }
+    return cli_check_output(f->best, "best checkpoint", 0);
+}
+
+/* Loads --val-task's pairs for the validation loss and its first items for BLEU. */
+static int load_validation(const finetune_flags *f, const finetune_settings *fs, const spdf_tokenizer *tok,
+                           spdf_task_data **task, finetune_data *pairs, finetune_validation *v)
+{
+    if (!f->val_task) return EXIT_OK;
+    int code = task_load(f->val_task, f->format, task);
+    if (code == EXIT_OK) code = finetune_data_build(*task, f->val_items, fs->context, tok, pairs);
+    if (code != EXIT_OK) return code;
+    if (pairs->count == 0) {
+        cli_error("--val-task '%s': no pair fits --context %d", f->val_task, (int)fs->context);
+        return EXIT_BAD_INPUT;
+    }
+    v->pairs = pairs;
+    v->task = *task;
+    v->tok = tok;
+    v->bleu_items = f->bleu_items;
+    v->max_new = f->bleu_max_new;
+    v->batch = fs->batch;
+    v->every = f->eval_every;
+    v->patience = f->early_stop;
+    v->best_path = f->best;
+    printf("validation on %lld pairs of '%s'%s", (long long)pairs->count, f->val_task,
+           f->eval_every > 0 ? "" : " at the end");
+    if (f->eval_every > 0) printf(" every %d steps", (int)f->eval_every);
+    if (f->bleu_items > 0) printf(", BLEU on its first %lld inputs", (long long)f->bleu_items);
+    printf("\n");
+    return EXIT_OK;
+}
+
+static void print_validation_end(const train_result *r, const finetune_flags *f)
+{
+    const validation_state *v = &r->validation;
+    if (v->best_step < 0) return;
+    if (r->stopped_early)
+        printf("stopped early at step %lld: %d evaluations without a lower validation loss than step %lld's\n",
+               (long long)r->steps_done, (int)v->stale, (long long)v->best_step);
+    printf("best validation loss %.4f at step %lld%s%s\n", v->best_loss, (long long)v->best_step,
+           f->best ? ", saved as " : "", f->best ? f->best : "");
 }
 
 static int run_finetune(const finetune_flags *f, const command_spec *command)
@@ -637,23 +793,29 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     fs.reset_moments = f->reset_moments;
     fs.grad_accum = f->grad_accum;
     fs.dropout = f->dropout;
+    fs.save_every = f->save_every;
+    fs.stop_at = f->stop_at;
     fs.out_path = f->out;
-    (void)command;
+    const char *model_path = f->resume ? f->resume : f->init;
 
-    spdf_task_data *task = NULL;
+    spdf_task_data *task = NULL, *val_task = NULL;
     int code = distributed_is_root() ? check_training_outputs(f->out, f->log) : EXIT_OK;
+    if (code == EXIT_OK) code = check_validation_flags(f);
     if (code == EXIT_OK) code = task_load(f->task, f->format, &task);
     if (code != EXIT_OK) return distributed_common_exit(code);
     int gathered = 0; /* distributed_common_exit reached: the ranks know of each other's failures */
     session s = {0};
     spdf_tokenizer *tok = NULL;
-    finetune_data data;
+    finetune_data data, val_data;
     memset(&data, 0, sizeof data);
+    memset(&val_data, 0, sizeof val_data);
     metrics_log log = {0};
     train_result r;
     memset(&r, 0, sizeof r);
+    int64_t step = 0;
+    int finished = 0;
     code = cli_context_create(f->backend, distributed_threads(f->threads), &s.ctx);
-    if (code == EXIT_OK) code = load_init(s.ctx, f->init, &s);
+    if (code == EXIT_OK) code = f->resume ? session_load(s.ctx, f->resume, 1, &s) : load_init(s.ctx, f->init, &s);
     if (code != EXIT_OK) goto done;
     spdf_model_config mc;
     spdf_model_config_init(&mc);
@@ -669,13 +831,13 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
         code = EXIT_USAGE;
         goto done;
     }
-    code = tokenizer_open_for(f->init, s.model, f->tokenizer, 1, &tok);
+    code = tokenizer_open_for(model_path, s.model, f->tokenizer, 1, &tok);
     if (code != EXIT_OK) goto done;
     s.tokenizer = tok; /* the fine-tuned checkpoint stores it too */
     spdf_phase_kind before = SPDF_PHASE_DENSE;
     spdf_phase_get_kind(s.phase, &before);
     if (before == SPDF_PHASE_DENSE && f->sparse) {
-        cli_error("--sparse needs a sparse checkpoint, but the model in '%s' is dense", f->init);
+        cli_error("--sparse needs a sparse checkpoint, but the model in '%s' is dense", model_path);
         code = EXIT_USAGE;
         goto done;
     }
@@ -685,33 +847,52 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     printf("fine-tuning on %lld examples from %lld pairs of '%s': %lld truncated to %d tokens, %lld dropped\n",
            (long long)data.count, (long long)data.pairs, f->task, (long long)data.truncated, (int)fs.context + 1,
            (long long)data.dropped);
-    code = finetune_prepare(&s, &fs);
+    code = load_validation(f, &fs, tok, &val_task, &val_data, &fs.validation);
     if (code != EXIT_OK) goto done;
-    spdf_phase_kind after = SPDF_PHASE_DENSE;
-    spdf_phase_get_kind(s.phase, &after);
-    printf("%s model -> %s fine-tuning (%s), schedule restarted, moments %s\n", cli_phase_name(before),
-           cli_phase_name(after), before == SPDF_PHASE_SPARSE ? "spdf_phase_transition" : "spdf_optimizer_restart",
-           f->reset_moments ? "reset" : "kept");
+    if (f->resume) {
+        code = finetune_resume_model(f, &s, &fs, &step);
+        if (code != EXIT_OK) goto done;
+        finished = !finetune_has_work(f, &fs, step);
+        if (!finished) printf("resuming the fine-tuning run in '%s' at step %lld of %d\n", f->resume, (long long)step,
+                              (int)fs.steps);
+    } else {
+        code = finetune_prepare(&s, &fs);
+        if (code != EXIT_OK) goto done;
+        spdf_phase_kind after = SPDF_PHASE_DENSE;
+        spdf_phase_get_kind(s.phase, &after);
+        printf("%s model -> %s fine-tuning (%s), schedule restarted, moments %s\n", cli_phase_name(before),
+               cli_phase_name(after), before == SPDF_PHASE_SPARSE ? "spdf_phase_transition" : "spdf_optimizer_restart",
+               f->reset_moments ? "reset" : "kept");
+    }
     fflush(stdout);
     code = distributed_common_exit(EXIT_OK); /* every rank is ready */
     gathered = 1;
-    if (code == EXIT_OK) code = finetune_agree(&fs, &data, &s);
+    if (code == EXIT_OK) code = distributed_agree(&finished, sizeof finished, "whether the run has finished") != 0
+                                    ? EXIT_USAGE : EXIT_OK;
+    if (code != EXIT_OK || finished) goto done;
+    code = finetune_agree(&fs, &data, &s);
+    if (code == EXIT_OK && distributed_is_root()) code = record_finetune_settings(command, f->out);
     if (code == EXIT_OK && distributed_is_root()) code = options_write_config_beside(command, f->out);
-    if (code == EXIT_OK) code = metrics_open(&log, distributed_is_root() ? f->log : NULL, 0);
+    if (code == EXIT_OK) code = metrics_open(&log, distributed_is_root() ? f->log : NULL, f->resume != NULL);
     if (code != EXIT_OK) goto done;
     print_ranks(fs.batch, fs.grad_accum, distributed_threads(f->threads));
     code = finetune_run(&s, &data, &fs, &log, &r);
-    if (distributed_is_root()) report_finetune_end(code, f, &r);
+    if (distributed_is_root()) {
+        report_finetune_end(code, f, &r);
+        if (code == EXIT_OK) print_validation_end(&r, f);
+    }
     print_traffic(&r);
 done:
     if (!gathered) code = distributed_common_exit(code);
     metrics_close(&log);
     train_result_free(&r);
     finetune_data_free(&data);
+    finetune_data_free(&val_data);
     spdf_tokenizer_free(tok);
     session_free(&s);
     spdf_context_free(s.ctx);
     spdf_task_data_free(task);
+    spdf_task_data_free(val_task);
     return code;
 }
 
@@ -721,10 +902,12 @@ int command_finetune(int argc, char **argv)
     finetune_flags f = {
         .steps = 500, .batch = 8, .warmup = 20, .lr = 5e-4f, .min_lr_ratio = 0.1f, .weight_decay = 0.1f,
         .grad_clip = 1.0f, .seed = 1, .progress_every = PROGRESS_LINE_SECONDS, .grad_accum = 1,
+        .val_items = 50, .bleu_items = 10, .bleu_max_new = 64,
     };
     option_spec options[] = {
-        OPT_REQUIRED_STRING("init", &f.init, "CKPT",
-                            "pre-trained checkpoint (model, optimizer, phase), or safetensors or llm.c weights"),
+        OPT_STRING("init", &f.init, "CKPT",
+                   "pre-trained checkpoint (model, optimizer, phase), or safetensors or llm.c weights"),
+        OPT_STRING("resume", &f.resume, "CKPT", "continue a fine-tuning run from its checkpoint (instead of --init)"),
         OPT_REQUIRED_STRING("task", &f.task, "FILE", "task data: prompts with reference texts"),
         OPT_CHOICE("format", &f.format, NULL, task_format_names, "format of --task"),
         OPT_REQUIRED_STRING("out", &f.out, "CKPT", "fine-tuned checkpoint to write"),
@@ -746,7 +929,17 @@ int command_finetune(int argc, char **argv)
         OPT_CHOICE("batching", &f.batching, NULL, batching_names,
                    "grouped: batches of similar length (less padding); random: plain shuffle"),
         OPT_INT64("items", &f.items, "N", 0, 1e15, "use only the pairs of the first N items (0: all)"),
-        OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics"),
+        OPT_STRING("val-task", &f.val_task, "FILE", "held-out pairs (same --format) for the validation loss and BLEU"),
+        OPT_INT64("val-items", &f.val_items, "N", 0, 1e15, "validation loss on the pairs of the first N items (0: all)"),
+        OPT_INT64("bleu-items", &f.bleu_items, "N", 0, 1e15,
+                  "BLEU of greedy outputs for the first N items, against all their references (0: none)"),
+        OPT_INT("bleu-max-new", &f.bleu_max_new, "N", 1, 1000000, "tokens decoded per item for BLEU at most"),
+        OPT_INT("eval-every", &f.eval_every, "N", 0, 1000000000, "validate every N steps (0: only at the end)"),
+        OPT_INT("early-stop", &f.early_stop, "K", 0, 1000000, "stop after K evaluations without a lower validation loss (0: never)"),
+        OPT_STRING("best", &f.best, "CKPT", "also keep the model of the lowest validation loss here"),
+        OPT_INT("save-every", &f.save_every, "N", 0, 1000000000, "also save the checkpoint every N steps (0: never)"),
+        OPT_INT("stop-at", &f.stop_at, "N", 0, 1000000000, "save and stop after step N (exit 0); --resume continues"),
+        OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics (appended to when resuming)"),
         OPT_FLAG("allow-truncation", &f.allow_truncation,
                  "train even when over 20 % of the pairs are truncated or over 5 % dropped"),
         OPT_FLOAT("progress-every", &f.progress_every, "S", 0, 1e9,
@@ -756,7 +949,7 @@ int command_finetune(int argc, char **argv)
     };
     command_spec command = {
         .name = "finetune",
-        .usage = "--init CKPT --task FILE --out CKPT [--format e2e|webnlg|dart|jsonl] [--dense | --sparse] [options]",
+        .usage = "(--init CKPT | --resume CKPT) --task FILE --out CKPT [--format e2e|webnlg|dart|jsonl] [--dense | --sparse] [options]",
         .summary = "Fine-tune a pre-trained model on a data-to-text task.  Each (prompt, reference) pair is the\n"
                    "sequence prompt \"\\n\" reference <|endoftext|>, with the loss on the reference and the end token\n"
                    "only; sequences longer than the context are truncated, shorter ones padded with end tokens of\n"
@@ -765,7 +958,10 @@ int command_finetune(int argc, char **argv)
         .options = options,
         .option_count = COUNT_OF(options),
         .epilog = "A sparse model becomes dense in place (spdf_phase_transition, a restarted schedule with these\n"
-                  "optimizer settings), or stays sparse with --sparse; a dense model restarts its schedule.",
+                  "optimizer settings), or stays sparse with --sparse; a dense model restarts its schedule.\n"
+                  "--resume continues bit for bit: the model, optimizer and dropout from the checkpoint, the run's\n"
+                  "settings from CKPT.run.toml, the best validation so far from CKPT.validation.jsonl; pass the same\n"
+                  "--task (and --val-task, --best).  Options that differ from the run's are refused.",
         .takes_config = 1,
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
@@ -773,6 +969,15 @@ int command_finetune(int argc, char **argv)
     if (f.dense && f.sparse) {
         cli_error("--dense and --sparse exclude each other (see 'spdf finetune --help')");
         return EXIT_USAGE;
+    }
+    if (!f.init == !f.resume) {
+        cli_error(f.init ? "--init and --resume exclude each other: a resumed run goes on from its own checkpoint"
+                         : "missing --init CKPT (the model to fine-tune) or --resume CKPT (a run to continue)");
+        return EXIT_USAGE;
+    }
+    if (f.resume) {
+        const int code = finetune_resume_settings(&f, &command);
+        if (code != EXIT_OK) return code;
     }
     distributed_init(NULL, NULL);
     const int code = distributed_common_exit(run_finetune(&f, &command));

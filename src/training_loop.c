@@ -100,7 +100,8 @@ static void log_step(metrics_log *log, const char *run, const char *phase, int64
     json_end(&w);
 }
 
-static void log_eval(metrics_log *log, const char *run, int64_t step, double loss)
+/* bleu NaN: not measured (pre-training), left out. */
+static void log_eval(metrics_log *log, const char *run, int64_t step, double loss, double bleu)
 {
     json_writer w;
     if (!metrics_begin(log, &w, "eval")) return;
@@ -108,6 +109,7 @@ static void log_eval(metrics_log *log, const char *run, int64_t step, double los
     json_int(&w, "step", step);
     json_number(&w, "val_loss", loss);
     json_number(&w, "val_perplexity", exp(loss));
+    if (!isnan(bleu)) json_number(&w, "bleu", bleu);
     json_end(&w);
 }
 
@@ -163,6 +165,7 @@ void finetune_settings_init(finetune_settings *fs, const run_schedule *run, uint
     fs->label = label;
     fs->progress = mode;
     fs->progress_seconds = -1;
+    validation_state_init(&fs->resumed);
 }
 
 int pretrain_create(session *s, const pretrain_settings *ps)
@@ -465,10 +468,10 @@ static int loop_step(loop_state *L, const batch_buffers *b, int32_t T, int64_t t
     return EXIT_OK;
 }
 
-static void loop_record_eval(loop_state *L, double val)
+static void loop_record_eval(loop_state *L, double val, double bleu)
 {
     curve_add(&L->r->val_loss, L->step, val);
-    log_eval(L->log, L->label, L->step, val);
+    log_eval(L->log, L->label, L->step, val, bleu);
 }
 
 /* Saves the final (or interrupted) state and fills in the result. */
@@ -527,7 +530,7 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
             double val = NAN;
             code = evaluate_now(s, data, ps, &val);
             if (code == EXIT_OK && !isnan(val)) {
-                loop_record_eval(&L, val);
+                loop_record_eval(&L, val, NAN);
                 progress_note(&L.p, "%s  step %lld  validation loss %.4f", ps->label, (long long)step, val);
             }
         }
@@ -540,7 +543,7 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
     if (code == EXIT_OK && !stopped && cli_interrupted()) code = EXIT_INTERRUPTED; /* no final evaluation */
     if (code == EXIT_OK && !stopped) {
         code = evaluate_now(s, data, ps, &r->final_val_loss);
-        if (code == EXIT_OK && !isnan(r->final_val_loss)) loop_record_eval(&L, r->final_val_loss);
+        if (code == EXIT_OK && !isnan(r->final_val_loss)) loop_record_eval(&L, r->final_val_loss, NAN);
     }
     code = loop_end(&L, code, sampler, ps->out_path);
     batch_free(&b);
@@ -593,6 +596,48 @@ int finetune_prepare(session *s, const finetune_settings *fs)
     return EXIT_OK;
 }
 
+/* A copy of the model that is not the run's checkpoint (the best one): written atomically like
+ * any checkpoint, but a stop does not count it as the run's saved state. */
+static int save_model_copy(const session *s, const char *path)
+{
+    if (!distributed_is_root()) return EXIT_OK;
+    spdf_checkpoint_save_config config;
+    spdf_checkpoint_save_config_init(&config);
+    config.tokenizer = s->tokenizer;
+    const spdf_status status = spdf_checkpoint_save_ex(path, s->model, s->opt, NULL, &config);
+    return status == SPDF_OK ? EXIT_OK
+                             : cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot save the checkpoint '%s'", path);
+}
+
+/* One evaluation at L->step: logged, counted into the best, the best model kept. */
+static int finetune_evaluate(loop_state *L, const finetune_settings *fs)
+{
+    const finetune_validation *v = &fs->validation;
+    double loss = NAN, bleu = NAN;
+    int code = validation_measure(L->s->model, v, &loss, &bleu);
+    if (code != EXIT_OK) return code;
+    int improved = 0;
+    validation_state_update(&L->r->validation, L->step, loss, &improved);
+    L->r->final_val_loss = loss;
+    L->r->final_bleu = bleu;
+    loop_record_eval(L, loss, bleu);
+    char scores[64] = "";
+    if (!isnan(bleu)) snprintf(scores, sizeof scores, ", BLEU %.4f", bleu);
+    progress_note(&L->p, "%s  step %lld  validation loss %.4f%s%s", fs->label, (long long)L->step, loss, scores,
+                  improved ? " (best)" : "");
+    if (improved && v->best_path) code = save_model_copy(L->s, v->best_path);
+    return code;
+}
+
+/* The run's checkpoint, after the validation state it holds. */
+static int finetune_save(const loop_state *L, const finetune_settings *fs, int first)
+{
+    int code = fs->validation.pairs ? validation_state_append(fs->out_path, L->step, &L->r->validation, first)
+                                    : EXIT_OK;
+    if (code == EXIT_OK) code = save_checkpoint(L->s, NULL, fs->out_path);
+    return code;
+}
+
 int finetune_run(session *s, const finetune_data *data, const finetune_settings *fs,
                  metrics_log *log, train_result *r)
 {
@@ -607,10 +652,19 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
         batch_free(&b);
         return code;
     }
-    int64_t tokens = 0;
+    r->validation = fs->resumed;
+    r->final_bleu = NAN;
+    const int validating = fs->validation.pairs != NULL;
+    int first_save = !fs->append_state; /* the state file starts afresh with this run's first save */
+    int64_t tokens = 0, evaluated = -1;
+    int stopped = 0;
     while (code == EXIT_OK && L.step < fs->steps) {
         if (loop_stop_requested()) {
             code = EXIT_INTERRUPTED;
+            break;
+        }
+        if (fs->stop_at > 0 && L.step >= fs->stop_at) {
+            stopped = 1;
             break;
         }
         int32_t length = T;
@@ -623,12 +677,30 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
         tokens += (int64_t)B * length;
         const batch_buffers mine = shard_of(&b, L.rows, length);
         code = loop_step(&L, &mine, length, tokens);
+        if (code == EXIT_OK && validating && fs->validation.every > 0 && L.step % fs->validation.every == 0) {
+            code = finetune_evaluate(&L, fs);
+            evaluated = L.step;
+            if (code == EXIT_OK && validation_should_stop(&r->validation, fs->validation.patience)) {
+                r->stopped_early = 1;
+                break;
+            }
+        }
+        if (code == EXIT_OK && fs->out_path && fs->save_every > 0 && L.step % fs->save_every == 0 &&
+            L.step < fs->steps) {
+            code = finetune_save(&L, fs, first_save);
+            first_save = 0;
+        }
         distributed_fail_fast(code);
     }
     progress_finish(&L.p);
+    if (code == EXIT_OK && !stopped && !r->stopped_early && cli_interrupted()) code = EXIT_INTERRUPTED;
+    if (code == EXIT_OK && !stopped && !r->stopped_early && validating && evaluated != L.step)
+        code = finetune_evaluate(&L, fs); /* the end of the run */
     /* stopped before its first step, a fine-tuning run has nothing to save: --out stays as it was */
     const int nothing_trained = code == EXIT_INTERRUPTED && L.step == r->first_step;
-    code = loop_end(&L, code, NULL, nothing_trained ? NULL : fs->out_path);
+    if ((code == EXIT_OK || code == EXIT_INTERRUPTED) && fs->out_path && !nothing_trained)
+        code = finetune_save(&L, fs, first_save) == EXIT_OK ? code : EXIT_FAILURE_RUNTIME;
+    code = loop_end(&L, code, NULL, NULL);
     batch_free(&b);
     return code;
 }

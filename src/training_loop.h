@@ -5,6 +5,7 @@
 
 #include "data.h"
 #include "progress.h"
+#include "validation.h"
 
 #include <spdf.h>
 
@@ -39,6 +40,9 @@ typedef struct train_result {
     double tail_loss;      /* mean training loss over the last tenth of the run's steps */
     double final_val_loss; /* NaN when there is no validation data */
     int interrupted;       /* stopped by SIGINT or SIGTERM (the state was saved) */
+    int stopped_early;     /* fine-tuning: the validation loss stopped improving (--early-stop) */
+    validation_state validation; /* fine-tuning: the best evaluation so far */
+    double final_bleu;     /* fine-tuning: BLEU of the last evaluation; NaN: none */
     curve loss, val_loss;  /* training loss per step, validation loss per evaluation */
     curve elapsed;         /* per step: wall seconds since the loop started */
 } train_result;
@@ -98,6 +102,10 @@ typedef struct finetune_settings {
     int32_t reset_moments;  /* 1: AdamW moments restart at 0 */
     int32_t grad_accum;     /* as in pretrain_settings */
     float dropout;          /* as in pretrain_settings; masks keyed by seed */
+    int32_t save_every, stop_at; /* as in pretrain_settings */
+    finetune_validation validation; /* .pairs NULL: none */
+    validation_state resumed; /* a resumed run's state at its checkpoint (else: initialised) */
+    int32_t append_state;   /* 1: resumed into its own checkpoint, whose state file goes on */
     const char *out_path;   /* saved at the end and on a signal (after a first step); NULL: never */
     const char *label;
     progress_mode progress;
@@ -113,8 +121,10 @@ void finetune_settings_init(finetune_settings *fs, const run_schedule *run, uint
  * keep_sparse) through spdf_phase_transition with a restarted schedule; a dense one restarts
  * its schedule with spdf_optimizer_restart.  A model without an optimizer gets a new one. */
 int finetune_prepare(session *s, const finetune_settings *fs);
-/* Fine-tunes for fs->steps steps.  A stop request ends it after the step in progress and saves;
- * before a first step nothing is saved (r->steps_done == r->first_step tells). */
+/* Fine-tunes for fs->steps steps, or until fs->stop_at, or until the validation loss stops
+ * improving.  A stop request ends it after the step in progress and saves; before a first step
+ * nothing is saved (r->steps_done == r->first_step tells).  Every save of out_path is preceded
+ * by the validation state's line for its step (validation.h). */
 int finetune_run(session *s, const finetune_data *data, const finetune_settings *fs,
                  metrics_log *log, train_result *r);
 

@@ -371,10 +371,18 @@ static const char *mode_dash(int mode_kind)
     return mode_kind == MODE_SPARSE ? "6,4" : NULL;
 }
 
-/* Panels side by side, each 330 wide. */
+/* Panels side by side, each 330 wide, their data range reset. */
 static panel panel_at(int index)
 {
-    return (panel){.left = 75 + 400 * index, .top = 40, .width = 330, .height = 300};
+    panel p = {.left = 75 + 400 * index, .top = 40, .width = 330, .height = 300};
+    range_reset(&p);
+    return p;
+}
+
+/* A drawing with a panel per task. */
+static void begin_task_panels(const experiment_outputs *o, FILE *out)
+{
+    svg_begin(out, 400 * o->grid->task_count + 40, 420);
 }
 
 static void widen_x(panel *p)
@@ -387,12 +395,11 @@ static void plot_bleu(const experiment_outputs *o, FILE *out)
 {
     const experiment_grid *g = o->grid;
     const int dense = dense_index(g), dense_mode = dense_mode_index(g);
-    svg_begin(out, 400 * g->task_count + 40, 420);
+    begin_task_panels(o, out);
     for (int task = 0; task < g->task_count; task++) {
         curve curves[GRID_MAX_VALUES][2];
         memset(curves, 0, sizeof curves);
         panel p = panel_at(task);
-        range_reset(&p);
         for (int size = 0; size < g->size_count; size++)
             for (int mode = 0; mode < g->mode_count; mode++) {
                 curve *c = &curves[size][mode];
@@ -432,12 +439,11 @@ static void plot_bleu(const experiment_outputs *o, FILE *out)
 static void plot_gap(const experiment_outputs *o, FILE *out)
 {
     const experiment_grid *g = o->grid;
-    svg_begin(out, 400 * g->task_count + 40, 420);
+    begin_task_panels(o, out);
     for (int task = 0; task < g->task_count; task++) {
         curve curves[GRID_MAX_VALUES][2];
         memset(curves, 0, sizeof curves);
         panel p = panel_at(task);
-        range_reset(&p);
         int rows = 0;
         for (int sp = 0; sp < g->sparsity_count; sp++)
             for (int mode = 0; mode < g->mode_count; mode++) {
@@ -482,7 +488,6 @@ static void plot_pretraining(const experiment_outputs *o, FILE *out)
         curve curves[GRID_MAX_VALUES];
         memset(curves, 0, sizeof curves);
         panel p = panel_at(which);
-        range_reset(&p);
         for (int size = 0; size < g->size_count; size++) {
             for (int sp = 0; sp < g->sparsity_count; sp++) {
                 const stats s = over_seeds(o, m, CELL_PRETRAIN, size, sp, 0, 0);

@@ -51,6 +51,14 @@ int cli_check_output(const char *path, const char *what, int in_place);
  * leaves the old file or the new one.  Prints one error line and returns an exit code. */
 int cli_write_text_atomically(const char *path, const char *text, const char *what);
 
+/* mkdir -p: creates path and its missing parents.  Returns 0, or -1 with errno set. */
+int cli_make_directory(const char *path);
+/* "dir/name" (malloc'd), or NULL when out of memory. */
+char *cli_join_path(const char *dir, const char *name);
+/* The command as typed ("spdf demo --size tiny"), each argument quoted for a POSIX shell where
+ * needed, for reports (malloc'd; NULL when out of memory). */
+char *cli_command_line(int argc, char **argv);
+
 /* ---- The library ---- */
 
 /* Creates a context for a backend name (NULL: SPDF_BACKEND or auto) and a thread count
@@ -58,6 +66,8 @@ int cli_write_text_atomically(const char *path, const char *text, const char *wh
 int cli_context_create(const char *backend, int32_t threads, spdf_context **ctx);
 /* Name of a phase: "dense" or "sparse". */
 const char *cli_phase_name(int32_t phase);
+/* "random", "magnitude", "erk", NULL-ended: the --mask choices (spdf_mask_method order). */
+extern const char *const cli_mask_method_names[];
 /* "estimate" and "measure", the --sparse-plan choices (spdf_sparse_plan_mode order), NULL-ended. */
 extern const char *const cli_plan_mode_names[];
 /* The kernel plan of a sparse model: with per_layer 0 one line counting each product's kernels,
@@ -126,5 +136,6 @@ int command_export(int argc, char **argv);
 int command_import(int argc, char **argv);
 int command_demo(int argc, char **argv);
 int command_plot(int argc, char **argv);
+int command_experiment(int argc, char **argv);
 
 #endif /* SPDF_CLI_H */

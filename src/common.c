@@ -216,6 +216,63 @@ int cli_write_text_atomically(const char *path, const char *text, const char *wh
     return err ? EXIT_FAILURE_RUNTIME : EXIT_OK;
 }
 
+int cli_make_directory(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy) return -1;
+    for (char *slash = strchr(copy + 1, '/');; slash = strchr(slash + 1, '/')) {
+        if (slash) *slash = '\0';
+        if (mkdir(copy, 0777) != 0 && errno != EEXIST) {
+            free(copy);
+            return -1;
+        }
+        if (!slash) break;
+        *slash = '/';
+    }
+    free(copy);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+char *cli_join_path(const char *dir, const char *name)
+{
+    const size_t dir_length = strlen(dir), name_length = strlen(name);
+    char *path = malloc(dir_length + name_length + 2);
+    if (!path) return NULL;
+    memcpy(path, dir, dir_length);
+    path[dir_length] = '/';
+    memcpy(path + dir_length + 1, name, name_length + 1);
+    return path;
+}
+
+char *cli_command_line(int argc, char **argv)
+{
+    size_t length = 16;
+    for (int i = 0; i < argc; i++) length += 4 * strlen(argv[i]) + 3;
+    char *line = malloc(length);
+    if (!line) return NULL;
+    strcpy(line, "spdf");
+    char *end = line + strlen(line);
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const int plain = arg[0] && strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                "-_./=:,+@%") == strlen(arg);
+        *end++ = ' ';
+        if (!plain) *end++ = '\'';
+        for (const char *c = arg; *c; c++) {
+            if (*c == '\'' && !plain) {
+                memcpy(end, "'\\''", 4);
+                end += 4;
+            } else {
+                *end++ = *c;
+            }
+        }
+        if (!plain) *end++ = '\'';
+    }
+    *end = '\0';
+    return line;
+}
+
 int cli_context_create(const char *backend, int32_t threads, spdf_context **ctx)
 {
     spdf_context_config config;
@@ -227,6 +284,8 @@ int cli_context_create(const char *backend, int32_t threads, spdf_context **ctx)
     return cli_library_error(status, status == SPDF_EUNSUPPORTED ? EXIT_USAGE : EXIT_FAILURE_RUNTIME,
                              "cannot create the compute context");
 }
+
+const char *const cli_mask_method_names[] = {"random", "magnitude", "erk", NULL};
 
 const char *cli_phase_name(int32_t phase)
 {

@@ -146,17 +146,49 @@ int tokenizer_open_for(const char *model_path, const spdf_model *model, const ch
     return EXIT_BAD_INPUT;
 }
 
+/* The ids of len bytes of text as one dataset; `what` names the text in the error message. */
+static int encode_text(const char *text, size_t len, const spdf_tokenizer *tok, const char *what,
+                       spdf_dataset **out)
+{
+    size_t count = 0;
+    int32_t *tokens = text_encode(tok, text, len, &count);
+    spdf_status status = tokens ? spdf_dataset_from_tokens(tokens, (int64_t)count, out) : SPDF_ENOMEM;
+    free(tokens);
+    if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot encode %s", what);
+    return EXIT_OK;
+}
+
 static int load_text(const char *path, const spdf_tokenizer *tok, spdf_dataset **out)
 {
     size_t size = 0;
     char *text = cli_read_file(path, &size);
     if (!text) return EXIT_BAD_INPUT;
-    size_t count = 0;
-    int32_t *tokens = text_encode(tok, text, size, &count);
+    char what[1024];
+    snprintf(what, sizeof what, "'%s'", path);
+    const int code = encode_text(text, size, tok, what, out);
     free(text);
-    spdf_status status = tokens ? spdf_dataset_from_tokens(tokens, (int64_t)count, out) : SPDF_ENOMEM;
-    free(tokens);
-    if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot encode '%s'", path);
+    return code;
+}
+
+/* Splits all (taken over: freed here) into out's training and held-out parts. */
+static int corpus_split(spdf_dataset *all, float val_fraction, const char *what, corpus *out)
+{
+    int64_t count = 0;
+    const int32_t *tokens = NULL;
+    spdf_dataset_size(all, &count);
+    spdf_dataset_tokens(all, &tokens);
+    spdf_dataset_vocab_bound(all, &out->vocab_bound);
+    const int64_t held_out = (int64_t)((double)count * (double)val_fraction);
+    out->train_tokens = count - held_out;
+    out->val_tokens = held_out;
+    spdf_status status = spdf_dataset_from_tokens(tokens, out->train_tokens, &out->train);
+    if (status == SPDF_OK && held_out > 0)
+        status = spdf_dataset_from_tokens(tokens + out->train_tokens, held_out, &out->val);
+    spdf_dataset_free(all);
+    if (status != SPDF_OK) {
+        corpus_free(out);
+        return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot split %s", what);
+    }
     return EXIT_OK;
 }
 
@@ -172,23 +204,20 @@ int corpus_load(const char *path, float val_fraction, const spdf_tokenizer *tok,
     } else if (status != SPDF_OK) {
         return cli_library_error(status, cli_input_exit_code(status), "cannot load '%s'", path);
     }
-    int64_t count = 0;
-    const int32_t *tokens = NULL;
-    spdf_dataset_size(all, &count);
-    spdf_dataset_tokens(all, &tokens);
-    spdf_dataset_vocab_bound(all, &out->vocab_bound);
-    const int64_t held_out = (int64_t)((double)count * (double)val_fraction);
-    out->train_tokens = count - held_out;
-    out->val_tokens = held_out;
-    status = spdf_dataset_from_tokens(tokens, out->train_tokens, &out->train);
-    if (status == SPDF_OK && held_out > 0)
-        status = spdf_dataset_from_tokens(tokens + out->train_tokens, held_out, &out->val);
-    spdf_dataset_free(all);
-    if (status != SPDF_OK) {
-        corpus_free(out);
-        return cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot split '%s'", path);
-    }
-    return EXIT_OK;
+    char what[1024];
+    snprintf(what, sizeof what, "'%s'", path);
+    return corpus_split(all, val_fraction, what, out);
+}
+
+int corpus_from_text(const char *text, size_t len, float val_fraction, const spdf_tokenizer *tok,
+                     const char *what, corpus *out)
+{
+    memset(out, 0, sizeof *out);
+    spdf_dataset *all = NULL;
+    const int code = encode_text(text, len, tok, what, &all);
+    if (code != EXIT_OK) return code;
+    out->from_text = 1;
+    return corpus_split(all, val_fraction, what, out);
 }
 
 void corpus_free(corpus *c)

@@ -44,6 +44,9 @@ typedef struct corpus {
  * holds out the last val_fraction of the tokens.  Prints one error line and returns an exit
  * code on failure. */
 int corpus_load(const char *path, float val_fraction, const spdf_tokenizer *tok, corpus *out);
+/* The same for text in memory; `what` names it in messages ("the pre-training text"). */
+int corpus_from_text(const char *text, size_t len, float val_fraction, const spdf_tokenizer *tok,
+                     const char *what, corpus *out);
 void corpus_free(corpus *c);
 
 /* Fine-tuning examples: ids(prompt) "\n" ids(target) EOT, padded with EOT to context + 1

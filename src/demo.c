@@ -49,65 +49,6 @@ typedef struct demo_flags {
     float sparsity;
 } demo_flags;
 
-/* mkdir -p */
-static int make_directory(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy) return -1;
-    for (char *slash = strchr(copy + 1, '/');; slash = strchr(slash + 1, '/')) {
-        if (slash) *slash = '\0';
-        if (mkdir(copy, 0777) != 0 && errno != EEXIST) {
-            free(copy);
-            return -1;
-        }
-        if (!slash) break;
-        *slash = '/';
-    }
-    free(copy);
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    const size_t dir_length = strlen(dir), name_length = strlen(name);
-    char *path = malloc(dir_length + name_length + 2);
-    if (!path) return NULL;
-    memcpy(path, dir, dir_length);
-    path[dir_length] = '/';
-    memcpy(path + dir_length + 1, name, name_length + 1);
-    return path;
-}
-
-/* The command as typed, quoted for a POSIX shell where needed, for the report. */
-static char *command_line(int argc, char **argv)
-{
-    size_t length = 16;
-    for (int i = 0; i < argc; i++) length += 4 * strlen(argv[i]) + 3;
-    char *line = malloc(length);
-    if (!line) return NULL;
-    strcpy(line, "spdf");
-    char *end = line + strlen(line);
-    for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i];
-        const int plain = arg[0] && strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                                                "-_./=:,+@%") == strlen(arg);
-        *end++ = ' ';
-        if (!plain) *end++ = '\'';
-        for (const char *c = arg; *c; c++) {
-            if (*c == '\'' && !plain) {
-                memcpy(end, "'\\''", 4);
-                end += 4;
-            } else {
-                *end++ = *c;
-            }
-        }
-        if (!plain) *end++ = '\'';
-    }
-    *end = '\0';
-    return line;
-}
-
 /* "name[The Eagle], food[French]" -> "name The Eagle, food French" */
 static char *copy_the_mr(const char *mr)
 {
@@ -173,21 +114,8 @@ static int pretrain_variant(demo_state *d, const char *label, float sparsity, co
     ps.out_path = path;
     s->ctx = d->ctx;
     s->tokenizer = d->tok; /* every checkpoint of the demo carries it */
-    int code = pretrain_create(s, &ps);
-    spdf_sampler *sampler = NULL;
-    if (code == EXIT_OK) {
-        const spdf_status status = spdf_sampler_create(d->text.train, ps.batch, ps.context, ps.seed,
-                                                       SPDF_SAMPLE_RANDOM, &sampler);
-        if (status != SPDF_OK) code = cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot create the sampler");
-    }
-    if (code == EXIT_OK) code = pretrain_run(s, sampler, &d->text, &ps, &d->log, r);
-    spdf_sampler_free(sampler);
+    const int code = pretrain_new_run(s, &d->text, &ps, &d->log, r, &v->pretrain_flops);
     if (code != EXIT_OK) return code;
-    spdf_flop_report flops;
-    memset(&flops, 0, sizeof flops);
-    flops.struct_size = sizeof flops;
-    spdf_model_flops(s->model, ps.context, ps.batch, &flops);
-    v->pretrain_flops = (sparsity > 0 ? flops.train_per_step_sparse : flops.train_per_step_dense) * ps.steps;
     v->pretrain_seconds = r->seconds;
     v->pretrain_val_loss = r->final_val_loss;
     v->pretrain_curve = &r->loss;
@@ -213,32 +141,22 @@ static int finetune_variant(demo_state *d, session *s, int keep_sparse, const ch
     fs.keep_sparse = keep_sparse;
     fs.out_path = path;
     s->tokenizer = d->tok;
-    int code = finetune_prepare(s, &fs);
-    if (code == EXIT_OK) code = finetune_run(s, &d->train, &fs, &d->log, r);
-    if (code != EXIT_OK) return code;
-    spdf_flop_report flops;
-    memset(&flops, 0, sizeof flops);
-    flops.struct_size = sizeof flops;
-    spdf_model_flops(s->model, fs.context, fs.batch, &flops);
-    v->finetune_flops = (keep_sparse ? flops.train_per_step_sparse : flops.train_per_step_dense) * fs.steps;
+    finetune_score score;
+    char decode_label[96];
+    snprintf(decode_label, sizeof decode_label, "decode %s", v->label);
+    const int code = finetune_and_score(s, &fs, &d->train, &d->held_out, d->test, c->eval_items, c->max_new,
+                                        decode_label, &d->log, r, &score);
+    v->finetune_flops = score.flops;
     v->finetune_seconds = r->seconds;
     v->finetune_train_loss = r->tail_loss;
     v->finetune_curve = &r->loss;
-    const spdf_status status = finetune_data_loss(s->model, &d->held_out, c->finetune_batch, &v->finetune_loss);
-    if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "evaluation failed");
-    spdf_generate_config gc;
-    spdf_generate_config_init(&gc);
-    gc.strategy = SPDF_DECODE_GREEDY;
-    gc.max_new_tokens = c->max_new;
-    task_outputs out;
-    snprintf(label, sizeof label, "decode %s", v->label);
-    code = decode_task(s->model, d->tok, d->test, c->eval_items, &gc, d->progress, label, &out);
-    if (code == EXIT_OK) code = score_task(d->test, (const char *const *)out.hyps, out.count, &v->scores);
-    v->decode_seconds = out.seconds;
-    v->hyps = out.hyps; /* kept for the report; run_demo frees them */
+    v->finetune_loss = score.heldout_loss;
+    v->scores = score.scores;
+    v->decode_seconds = score.outputs.seconds;
+    v->hyps = score.outputs.hyps; /* kept for the report; run_demo frees them */
     if (code != EXIT_OK) return code;
     printf("      fine-tuning %.0f s, held-out loss %.4f; decoding %.0f s; BLEU %.4f, NIST %.4f\n", r->seconds,
-           v->finetune_loss, out.seconds, v->scores.bleu, v->scores.nist);
+           v->finetune_loss, score.outputs.seconds, v->scores.bleu, v->scores.nist);
     fflush(stdout);
     log_result(d, v);
     return EXIT_OK;
@@ -291,8 +209,8 @@ static int make_tokenizer(demo_state *d, const char *text_path, const char *task
 static int load_data(demo_state *d, const char *tokenizer_path)
 {
     const char *dir = d->config.data_dir;
-    char *text = join(dir, "tinyshakespeare/input.txt"), *train = join(dir, "e2e/trainset.csv");
-    char *test = join(dir, "e2e/testset_w_refs.csv");
+    char *text = cli_join_path(dir, "tinyshakespeare/input.txt"), *train = cli_join_path(dir, "e2e/trainset.csv");
+    char *test = cli_join_path(dir, "e2e/testset_w_refs.csv");
     int code = text && train && test ? EXIT_OK : EXIT_FAILURE_RUNTIME;
     const char *paths[3] = {text, train, test};
     for (int i = 0; code == EXIT_OK && i < 3; i++) {
@@ -375,7 +293,7 @@ static int paths_make(demo_paths *p, const char *dir)
     };
     int ok = 1;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        *files[i].path = join(dir, files[i].name);
+        *files[i].path = cli_join_path(dir, files[i].name);
         ok &= *files[i].path != NULL;
     }
     if (!ok) paths_free(p);
@@ -386,7 +304,7 @@ static int run_demo(demo_state *d, const char *command_text)
 {
     const demo_config *c = &d->config;
     const char *out_dir = d->flags.out;
-    if (make_directory(out_dir) != 0) {
+    if (cli_make_directory(out_dir) != 0) {
         cli_error("cannot create the output directory '%s': %s", out_dir, strerror(errno));
         return EXIT_FAILURE_RUNTIME;
     }
@@ -527,7 +445,7 @@ int command_demo(int argc, char **argv)
     };
     const int parsed = options_parse(&command, argc, argv, NULL, NULL);
     if (parsed != PARSE_OK) return parsed == PARSE_HELP ? EXIT_OK : EXIT_USAGE;
-    char *command_text = command_line(argc, argv);
+    char *command_text = cli_command_line(argc, argv);
     d.command = &command;
     d.progress = progress_default_mode(PROGRESS_LINES);
     cli_signals_install();

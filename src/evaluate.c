@@ -182,6 +182,28 @@ void task_outputs_free(task_outputs *out)
     memset(out, 0, sizeof *out);
 }
 
+int finetune_and_score(session *s, const finetune_settings *fs, const finetune_data *train,
+                       const finetune_data *held_out, const spdf_task_data *test, int64_t items,
+                       int32_t max_new, const char *decode_label, metrics_log *log, train_result *r,
+                       finetune_score *out)
+{
+    memset(out, 0, sizeof *out);
+    int code = finetune_prepare(s, fs);
+    if (code == EXIT_OK) code = finetune_run(s, train, fs, log, r);
+    if (code != EXIT_OK) return code;
+    out->flops = training_step_flops(s->model, fs->context, fs->batch, fs->keep_sparse) * fs->steps;
+    const spdf_status status = finetune_data_loss(s->model, held_out, fs->batch, &out->heldout_loss);
+    if (status != SPDF_OK) return cli_library_error(status, EXIT_FAILURE_RUNTIME, "evaluation failed");
+    spdf_generate_config gc;
+    spdf_generate_config_init(&gc);
+    gc.strategy = SPDF_DECODE_GREEDY;
+    gc.max_new_tokens = max_new;
+    code = decode_task(s->model, s->tokenizer, test, items, &gc, fs->progress, decode_label, &out->outputs);
+    if (code == EXIT_OK)
+        code = score_task(test, (const char *const *)out->outputs.hyps, out->outputs.count, &out->scores);
+    return code;
+}
+
 void decode_flags_defaults(decode_flags *f, int32_t max_new)
 {
     memset(f, 0, sizeof *f);

@@ -3,6 +3,7 @@
 #define SPDF_CLI_EVALUATE_H
 
 #include "progress.h"
+#include "training_loop.h"
 
 #include <spdf.h>
 
@@ -33,6 +34,21 @@ int decode_task(spdf_model *model, const spdf_tokenizer *tok, const spdf_task_da
                 int64_t items, const spdf_generate_config *config, progress_mode mode,
                 const char *label, task_outputs *out);
 void task_outputs_free(task_outputs *out);
+
+/* Fine-tuning followed by its evaluation: finetune_prepare and finetune_run on train (fs), the
+ * loss on held_out's references, and the first `items` inputs of test decoded greedily (at most
+ * max_new tokens each, progress labelled decode_label) and scored. */
+typedef struct finetune_score {
+    double flops;          /* training FLOPs of the fine-tuning */
+    double heldout_loss;   /* nats/token on held_out's targets */
+    task_outputs outputs;  /* the hypotheses (task_outputs_free) */
+    spdf_bleu_result scores;
+} finetune_score;
+
+int finetune_and_score(session *s, const finetune_settings *fs, const finetune_data *train,
+                       const finetune_data *held_out, const spdf_task_data *test, int64_t items,
+                       int32_t max_new, const char *decode_label, metrics_log *log, train_result *r,
+                       finetune_score *out);
 
 /* Corpus BLEU and NIST (the E2E scorer's defaults) of hyps[i] against the references of item
  * i, for i < count.  Prints one error line and returns an exit code on failure. */

@@ -25,6 +25,24 @@ static char *string_end(char *text)
     return NULL;
 }
 
+/* The end of the one-line array that starts at text (its ']' + 1), or NULL: strings inside may
+ * hold ']' and '#'. */
+static char *array_end(char *text)
+{
+    for (char *c = text + 1; *c; c++) {
+        if (*c == '"' || *c == '\'') {
+            char *end = string_end(c);
+            if (!end) return NULL;
+            c = end - 1;
+        } else if (*c == ']') {
+            return c + 1;
+        } else if (*c == '[' || *c == '#') {
+            return NULL; /* no nested arrays; a comment cannot start inside one */
+        }
+    }
+    return NULL;
+}
+
 int flat_toml_split(char *line, char **name, char **value, const char **why)
 {
     char *c = line;
@@ -46,6 +64,13 @@ int flat_toml_split(char *line, char **name, char **value, const char **why)
         char *end = string_end(c);
         if (!end) {
             *why = "unterminated string";
+            return FLAT_TOML_MALFORMED;
+        }
+        c = end;
+    } else if (*c == '[') {
+        char *end = array_end(c);
+        if (!end) {
+            *why = "unterminated array (an array must end on its line)";
             return FLAT_TOML_MALFORMED;
         }
         c = end;
@@ -181,4 +206,30 @@ void flat_toml_format_float(float f, char *out, size_t size)
         snprintf(out, size, "%.*g", digits, (double)f);
         if ((float)strtod(out, NULL) == f) return;
     }
+}
+
+int flat_toml_array_next(char **cursor, char **item, const char **why)
+{
+    char *c = *cursor;
+    if (!c) return 0; /* the last item ended at the ']' */
+    while (is_space(*c)) c++;
+    if (*c == ']') return 0;
+    *item = c;
+    if (*c == '"' || *c == '\'') c = string_end(c);
+    else
+        while (*c && *c != ',' && *c != ']' && !is_space(*c)) c++;
+    if (!c || c == *item) {
+        *why = "expected a value in the array";
+        return -1;
+    }
+    char *item_end = c;
+    while (is_space(*c)) c++;
+    if (*c != ',' && *c != ']') {
+        *why = "expected ',' or ']' after an array value";
+        return -1;
+    }
+    const char separator = *c;
+    *item_end = '\0';
+    *cursor = separator == ',' ? c + 1 : NULL;
+    return 1;
 }

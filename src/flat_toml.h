@@ -1,7 +1,7 @@
 /* The flat TOML the CLI reads and writes (--config files, CKPT.run.toml, OUT.config.toml): one
  * `name = value` a line, comments from '#' outside strings, no tables.  Values are integers,
  * floats, true/false and strings, basic ("...", with \" \\ \b \t \n \f \r \uXXXX escapes) or
- * literal ('...'). */
+ * literal ('...'), and one-line arrays of them (`[1, 2]`, `["a", "b"]`, a trailing comma allowed). */
 #ifndef SPDF_CLI_FLAT_TOML_H
 #define SPDF_CLI_FLAT_TOML_H
 
@@ -14,6 +14,10 @@ enum { FLAT_TOML_MALFORMED = -1, FLAT_TOML_BLANK = 0, FLAT_TOML_PAIR = 1 };
  * comment after it cut off, still quoted) pointing into line; anything else is
  * FLAT_TOML_MALFORMED, with what is wrong in *why. */
 int flat_toml_split(char *line, char **name, char **value, const char **why);
+/* The items of an array value, one per call: *cursor starts just after its '[' (the calls move
+ * it on).  Returns 1 with *item (its text, NUL-terminated in place, still quoted), 0 after the
+ * last one, or -1 with what is wrong in *why (an empty item, a missing comma). */
+int flat_toml_array_next(char **cursor, char **item, const char **why);
 /* Replaces a quoted string by its contents, in place.  Returns 0, or -1 when text is not one
  * whole string (unquoted, unterminated, a bad escape or a control character). */
 int flat_toml_unquote(char *text);

@@ -27,6 +27,8 @@ static const subcommand subcommands[] = {
     {"export", command_export, 0, "write a checkpoint's model as Hugging Face safetensors"},
     {"import", command_import, 0, "a checkpoint from Hugging Face safetensors or an llm.c file"},
     {"demo", command_demo, TRAINS, "the SPDF experiment in miniature: Tiny Shakespeare, then E2E"},
+    {"experiment", command_experiment, TRAINS,
+     "the SPDF paper's grid in miniature: sizes x sparsities x tasks x fine-tuning modes; resumable"},
     {"plot", command_plot, 0, "SVG loss and learning-rate curves of a run's metrics log (--log)"},
 };
 

@@ -111,9 +111,7 @@ static int write_plot(const run_curves *runs, int count, const char *title, cons
         return EXIT_FAILURE_RUNTIME;
     }
     const int width = 980, height = 420;
-    fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-                 "font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            width, height, width, height);
+    svg_begin(out, width, height);
     int longest = 1, rows = 0;
     for (int i = 0; i < count; i++) {
         if (runs[i].loss.count > longest) longest = runs[i].loss.count;

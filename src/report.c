@@ -199,9 +199,7 @@ int report_write_svg(const demo_report *r, const char *path)
         return EXIT_FAILURE_RUNTIME;
     }
     const int width = 1470, height = 420;
-    fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-                 "font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            width, height, width, height);
+    svg_begin(out, width, height);
     /* left: pre-training (dense and sparse runs) against steps; middle: the same against wall
      * seconds; right: fine-tuning of every trained variant */
     const demo_variant *dense = NULL, *sparse = NULL;

@@ -4,7 +4,12 @@
 #include <math.h>
 #include <stdio.h>
 
-
+void svg_begin(FILE *out, int width, int height)
+{
+    fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+                 "font-family=\"Helvetica, Arial, sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            width, height, width, height);
+}
 
 static double to_x(const panel *p, double x)
 {

@@ -12,6 +12,9 @@ typedef struct panel {
     double xmin, xmax, ymin, ymax;          /* data range */
 } panel;
 
+/* The <svg> element of a width x height drawing on a white background. */
+void svg_begin(FILE *out, int width, int height);
+
 /* Text at (x, y), XML-escaped; extra: further attributes (" fill=...") or NULL. */
 void svg_text(FILE *out, double x, double y, const char *anchor, int size, const char *text,
               const char *extra);

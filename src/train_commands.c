@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const mask_names[] = {"random", "magnitude", "erk", NULL};
 static const char *const batching_names[] = {"grouped", "random", NULL};
 
 /* --dropout of both training commands: one rate for GPT-2's three sites. */
@@ -482,7 +481,7 @@ int command_pretrain(int argc, char **argv)
         OPT_FLOAT("grad-clip", &f.grad_clip, "X", 0, 1e9, "clip the global gradient norm to X (0: off)"),
         OPT_INT64("seed", &f.seed, "N", 0, 9.2e18, "seed of the initialisation, the mask and the data order"),
         OPT_FLOAT("sparsity", &f.sparsity, "S", 0, 0.999, "fraction of zero weights in the block linear layers (0: dense)"),
-        OPT_CHOICE("mask", &f.mask, "KIND", mask_names, "how the mask is drawn"),
+        OPT_CHOICE("mask", &f.mask, "KIND", cli_mask_method_names, "how the mask is drawn"),
         OPT_CHOICE("sparse-plan", &f.plan, "MODE", cli_plan_mode_names,
                    "how each masked layer's kernels are chosen: a cost model (estimate) or timing (measure)"),
         OPT_FLOAT("val-fraction", &f.val_fraction, "X", 0, 0.9, "fraction of the data held out at its end for validation"),

@@ -234,6 +234,31 @@ int session_resume_dropout(session *s)
     return apply_dropout(s, &config);
 }
 
+double training_step_flops(const spdf_model *model, int32_t context, int32_t batch, int sparse)
+{
+    spdf_flop_report flops;
+    memset(&flops, 0, sizeof flops);
+    flops.struct_size = sizeof flops;
+    spdf_model_flops(model, context, batch, &flops);
+    return sparse ? flops.train_per_step_sparse : flops.train_per_step_dense;
+}
+
+int pretrain_new_run(session *s, const corpus *data, const pretrain_settings *ps, metrics_log *log,
+                     train_result *r, double *flops)
+{
+    int code = pretrain_create(s, ps);
+    spdf_sampler *sampler = NULL;
+    if (code == EXIT_OK) {
+        const spdf_status status = spdf_sampler_create(data->train, ps->batch, ps->context, ps->seed,
+                                                       SPDF_SAMPLE_RANDOM, &sampler);
+        if (status != SPDF_OK) code = cli_library_error(status, EXIT_FAILURE_RUNTIME, "cannot create the sampler");
+    }
+    if (code == EXIT_OK) code = pretrain_run(s, sampler, data, ps, log, r);
+    spdf_sampler_free(sampler);
+    if (code == EXIT_OK) *flops = training_step_flops(s->model, ps->context, ps->batch, ps->sparsity > 0) * ps->steps;
+    return code;
+}
+
 int pretrain_resume(session *s, const char *path, spdf_sampler *sampler)
 {
     spdf_checkpoint_info info;

@@ -84,6 +84,14 @@ void pretrain_settings_init(pretrain_settings *ps, const spdf_model_config *mode
 /* A fresh model with its optimizer, and with a mask attached when sparsity > 0.  Returns an
  * exit code (one error line printed on failure). */
 int pretrain_create(session *s, const pretrain_settings *ps);
+/* A new run from scratch: pretrain_create, a random-order sampler over data->train drawn from
+ * ps->seed, and pretrain_run; *flops gets the run's training FLOPs (sparse ones for a masked
+ * model, as the SPDF paper counts them).  Returns an exit code. */
+int pretrain_new_run(session *s, const corpus *data, const pretrain_settings *ps, metrics_log *log,
+                     train_result *r, double *flops);
+/* Training FLOPs of one (batch, context) step of the model in its phase: sparse (the mask's
+ * non-zeros) or dense. */
+double training_step_flops(const spdf_model *model, int32_t context, int32_t batch, int sparse);
 /* Loads a checkpoint written by pretrain_run, with its optimizer and the sampler position. */
 int pretrain_resume(session *s, const char *path, spdf_sampler *sampler);
 /* Trains until ps->steps optimizer steps are done, evaluating, logging and saving on the way.

@@ -348,6 +348,12 @@ SPDF_API spdf_status spdf_tokenizer_load(const char *path, spdf_tokenizer **out)
 SPDF_API void spdf_tokenizer_free(spdf_tokenizer *tok);
 /* 257 + the number of merges (GPT-2's: the number of tokens in vocab.json). */
 SPDF_API spdf_status spdf_tokenizer_vocab_size(const spdf_tokenizer *tok, int32_t *size);
+/* The id that ends a text: SPDF_TOKEN_EOT for libspdf's tokenizers; for one made by
+ * spdf_tokenizer_load_gpt2, the id vocab.json gives "<|endoftext|>" (50256 in GPT-2's files).
+ * Encoding never produces it and decoding it gives the text "<|endoftext|>".  A GPT-2 vocab.json
+ * without that token is SPDF_EUNSUPPORTED (no id ends a text; the message says so) and *id is
+ * not written.  A tok that is not a tokenizer, or id NULL, is SPDF_EINVAL. */
+SPDF_API spdf_status spdf_tokenizer_end_of_text(const spdf_tokenizer *tok, int32_t *id);
 /* As spdf_byte_encode: writes at most cap ids (out may be NULL) and *count receives how many the
  * whole text takes. */
 SPDF_API spdf_status spdf_tokenizer_encode(const spdf_tokenizer *tok, const char *text,
@@ -730,7 +736,9 @@ typedef struct spdf_generate_config {
                                 ended; 0 goes on while a live beam could still beat them */
     float temperature;       /* sampling: default 1.0, > 0 */
     int32_t top_k;           /* sampling: keep the k most likely tokens; 0 = all */
-    int32_t stop_token;      /* default SPDF_TOKEN_EOT; -1 for none.  Not included in the output */
+    int32_t stop_token;      /* default SPDF_TOKEN_EOT (a GPT-2 tokenizer's model needs
+                                spdf_tokenizer_end_of_text's id); -1 for none.  Not included
+                                in the output */
     uint64_t seed;           /* sampling: default 1 */
     /* Optional token sequence that also ends generation (e.g. the bytes of "\n"); not included
      * in the output.  Read during the call only. */

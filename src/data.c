@@ -22,17 +22,51 @@ static int starts_like_token_file(const char *path)
     return word == 20240520u || memcmp(magic, "SPDT", 4) == 0;
 }
 
+/* The ids of len bytes of text into ids, which holds len: never more ids than bytes, since BPE
+ * merges bytes and the byte tokenizer is one to one. */
+static spdf_status encode_into(const spdf_tokenizer *tok, const char *text, size_t len, int32_t *ids,
+                               size_t *count)
+{
+    return tok ? spdf_tokenizer_encode(tok, text, len, ids, len, count) : spdf_byte_encode(text, len, ids, len, count);
+}
+
 int32_t *text_encode(const spdf_tokenizer *tok, const char *text, size_t len, size_t *count)
 {
-    /* never more ids than bytes: BPE merges bytes, and the byte tokenizer is one to one */
     int32_t *ids = malloc((len ? len : 1) * sizeof *ids);
-    const spdf_status status = !ids ? SPDF_ENOMEM
-                               : tok ? spdf_tokenizer_encode(tok, text, len, ids, len, count)
-                                     : spdf_byte_encode(text, len, ids, len, count);
-    if (status != SPDF_OK) {
+    if (!ids || encode_into(tok, text, len, ids, count) != SPDF_OK) {
         free(ids);
         return NULL;
     }
+    return ids;
+}
+
+int text_marks_of(const spdf_tokenizer *tok, text_marks *out)
+{
+    out->end_of_text = SPDF_TOKEN_EOT;
+    out->newline = '\n';
+    if (!tok) return EXIT_OK;
+    const spdf_status status = spdf_tokenizer_end_of_text(tok, &out->end_of_text);
+    if (status != SPDF_OK)
+        return cli_library_error(status, EXIT_BAD_INPUT, "the tokenizer cannot end a text");
+    size_t count = 0;
+    spdf_tokenizer_encode(tok, "\n", 1, &out->newline, 1, &count);
+    if (count != 1) {
+        cli_error("the tokenizer encodes \"\\n\" as %zu ids: the separator of prompt and target must be one",
+                  count);
+        return EXIT_BAD_INPUT;
+    }
+    return EXIT_OK;
+}
+
+int32_t *prompt_encode(const spdf_tokenizer *tok, const char *text, const text_marks *separator, size_t *count)
+{
+    const size_t len = strlen(text);
+    int32_t *ids = malloc((len + 1) * sizeof *ids);
+    if (!ids || encode_into(tok, text, len, ids, count) != SPDF_OK) {
+        free(ids);
+        return NULL;
+    }
+    if (separator) ids[(*count)++] = separator->newline;
     return ids;
 }
 
@@ -237,30 +271,29 @@ static void append_ids(int32_t *seq, size_t *n, size_t cap, const int32_t *ids, 
  * weighted one), and the context its whole sequence needs into *needed; returns 0 if nothing is
  * left to learn, 1 if it fits, 2 if it was truncated, -1 when out of memory. */
 static int build_example(const char *prompt, const char *target, int32_t T, const spdf_tokenizer *tok,
-                         int32_t *tokens, float *weights, int32_t *span, int64_t *needed)
+                         const text_marks *marks, int32_t *tokens, float *weights, int32_t *span,
+                         int64_t *needed)
 {
-    size_t prompt_count = 0, target_count = 0;
-    int32_t *prompt_ids = text_encode(tok, prompt, strlen(prompt), &prompt_count);
+    size_t prompt_count = 0, target_count = 0; /* the prompt's with the separator */
+    int32_t *prompt_ids = prompt_encode(tok, prompt, marks, &prompt_count);
     int32_t *target_ids = text_encode(tok, target, strlen(target), &target_count);
     if (!prompt_ids || !target_ids) {
         free(prompt_ids);
         free(target_ids);
         return -1;
     }
-    static const int32_t newline = '\n'; /* id 10 for bytes and BPE alike */
     const size_t cap = (size_t)T + 1;
     size_t n = 0;
     append_ids(tokens, &n, cap, prompt_ids, prompt_count);
-    append_ids(tokens, &n, cap, &newline, 1);
     const size_t target_start = n; /* index of the first token that carries loss */
     append_ids(tokens, &n, cap, target_ids, target_count);
-    const size_t full_length = prompt_count + 1 + target_count + 1;
+    const size_t full_length = prompt_count + target_count + 1;
     *needed = (int64_t)full_length - 1;
     free(prompt_ids);
     free(target_ids);
-    if (n < cap) tokens[n++] = SPDF_TOKEN_EOT;
+    if (n < cap) tokens[n++] = marks->end_of_text;
     const size_t end = n; /* tokens [target_start, end) are predicted with weight 1 */
-    for (; n < cap; n++) tokens[n] = SPDF_TOKEN_EOT;
+    for (; n < cap; n++) tokens[n] = marks->end_of_text;
     for (size_t t = 0; t < (size_t)T; t++) weights[t] = (t + 1 >= target_start && t + 1 < end) ? 1.0f : 0.0f;
     *span = (int32_t)(end - 1);
     if (target_start >= end) return 0;
@@ -288,6 +321,9 @@ int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t conte
 {
     memset(out, 0, sizeof *out);
     out->context = context;
+    text_marks marks;
+    const int marked = text_marks_of(tok, &marks);
+    if (marked != EXIT_OK) return marked;
     int64_t pairs = 0, item_count = 0;
     spdf_task_data_pair_count(task, &pairs);
     spdf_task_data_count(task, &item_count);
@@ -322,8 +358,8 @@ int finetune_data_build(const spdf_task_data *task, int64_t items, int32_t conte
         spdf_task_data_pair(task, p, &prompt, &target);
         int32_t *tokens = out->tokens + (size_t)out->count * row;
         float *weights = out->weights + (size_t)out->count * (size_t)context;
-        const int kind = build_example(prompt, target, context, tok, tokens, weights, &out->spans[out->count],
-                                       &needed[p]);
+        const int kind = build_example(prompt, target, context, tok, &marks, tokens, weights,
+                                       &out->spans[out->count], &needed[p]);
         if (kind < 0) {
             free(needed);
             finetune_data_free(out);

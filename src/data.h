@@ -10,6 +10,22 @@
 
 /* Ids of len bytes of text (malloc'd, *count of them); NULL when out of memory. */
 int32_t *text_encode(const spdf_tokenizer *tok, const char *text, size_t len, size_t *count);
+
+/* The ids that give fine-tuning sequences and task decoding their shape: the tokenizer's end of
+ * text (spdf_tokenizer_end_of_text: 256 for bytes and libspdf's BPE, "<|endoftext|>" for GPT-2's
+ * files) and its one id for "\n", the separator of prompt and target (10, or 198 for GPT-2). */
+typedef struct text_marks {
+    int32_t end_of_text;
+    int32_t newline;
+} text_marks;
+/* A tokenizer without an end of text, or one that encodes "\n" as more than one id, prints one
+ * line and returns EXIT_BAD_INPUT. */
+int text_marks_of(const spdf_tokenizer *tok, text_marks *out);
+/* The ids of the NUL-terminated text followed, unless separator is NULL, by separator->newline:
+ * how every fine-tuning sequence and every decoded task prompt begins (malloc'd, *count ids with
+ * the separator); NULL when out of memory. */
+int32_t *prompt_encode(const spdf_tokenizer *tok, const char *text, const text_marks *separator,
+                       size_t *count);
 /* The text of ids, NUL-terminated (malloc'd, *len bytes before the NUL); NULL when an id is
  * outside the vocabulary or memory runs out. */
 char *text_decode(const spdf_tokenizer *tok, const int32_t *ids, size_t n, size_t *len);
@@ -50,8 +66,8 @@ int corpus_from_text(const char *text, size_t len, float val_fraction, const spd
 void corpus_free(corpus *c);
 
 /* Fine-tuning examples: ids(prompt) "\n" ids(target) EOT, padded with EOT to context + 1
- * tokens.  The loss weight is 1 where the next token is a target token or the final EOT and 0
- * elsewhere (prompt, separator, padding). */
+ * tokens, "\n" and EOT being the tokenizer's (text_marks).  The loss weight is 1 where the next
+ * token is a target token or the final EOT and 0 elsewhere (prompt, separator, padding). */
 typedef struct finetune_data {
     int32_t context;    /* T: each example holds T + 1 tokens and T weights */
     int64_t count;      /* examples kept */

@@ -72,29 +72,27 @@ static int32_t model_positions(const spdf_model *model)
     return mc.max_seq_len;
 }
 
-int generate_text(spdf_model *model, const spdf_tokenizer *tok, const char *prompt,
+int generate_text(spdf_model *model, const spdf_tokenizer *tok, const int32_t *prompt, size_t count,
                   const spdf_generate_config *config, char **text, size_t *length)
 {
     const int32_t positions = model_positions(model);
-    size_t count = 0;
-    int32_t *tokens = text_encode(tok, prompt, strlen(prompt), &count);
-    int32_t *out = malloc((size_t)positions * sizeof *out);
-    if (!tokens || !out) {
-        free(tokens);
-        free(out);
-        cli_error("out of memory");
-        return EXIT_FAILURE_RUNTIME;
-    }
     if (count >= (size_t)positions) {
-        free(tokens);
-        free(out);
         cli_error("the prompt (%zu tokens) does not fit the model's context of %d tokens", count,
                   (int)positions);
         return EXIT_USAGE;
     }
+    text_marks marks;
+    const int marked = text_marks_of(tok, &marks);
+    if (marked != EXIT_OK) return marked;
+    spdf_generate_config c = *config;
+    c.stop_token = marks.end_of_text;
+    int32_t *out = malloc((size_t)positions * sizeof *out);
+    if (!out) {
+        cli_error("out of memory");
+        return EXIT_FAILURE_RUNTIME;
+    }
     int32_t produced = 0;
-    spdf_status status = spdf_generate(model, tokens, (int32_t)count, config, out, positions, &produced);
-    free(tokens);
+    spdf_status status = spdf_generate(model, prompt, (int32_t)count, &c, out, positions, &produced);
     if (status != SPDF_OK) {
         free(out);
         return cli_library_error(status, EXIT_FAILURE_RUNTIME, "generation failed");
@@ -119,15 +117,17 @@ int decode_task(spdf_model *model, const spdf_tokenizer *tok, const spdf_task_da
     int64_t count = 0;
     spdf_task_data_count(task, &count);
     if (items > 0 && items < count) count = items;
+    text_marks marks;
+    const int marked = text_marks_of(tok, &marks);
+    if (marked != EXIT_OK) return marked;
     out->hyps = calloc((size_t)count, sizeof *out->hyps);
     if (!out->hyps) {
         cli_error("out of memory");
         return EXIT_FAILURE_RUNTIME;
     }
     spdf_generate_config c = *config;
-    static const int32_t newline[1] = {'\n'};
     if (c.stop_sequence_length == 0) {
-        c.stop_sequence = newline;
+        c.stop_sequence = &marks.newline;
         c.stop_sequence_length = 1;
     }
     const int32_t positions = model_positions(model);
@@ -138,26 +138,22 @@ int decode_task(spdf_model *model, const spdf_tokenizer *tok, const spdf_task_da
     for (int64_t i = 0; i < count && code == EXIT_OK; i++) {
         const char *prompt = NULL;
         spdf_task_data_prompt(task, i, &prompt);
-        const size_t length = strlen(prompt);
-        char *line = malloc(length + 2);
-        if (!line) {
+        size_t prompt_count = 0;
+        int32_t *prompt_ids = prompt_encode(tok, prompt, &marks, &prompt_count);
+        if (!prompt_ids) {
             cli_error("out of memory");
             code = EXIT_FAILURE_RUNTIME;
             break;
         }
-        memcpy(line, prompt, length);
-        memcpy(line + length, "\n", 2);
         char *text = NULL;
         size_t text_length = 0;
-        size_t prompt_tokens = length + 1;
-        if (tok) spdf_tokenizer_encode(tok, line, length + 1, NULL, 0, &prompt_tokens);
-        if ((int64_t)prompt_tokens >= positions) {
+        if ((int64_t)prompt_count >= positions) {
             out->too_long++;
             text = calloc(1, 1);
         } else {
-            code = generate_text(model, tok, line, &c, &text, &text_length);
+            code = generate_text(model, tok, prompt_ids, prompt_count, &c, &text, &text_length);
         }
-        free(line);
+        free(prompt_ids);
         if (code == EXIT_OK) {
             out->hyps[i] = text ? utf8_sanitize(text, text_length) : NULL;
             free(text);
@@ -267,29 +263,26 @@ int command_generate(int argc, char **argv)
     spdf_tokenizer *tok = NULL;
     int code = open_model(backend, threads, model_path, &s);
     if (code == EXIT_OK) code = tokenizer_open_for(model_path, s.model, tokenizer_path, 1, &tok);
-    char *full_prompt = NULL, *text = NULL;
-    size_t length = 0;
-    if (code == EXIT_OK) {
-        full_prompt = malloc(strlen(prompt) + 2);
-        if (!full_prompt) {
-            cli_error("out of memory");
-            code = EXIT_FAILURE_RUNTIME;
-        } else {
-            strcpy(full_prompt, prompt);
-            if (newline) strcat(full_prompt, "\n");
-        }
+    text_marks marks;
+    if (code == EXIT_OK) code = text_marks_of(tok, &marks);
+    int32_t *prompt_ids = NULL;
+    size_t prompt_count = 0, length = 0;
+    char *text = NULL;
+    if (code == EXIT_OK && !(prompt_ids = prompt_encode(tok, prompt, newline ? &marks : NULL, &prompt_count))) {
+        cli_error("out of memory");
+        code = EXIT_FAILURE_RUNTIME;
     }
     if (code == EXIT_OK) {
         spdf_generate_config config;
         decode_flags_apply(&d, &config);
-        code = generate_text(s.model, tok, full_prompt, &config, &text, &length);
+        code = generate_text(s.model, tok, prompt_ids, prompt_count, &config, &text, &length);
     }
     if (code == EXIT_OK) {
         fwrite(text, 1, length, stdout);
         fputc('\n', stdout);
     }
     free(text);
-    free(full_prompt);
+    free(prompt_ids);
     spdf_tokenizer_free(tok);
     session_free(&s);
     spdf_context_free(s.ctx);

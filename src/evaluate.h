@@ -15,14 +15,16 @@
  * memory. */
 char *utf8_sanitize(const char *bytes, size_t n);
 
-/* Continues prompt (encoded with tok, NULL for bytes) with config and returns the new text
- * (without the stop token) as a NUL-terminated string in *text (malloc'd; *length excludes the
- * NUL).  Prints one error line and returns an exit code on failure. */
-int generate_text(spdf_model *model, const spdf_tokenizer *tok, const char *prompt,
+/* Continues the prompt ids (count of them, in tok's ids, NULL for bytes) with config, except
+ * that generation stops at tok's end of text (text_marks), and returns the new text (without
+ * the stop token) as a NUL-terminated string in *text (malloc'd; *length excludes the NUL).
+ * Prints one error line and returns an exit code on failure. */
+int generate_text(spdf_model *model, const spdf_tokenizer *tok, const int32_t *prompt, size_t count,
                   const spdf_generate_config *config, char **text, size_t *length);
 
 /* The hypotheses for the first `items` items of a task (all when items <= 0 or larger): each
- * prompt followed by "\n" is continued until the end token or a newline. */
+ * prompt followed by the tokenizer's "\n" (prompt_encode) is continued until its end of text or,
+ * unless config has a stop sequence, its "\n". */
 typedef struct task_outputs {
     char **hyps;       /* valid UTF-8, one per item */
     int64_t count;

@@ -7,8 +7,9 @@
  * id instead of rank gives other ids; and "t '", "e !", "' S", "!! Ġ" and "ĉ Â" join what GPT-2's
  * pieces keep apart, so an encoder that let merges cross pieces does too.  Every expected id below was worked out by
  * hand from those rules, the files and GPT-2's pre-tokenisation pattern.  Then: round trips of
- * arbitrary bytes, malformed files (SPDF_EFORMAT naming the path and line), the Unicode letter
- * and number classes, argument checks. */
+ * arbitrary bytes, malformed files (SPDF_EFORMAT naming the path and line), the end-of-text id
+ * (spdf_tokenizer_end_of_text, also for libspdf's own tokenizers), the Unicode letter and number
+ * classes, argument checks. */
 #include "spdf.h"
 #include "common/fixtures.h"
 #include "io/unicode_classes.h"
@@ -330,6 +331,66 @@ START_TEST(unreadable_files_and_arguments)
 }
 END_TEST
 
+/* ---- the id that ends a text ---- */
+
+START_TEST(end_of_text)
+{
+    /* libspdf's tokenizers: bytes (no merges) and BPE */
+    const char text[] = "the cat sat on the mat; the cat sat on the hat.\n";
+    spdf_tokenizer *bytes = NULL, *bpe = NULL;
+    ck_assert_int_eq(spdf_tokenizer_train(text, sizeof text - 1, 257, &bytes), SPDF_OK);
+    ck_assert_int_eq(spdf_tokenizer_train(text, sizeof text - 1, 280, &bpe), SPDF_OK);
+    int32_t vocab = 0, id = -1;
+    ck_assert_int_eq(spdf_tokenizer_vocab_size(bpe, &vocab), SPDF_OK);
+    ck_assert_int_gt(vocab, 257);
+    ck_assert_int_eq(spdf_tokenizer_end_of_text(bytes, &id), SPDF_OK);
+    ck_assert_int_eq(id, SPDF_TOKEN_EOT);
+    id = -1;
+    ck_assert_int_eq(spdf_tokenizer_end_of_text(bpe, &id), SPDF_OK);
+    ck_assert_int_eq(id, SPDF_TOKEN_EOT);
+    /* the hand-made GPT-2 files: "<|endoftext|>" is 296 there, and 256 is "e!" */
+    spdf_tokenizer *gpt2 = load_hand_made();
+    ck_assert_int_eq(spdf_tokenizer_end_of_text(gpt2, &id), SPDF_OK);
+    ck_assert_int_eq(id, 296);
+    char decoded[32];
+    size_t length = 0;
+    ck_assert_int_eq(spdf_tokenizer_decode(gpt2, &id, 1, decoded, sizeof decoded, &length), SPDF_OK);
+    ck_assert_uint_eq(length, 13);
+    ck_assert(memcmp(decoded, "<|endoftext|>", 13) == 0);
+    /* the token is found under any JSON spelling, at any id */
+    const char *vocab_file = vocab_with("\"ab\": 256,\n", -1, 257);
+    const char *merges = scratch_path("merges.txt");
+    write_text(merges, "a b\n");
+    spdf_tokenizer *other = NULL;
+    ck_assert_msg(spdf_tokenizer_load_gpt2(vocab_file, merges, &other) == SPDF_OK, "%s", spdf_last_error());
+    ck_assert_int_eq(spdf_tokenizer_end_of_text(other, &id), SPDF_OK);
+    ck_assert_int_eq(id, 257);
+    spdf_tokenizer_free(other);
+    /* a vocab.json without "<|endoftext|>" loads, but no id ends a text */
+    FILE *f = fopen(vocab_file, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\n", f);
+    put_byte_tokens(f, -1);
+    fputs("\"ab\": 256,\n\"<|endoftext|>x\": 257\n}\n", f);
+    fclose(f);
+    ck_assert_msg(spdf_tokenizer_load_gpt2(vocab_file, merges, &other) == SPDF_OK, "%s", spdf_last_error());
+    id = 12345;
+    ck_assert_int_eq(spdf_tokenizer_end_of_text(other, &id), SPDF_EUNSUPPORTED);
+    ck_assert_int_eq(id, 12345); /* untouched */
+    ck_assert_ptr_nonnull(strstr(spdf_last_error(), "<|endoftext|>"));
+    ck_assert_ptr_nonnull(strstr(spdf_last_error(), "vocab.json"));
+    /* bad arguments */
+    ck_assert_int_eq(spdf_tokenizer_end_of_text(NULL, &id), SPDF_EINVAL);
+    ck_assert_int_eq(spdf_tokenizer_end_of_text(gpt2, NULL), SPDF_EINVAL);
+    ck_assert_int_eq(spdf_tokenizer_end_of_text((const spdf_tokenizer *)&id, &id), SPDF_EINVAL);
+    ck_assert_int_eq(id, 12345);
+    spdf_tokenizer_free(other);
+    spdf_tokenizer_free(gpt2);
+    spdf_tokenizer_free(bpe);
+    spdf_tokenizer_free(bytes);
+}
+END_TEST
+
 /* ---- the Unicode classes behind \p{L} and \p{N} (general categories, Unicode 14) ---- */
 
 START_TEST(unicode_classes)
@@ -369,6 +430,7 @@ int main(void)
     tcase_add_test(tc, malformed_vocabulary);
     tcase_add_test(tc, accepted_variants);
     tcase_add_test(tc, unreadable_files_and_arguments);
+    tcase_add_test(tc, end_of_text);
     tcase_add_test(tc, unicode_classes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -371,6 +371,7 @@ PROTOTYPES = {
     "spdf_tokenizer_checksum": (_status, [_handle, _P(c_uint32)]),
     "spdf_tokenizer_free": (None, [_handle]),
     "spdf_tokenizer_vocab_size": (_status, [_handle, _P(c_int32)]),
+    "spdf_tokenizer_end_of_text": (_status, [_handle, _P(c_int32)]),
     "spdf_tokenizer_encode": (_status, [_handle, c_char_p, c_size_t, _P(c_int32), c_size_t,
                                         _P(c_size_t)]),
     "spdf_tokenizer_decode": (_status, [_handle, _P(c_int32), c_size_t, c_char_p, c_size_t,
@@ -1297,7 +1298,8 @@ def byte_decode(tokens):
 
 
 class Tokenizer(_Handle):
-    """Byte-level BPE: Tokenizer.train(text, vocab_size) or Tokenizer.load(path)."""
+    """Byte-level BPE: Tokenizer.train(text, vocab_size) or Tokenizer.load(path); GPT-2's
+    files: Tokenizer.load_gpt2(vocab_json, merges_txt)."""
 
     _free = "spdf_tokenizer_free"
 
@@ -1314,6 +1316,12 @@ class Tokenizer(_Handle):
         _call("spdf_tokenizer_load", _path(path), byref(out))
         return cls(out.value)
 
+    @classmethod
+    def load_gpt2(cls, vocab_path, merges_path):
+        out = c_void_p()
+        _call("spdf_tokenizer_load_gpt2", _path(vocab_path), _path(merges_path), byref(out))
+        return cls(out.value)
+
     def save(self, path):
         _call("spdf_tokenizer_save", self.handle, _path(path))
 
@@ -1321,6 +1329,14 @@ class Tokenizer(_Handle):
     def vocab_size(self):
         value = c_int32()
         _call("spdf_tokenizer_vocab_size", self.handle, byref(value))
+        return value.value
+
+    @property
+    def end_of_text(self):
+        """The id that ends a text: TOKEN_EOT, or the id of GPT-2's "<|endoftext|>" (SpdfError
+        SPDF_EUNSUPPORTED when its vocab.json has none)."""
+        value = c_int32()
+        _call("spdf_tokenizer_end_of_text", self.handle, byref(value))
         return value.value
 
     def encode(self, text):

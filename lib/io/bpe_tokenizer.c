@@ -99,6 +99,7 @@ spdf_tokenizer *tokenizer_alloc(tokenizer_kind kind)
     if (!tok) return NULL;
     tok->tag = HANDLE_TOKENIZER;
     tok->kind = kind;
+    tok->end_of_text = kind == TOKENIZER_BPE ? SPDF_TOKEN_EOT : -1; /* GPT-2's: from vocab.json */
     for (int b = 0; b < 256; b++) tok->byte_id[b] = b;
     return tok;
 }
@@ -356,6 +357,18 @@ spdf_status spdf_tokenizer_vocab_size(const spdf_tokenizer *tok, int32_t *size)
     SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
     SPDF_CHECK_ARG(size);
     *size = tok->vocab_size;
+    return SPDF_OK;
+}
+
+spdf_status spdf_tokenizer_end_of_text(const spdf_tokenizer *tok, int32_t *id)
+{
+    spdf_clear_error();
+    SPDF_CHECK_HANDLE(tok, HANDLE_TOKENIZER);
+    SPDF_CHECK_ARG(id);
+    if (tok->end_of_text < 0)
+        return spdf_fail(SPDF_EUNSUPPORTED, "spdf_tokenizer_end_of_text: the tokenizer's vocab.json "
+                         "has no token \"%s\", so no id ends a text", eot_text);
+    *id = tok->end_of_text;
     return SPDF_OK;
 }
 

@@ -16,6 +16,9 @@
 #include <string.h>
 
 #define GPT2_MAX_VOCAB (1 << 24)
+/* GPT-2's end of text; its characters stand for themselves in the byte-to-unicode alphabet, so
+ * the token decodes to this text. */
+#define GPT2_END_OF_TEXT "<|endoftext|>"
 
 /* ---- GPT-2's byte-to-unicode alphabet ---- */
 
@@ -238,6 +241,7 @@ static spdf_status fill_vocabulary(gpt2_reader *r, const json_value *root)
                                       (int)id_of[m]);
         if (status == SPDF_OK && (length[id_of[m]] = (int64_t)token_bytes(r, root->keys[m], value->line, NULL)) == 0)
             status = SPDF_EFORMAT;
+        if (status == SPDF_OK && strcmp(root->keys[m], GPT2_END_OF_TEXT) == 0) tok->end_of_text = id_of[m];
         int64_t known = 0;
         if (status == SPDF_OK &&
             text_map_intern(&r->ids, root->keys[m], strlen(root->keys[m]), id_of[m], &known, NULL) != 0)

@@ -39,6 +39,7 @@ struct spdf_tokenizer {
     tokenizer_kind kind;
     int32_t vocab_size;
     int32_t merge_count;
+    int32_t end_of_text;  /* the id that ends a text; -1 when GPT-2's vocab.json has none */
     int32_t (*merges)[2]; /* (merge_count) by rank: the ids of the two parts */
     pair_map lookup;      /* (left, right) -> rank << 32 | merged id: the lowest value wins */
     int64_t *offset;      /* (vocab_size + 1) byte offsets of every id's text in `bytes` */

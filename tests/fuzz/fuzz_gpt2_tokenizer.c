@@ -3,7 +3,8 @@
  * Neither file may hold a NUL, so the cut loses nothing a valid pair could have.  For every pair
  * it accepts: at least the 256 byte tokens, and any byte string (a fixed text with contractions,
  * digits, white space and UTF-8, and the input itself) round-trips exactly through encode and
- * decode with ids inside the vocabulary; the tokenizer is not saved (SPDF_EUNSUPPORTED). */
+ * decode with ids inside the vocabulary; the end of text, if any, decodes to "<|endoftext|>"; the
+ * tokenizer is not saved (SPDF_EUNSUPPORTED). */
 #include "fuzz_support.h"
 
 #include <stdlib.h>
@@ -31,6 +32,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (spdf_tokenizer_vocab_size(tok, &vocab) != SPDF_OK || vocab < 256)
         fuzz_fail("vocabulary %d", vocab);
     if (spdf_tokenizer_checksum(tok, &checksum) != SPDF_OK) fuzz_fail("no checksum: %s", spdf_last_error());
+    int32_t end_of_text = -1;
+    const spdf_status ended = spdf_tokenizer_end_of_text(tok, &end_of_text);
+    if (ended == SPDF_OK) {
+        char text[16];
+        size_t length = 0;
+        if (end_of_text < 0 || end_of_text >= vocab ||
+            spdf_tokenizer_decode(tok, &end_of_text, 1, text, sizeof text, &length) != SPDF_OK || length != 13 ||
+            memcmp(text, "<|endoftext|>", 13) != 0)
+            fuzz_fail("the end of text %d is not the token \"<|endoftext|>\"", (int)end_of_text);
+    } else if (ended != SPDF_EUNSUPPORTED || end_of_text != -1) {
+        fuzz_fail("spdf_tokenizer_end_of_text: %d (%s), id %d", (int)ended, spdf_last_error(), (int)end_of_text);
+    }
     fuzz_check_round_trip(tok, vocab, -1, sample_text, sizeof sample_text - 1);
     fuzz_check_round_trip(tok, vocab, -1, (const char *)data, size);
     if (spdf_tokenizer_save(tok, "/nonexistent/never-written") != SPDF_EUNSUPPORTED)

@@ -151,6 +151,7 @@ class Basics(unittest.TestCase):
         text = "the cheap coffee shop near the river; the coffee shop is cheap.\n" * 5
         with spdf.Tokenizer.train(text, 300) as tok:
             self.assertGreater(tok.vocab_size, 257)
+            self.assertEqual(tok.end_of_text, spdf.TOKEN_EOT)
             ids = tok.encode(text)
             self.assertLess(len(ids), len(text) // 3)
             self.assertEqual(tok.decode(ids), text.encode())
@@ -162,6 +163,15 @@ class Basics(unittest.TestCase):
             with self.assertRaises(spdf.SpdfError) as caught:
                 tok.decode([tok.vocab_size])
             self.assertEqual(caught.exception.name, "SPDF_EINVAL")
+
+    def test_gpt2_tokenizer(self):
+        data = os.path.join(ROOT, "tests", "data", "gpt2")
+        with spdf.Tokenizer.load_gpt2(os.path.join(data, "vocab.json"),
+                                      os.path.join(data, "merges.txt")) as tok:
+            self.assertEqual(tok.vocab_size, 300)
+            self.assertEqual(tok.end_of_text, 296)  # "<|endoftext|>" in that vocab.json
+            self.assertEqual(tok.decode([tok.end_of_text]), b"<|endoftext|>")
+            self.assertEqual(list(tok.encode("\n")), [198])
 
 
 class Errors(unittest.TestCase):

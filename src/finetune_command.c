@@ -21,7 +21,7 @@ typedef struct finetune_flags {
     const char *init, *resume, *task, *val_task, *best, *out, *log, *backend, *tokenizer;
     int32_t format, dense, sparse, reset_moments, batching;
     int32_t steps, batch, context, warmup, threads, grad_accum;
-    int32_t eval_every, early_stop, bleu_max_new, save_every, stop_at;
+    int32_t eval_every, early_stop, bleu_max_new, save_every, stop_at, keep_last;
     int64_t seed, items, val_items, bleu_items;
     float lr, min_lr_ratio, weight_decay, grad_clip, progress_every, dropout;
     int32_t allow_truncation;
@@ -315,6 +315,7 @@ static int run_finetune(const finetune_flags *f, const command_spec *command)
     fs.dropout = f->dropout;
     fs.save_every = f->save_every;
     fs.stop_at = f->stop_at;
+    fs.keep_last = f->keep_last;
     fs.out_path = f->out;
     const char *model_path = f->resume ? f->resume : f->init;
 
@@ -444,6 +445,7 @@ int command_finetune(int argc, char **argv)
         OPT_INT("early-stop", &f.early_stop, "K", 0, 1000000, "stop after K evaluations without a lower validation loss (0: never)"),
         OPT_STRING("best", &f.best, "CKPT", "also keep the model of the lowest validation loss here"),
         OPT_INT("save-every", &f.save_every, "N", 0, 1000000000, "also save the checkpoint every N steps (0: never)"),
+        KEEP_LAST_OPTION(f.keep_last),
         OPT_INT("stop-at", &f.stop_at, "N", 0, 1000000000, "save and stop after step N (exit 0); --resume continues"),
         OPT_STRING("log", &f.log, "FILE", "JSON Lines metrics (appended to when resuming)"),
         OPT_FLAG("allow-truncation", &f.allow_truncation,

@@ -23,7 +23,7 @@ typedef struct pretrain_flags {
     int32_t layers, heads, width, context, max_seq_len, vocab, batch, steps, warmup;
     float lr, min_lr_ratio, weight_decay, grad_clip, sparsity, val_fraction, progress_every, dropout;
     int64_t seed;
-    int32_t mask, plan, threads, eval_every, eval_batches, save_every, stop_at, grad_accum;
+    int32_t mask, plan, threads, eval_every, eval_batches, save_every, stop_at, grad_accum, keep_last;
 } pretrain_flags;
 
 /* ---- --resume: the run's settings come from its checkpoint and CKPT.run.toml beside it (the
@@ -204,6 +204,7 @@ static void pretrain_settings_from(const pretrain_flags *f, pretrain_settings *p
     ps->stop_at = f->stop_at;
     ps->grad_accum = f->grad_accum;
     ps->dropout = f->dropout;
+    ps->keep_last = f->keep_last;
     ps->out_path = f->out;
     ps->progress_seconds = f->progress_every;
 }
@@ -482,6 +483,7 @@ int command_pretrain(int argc, char **argv)
         OPT_INT("eval-every", &f.eval_every, "N", 0, 1000000000, "validation loss every N steps (0: only at the end)"),
         OPT_INT("eval-batches", &f.eval_batches, "N", 0, 1000000000, "validation batches per evaluation (0: all)"),
         OPT_INT("save-every", &f.save_every, "N", 0, 1000000000, "also save the checkpoint every N steps (0: never)"),
+        KEEP_LAST_OPTION(f.keep_last),
         OPT_INT("stop-at", &f.stop_at, "N", 0, 1000000000, "save and stop after step N (exit 0); --resume continues"),
         OPT_INT("grad-accum", &f.grad_accum, "K", 1, 1 << 20,
                 "split every batch into K micro-batches (same step, less memory; --batch stays the batch)"),

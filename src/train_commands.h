@@ -12,6 +12,11 @@
               "dropout rate on the embeddings, the attention weights and each block's two "        \
               "residual branches (0: none)")
 
+/* --keep-last of both training commands. */
+#define KEEP_LAST_OPTION(field)                                                                    \
+    OPT_INT("keep-last", &(field), "K", 0, 1000000,                                                \
+            "also keep each save as CKPT.step-N, the K newest of them (0: none)")
+
 /* Run settings a resumed run may change (they do not change its results). */
 extern const char *const run_settings_that_may_change[];
 /* "--resume: options that differ from the run in CKPT: LIST ..." (exit 2). */

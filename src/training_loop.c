@@ -2,6 +2,7 @@
  * task sequences with loss weights, both logged, checkpointed and interruptible. */
 #include "training_loop.h"
 
+#include "checkpoint_series.h"
 #include "cli.h"
 #include "distributed.h"
 
@@ -375,7 +376,15 @@ typedef struct loop_state {
     int64_t step;
     int32_t rows, accum;
     double *micro_weights; /* accum entries: the loss weight of each micro-batch */
+    int32_t keep_last;     /* numbered checkpoints kept beside the run's (checkpoint_series.h) */
 } loop_state;
+
+/* The run's checkpoint, and its numbered copy when asked for. */
+static int loop_save(const loop_state *L, const spdf_sampler *sampler, const char *path)
+{
+    const int code = save_checkpoint(L->s, sampler, path);
+    return code == EXIT_OK ? checkpoint_series_add(path, L->step, L->keep_last) : code;
+}
 
 /* The rows of a global batch of B that this rank trains on, or an error when B does not split
  * evenly over the ranks and micro-batches. */
@@ -503,7 +512,7 @@ static void loop_record_eval(loop_state *L, double val, double bleu)
 static int loop_end(loop_state *L, int code, const spdf_sampler *sampler, const char *out_path)
 {
     if ((code == EXIT_OK || code == EXIT_INTERRUPTED) && out_path) {
-        const int saved = save_checkpoint(L->s, sampler, out_path);
+        const int saved = loop_save(L, sampler, out_path);
         if (saved != EXIT_OK) code = saved;
     }
     L->r->steps_done = L->step;
@@ -533,6 +542,7 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
     loop_state L;
     code = loop_begin(&L, s, log, r, ps->label, "pretrain", ps->progress, ps->progress_seconds, B, T, ps->steps,
                       ps->grad_accum);
+    L.keep_last = ps->keep_last;
     if (code != EXIT_OK) {
         batch_free(&b);
         return code;
@@ -561,7 +571,7 @@ int pretrain_run(session *s, spdf_sampler *sampler, const corpus *data, const pr
         }
         if (code == EXIT_OK && ps->out_path && ps->save_every > 0 && step % ps->save_every == 0 &&
             step < ps->steps)
-            code = save_checkpoint(s, sampler, ps->out_path);
+            code = loop_save(&L, sampler, ps->out_path);
         distributed_fail_fast(code);
     }
     progress_finish(&L.p);
@@ -659,7 +669,7 @@ static int finetune_save(const loop_state *L, const finetune_settings *fs, int f
 {
     int code = fs->validation.pairs ? validation_state_append(fs->out_path, L->step, &L->r->validation, first)
                                     : EXIT_OK;
-    if (code == EXIT_OK) code = save_checkpoint(L->s, NULL, fs->out_path);
+    if (code == EXIT_OK) code = loop_save(L, NULL, fs->out_path);
     return code;
 }
 
@@ -673,6 +683,7 @@ int finetune_run(session *s, const finetune_data *data, const finetune_settings 
     loop_state L;
     code = loop_begin(&L, s, log, r, fs->label, "finetune", fs->progress, fs->progress_seconds, B, T, fs->steps,
                       fs->grad_accum);
+    L.keep_last = fs->keep_last;
     if (code != EXIT_OK) {
         batch_free(&b);
         return code;

@@ -61,6 +61,7 @@ typedef struct pretrain_settings {
     int32_t stop_at;        /* 0, or save and stop (exit 0) once this many steps are done */
     int32_t grad_accum;     /* micro-batches per step (0 or 1: one); batch is the global batch */
     float dropout;          /* rate at GPT-2's three dropout sites; 0: none (the paper's setting) */
+    int32_t keep_last;      /* each save also as out_path.step-N, the last keep_last kept; 0: none */
     const char *out_path;   /* the checkpoint; NULL: never saved */
     const char *label;      /* progress label, also "run" in the log */
     progress_mode progress;
@@ -110,7 +111,7 @@ typedef struct finetune_settings {
     int32_t reset_moments;  /* 1: AdamW moments restart at 0 */
     int32_t grad_accum;     /* as in pretrain_settings */
     float dropout;          /* as in pretrain_settings; masks keyed by seed */
-    int32_t save_every, stop_at; /* as in pretrain_settings */
+    int32_t save_every, stop_at, keep_last; /* as in pretrain_settings */
     finetune_validation validation; /* .pairs NULL: none */
     validation_state resumed; /* a resumed run's state at its checkpoint (else: initialised) */
     int32_t append_state;   /* 1: resumed into its own checkpoint, whose state file goes on */

@@ -96,11 +96,27 @@ def test_settings_file(workdir, corpus, full, part):
     error(["pretrain", "--data", corpus, "--out", other, "--resume", other], EXIT_BAD_INPUT, "eval-every")
 
 
+def test_keep_last(workdir, corpus, full):
+    """--keep-last 2 with --save-every 3: the saves at 3, 6, 9 and the end (16) are numbered, the
+    two newest stay, and each holds its step; a numbered checkpoint resumes (with its options)."""
+    out = os.path.join(workdir, "kept.ckpt")
+    ok(["pretrain", "--data", corpus, "--out", out, "--save-every", "3", "--keep-last", "2"] + RUN)
+    names = sorted(n for n in os.listdir(workdir) if n.startswith("kept.ckpt.step-"))
+    check(names == ["kept.ckpt.step-000000015", "kept.ckpt.step-000000016"], "numbered checkpoints: %r" % names)
+    check(ok_json(["info", os.path.join(workdir, names[0])])["step"] == 15, "the numbered file holds its step")
+    with open(out, "rb") as a, open(full, "rb") as b:
+        check(a.read() == b.read(), "--keep-last changed the run")
+    old = os.path.join(workdir, names[0])
+    code, text, err = run(["pretrain", "--data", corpus, "--out", old, "--resume", old] + RUN)
+    check(code == 0 and "15 to 16" in text, "a numbered checkpoint resumes: %d %r %r" % (code, text, err))
+
+
 def test(workdir):
     corpus = tiny_corpus(workdir)
     full, part = test_settings_come_from_the_run(workdir, corpus)
     test_conflicts(workdir, corpus, part)
     test_settings_file(workdir, corpus, full, part)
+    test_keep_last(workdir, corpus, full)
 
 
 main(test)

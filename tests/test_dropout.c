@@ -16,27 +16,12 @@ enum { V = 13, MAXT = 8, L = 2, NH = 2, C = 8, B = 2, T = 7 };
 
 static spdf_model *make_model(spdf_context *ctx, uint64_t seed)
 {
-    spdf_model_config mc;
-    spdf_model_config_init(&mc);
-    mc.vocab_size = V;
-    mc.max_seq_len = MAXT;
-    mc.num_layers = L;
-    mc.num_heads = NH;
-    mc.channels = C;
-    mc.seed = seed;
-    spdf_model *model = NULL;
-    ck_assert_int_eq(spdf_model_create(ctx, &mc, &model), SPDF_OK);
-    return model;
+    return test_model_create(ctx, V, MAXT, L, NH, C, seed);
 }
 
 static void make_batch(int32_t *tokens, int32_t *targets, unsigned seed)
 {
-    for (int i = 0; i < B * T; i++) {
-        seed = seed * 1103515245u + 12345u;
-        tokens[i] = (int32_t)((seed >> 16) % V);
-        seed = seed * 1103515245u + 12345u;
-        targets[i] = (int32_t)((seed >> 16) % V);
-    }
+    test_random_batch(tokens, targets, B * T, V, seed);
 }
 
 static void set_dropout(spdf_model *model, float embedding, float attention, float residual,

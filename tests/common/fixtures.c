@@ -76,3 +76,29 @@ int scratch_count(const char *needle)
     closedir(dir);
     return count;
 }
+
+spdf_model *test_model_create(spdf_context *ctx, int32_t vocab, int32_t max_seq_len, int32_t layers,
+                              int32_t heads, int32_t channels, uint64_t seed)
+{
+    spdf_model_config mc;
+    spdf_model_config_init(&mc);
+    mc.vocab_size = vocab;
+    mc.max_seq_len = max_seq_len;
+    mc.num_layers = layers;
+    mc.num_heads = heads;
+    mc.channels = channels;
+    mc.seed = seed;
+    spdf_model *model = NULL;
+    ck_assert_int_eq(spdf_model_create(ctx, &mc, &model), SPDF_OK);
+    return model;
+}
+
+void test_random_batch(int32_t *tokens, int32_t *targets, int n, int32_t vocab, unsigned seed)
+{
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        tokens[i] = (int32_t)((seed >> 16) % (unsigned)vocab);
+        seed = seed * 1103515245u + 12345u;
+        targets[i] = (int32_t)((seed >> 16) % (unsigned)vocab);
+    }
+}
